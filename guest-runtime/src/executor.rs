@@ -1,0 +1,183 @@
+//! The single-threaded executor that runs a component's tasks.
+//!
+//! A component instance is single-threaded and is only ever entered by the host (an export call,
+//! or its poll export), so the executor is a thread-local run queue: it polls every task that has
+//! been woken until none is left, then returns to the host. It never spins: a task that is not
+//! woken is not polled again.
+//!
+//! A wake-up that arrives while its task is being polled is not lost: the task's `queued` flag is
+//! cleared *before* the poll, so such a wake re-queues the task and the run loop polls it again.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+
+type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// Identifies a spawned task inside this component's executor.
+pub(crate) type TaskKey = usize;
+
+struct TaskSlot {
+    /// `None` while the task is being polled (taken out so the poll may spawn or drop tasks).
+    future: Option<BoxFuture>,
+    waker: Arc<TaskWaker>,
+}
+
+#[derive(Default)]
+struct Executor {
+    tasks: Vec<Option<TaskSlot>>,
+    free: Vec<TaskKey>,
+    live: usize,
+}
+
+thread_local! {
+    static EXECUTOR: RefCell<Executor> = RefCell::default();
+    static RUN_QUEUE: RefCell<VecDeque<TaskKey>> = const { RefCell::new(VecDeque::new()) };
+}
+
+/// The waker of one task: queues the task once, however often it is woken before its next poll.
+struct TaskWaker {
+    key: TaskKey,
+    queued: AtomicBool,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            RUN_QUEUE.with(|queue| queue.borrow_mut().push_back(self.key));
+        }
+    }
+}
+
+/// Spawns a task on this component's executor.
+///
+/// The task runs concurrently with the code that spawned it and outlives it: a task spawned by an
+/// exported function keeps running after that export has returned (for example to finish writing
+/// a response body). It is first polled when the executor next runs, which is before control
+/// returns to the host.
+pub fn spawn_local(future: impl Future<Output = ()> + 'static) {
+    spawn_keyed(Box::pin(future));
+}
+
+/// Spawns `future` and returns its key, so that it can later be cancelled with [`cancel`].
+pub(crate) fn spawn_keyed(future: BoxFuture) -> TaskKey {
+    let key = EXECUTOR.with(|executor| {
+        let mut executor = executor.borrow_mut();
+        let key = executor.free.pop().unwrap_or(executor.tasks.len());
+        let slot = TaskSlot {
+            future: Some(future),
+            // Queued from the start: a new task is polled on the executor's next run.
+            waker: Arc::new(TaskWaker {
+                key,
+                queued: AtomicBool::new(true),
+            }),
+        };
+        if key == executor.tasks.len() {
+            executor.tasks.push(Some(slot));
+        } else {
+            executor.tasks[key] = Some(slot);
+        }
+        executor.live += 1;
+        key
+    });
+    RUN_QUEUE.with(|queue| queue.borrow_mut().push_back(key));
+    key
+}
+
+/// Drops a spawned task that has not finished yet. Its future's destructors run here, outside
+/// any borrow of the executor, so they may themselves spawn or cancel tasks.
+pub(crate) fn cancel(key: TaskKey) {
+    let future = EXECUTOR.with(|executor| {
+        let mut executor = executor.borrow_mut();
+        let slot = executor.tasks.get_mut(key)?.take()?;
+        executor.free.push(key);
+        executor.live -= 1;
+        Some(slot.future)
+    });
+    drop(future);
+}
+
+/// Polls every woken task until none is left. Returns once all tasks wait for something outside
+/// this component (or have finished).
+pub(crate) fn run_until_stalled() {
+    while let Some(key) = RUN_QUEUE.with(|queue| queue.borrow_mut().pop_front()) {
+        let taken = EXECUTOR.with(|executor| {
+            let mut executor = executor.borrow_mut();
+            let slot = executor.tasks.get_mut(key)?.as_mut()?;
+            slot.waker.queued.store(false, Ordering::Release);
+            let future = slot.future.take()?;
+            Some((future, Waker::from(Arc::clone(&slot.waker))))
+        });
+        // A stale key (the task finished or was cancelled after it was woken) is skipped.
+        let Some((mut future, waker)) = taken else {
+            continue;
+        };
+        let finished = future
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_ready();
+        let finished_future = EXECUTOR.with(|executor| {
+            let mut executor = executor.borrow_mut();
+            let Some(Some(slot)) = executor.tasks.get_mut(key) else {
+                // Cancelled while it was being polled: drop it below.
+                return Some(future);
+            };
+            if finished {
+                executor.tasks[key] = None;
+                executor.free.push(key);
+                executor.live -= 1;
+                Some(future)
+            } else {
+                slot.future = Some(future);
+                None
+            }
+        });
+        drop(finished_future);
+    }
+}
+
+/// How many spawned tasks have not finished yet (for tests and diagnostics).
+pub fn live_tasks() -> usize {
+    EXECUTOR.with(|executor| executor.borrow().live)
+}
+
+/// Yields to the other tasks of this component once, then resumes.
+pub async fn yield_async() {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// A waker for a future that is not a spawned task (the argument of `block_on`): it only records
+/// that the future should be polled again.
+#[derive(Default)]
+pub(crate) struct FlagWaker(AtomicBool);
+
+impl FlagWaker {
+    /// Returns whether the waker was woken since the last call, and clears the flag.
+    pub(crate) fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
+}
+
+impl Wake for FlagWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+}

@@ -1,0 +1,85 @@
+//! Host implementations of lowered async imports, written as plain Rust async closures.
+//!
+//! [`func_wrap_async`] turns `|params| async { value }` into the pair a lowered component imports:
+//! `<name>-isyswasfa-start`, which polls the future once and returns the value at once when it is
+//! ready (costing little more than a synchronous import), and otherwise hands the future to the
+//! event loop and returns a `pending`; and `<name>-isyswasfa-result`, which collects the value.
+
+use std::any::{Any, TypeId};
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+use wasmtime::{Result, format_err};
+use wasmtime::component::{ComponentNamedList, ComponentType, Lift, LinkerInstance, Lower, Resource};
+
+use crate::protocol::{IsyswasfaView, Pending, Ready};
+use crate::tasks::Value;
+
+/// The suffix of a lowered function's start half.
+pub const START_SUFFIX: &str = "-isyswasfa-start";
+/// The suffix of a lowered function's result half.
+pub const RESULT_SUFFIX: &str = "-isyswasfa-result";
+
+/// Defines the lowered async function `name` (as written in WIT, e.g. `"foo"` or
+/// `"[method]conn.read"`) in `instance`, implemented by `f`.
+///
+/// `Params` is the tuple of the WIT parameters, as for [`LinkerInstance::func_wrap`]; `R` is the
+/// WIT result type itself, or `()` for a function without a result.
+///
+/// ```no_run
+/// # fn demo(linker: &mut wasmtime::component::Linker<isyswasfa_host::State>) -> wasmtime::Result<()> {
+/// let mut baz = linker.instance("component:test/baz")?;
+/// isyswasfa_host::func_wrap_async(&mut baz, "foo", |(s,): (String,)| async move {
+///     format!("{s} - host")
+/// })?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn func_wrap_async<T, Params, R, F, Fut>(
+    instance: &mut LinkerInstance<'_, T>,
+    name: &str,
+    f: F,
+) -> Result<()>
+where
+    T: IsyswasfaView + 'static,
+    Params: ComponentNamedList + Lift + 'static,
+    R: ComponentType + Lower + Send + 'static,
+    F: Fn(Params) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    instance.func_wrap(
+        &format!("{name}{START_SUFFIX}"),
+        move |mut store, params: Params| -> Result<(Result<R, Resource<Pending>>,)> {
+            let mut future = Box::pin(f(params));
+            // The fast path: a future that is ready at once never reaches the task table. A
+            // pending one is polled again by the event loop, which registers the real waker.
+            if let Poll::Ready(value) = future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                return Ok((Ok(value),));
+            }
+            let table = &mut store.data_mut().isyswasfa().table;
+            let task = table.spawn_host(async move { Box::new(future.await) as Value });
+            Ok((Err(Resource::new_own(task)),))
+        },
+    )?;
+    let result = format!("{name}{RESULT_SUFFIX}");
+    if TypeId::of::<R>() == TypeId::of::<()>() {
+        // A function without a result: its result half returns nothing.
+        instance.func_wrap(&result, |mut store, (ready,): (Resource<Ready>,)| {
+            store.data_mut().isyswasfa().table.take_host_value(ready.rep())?;
+            Ok(())
+        })
+    } else {
+        instance.func_wrap(&result, |mut store, (ready,): (Resource<Ready>,)| {
+            let value = store.data_mut().isyswasfa().table.take_host_value(ready.rep())?;
+            Ok((downcast::<R>(value)?,))
+        })
+    }
+}
+
+/// Recovers a task's value; the type is fixed by the function that stored it.
+pub(crate) fn downcast<R: 'static>(value: Box<dyn Any + Send>) -> Result<R> {
+    value
+        .downcast::<R>()
+        .map(|value| *value)
+        .map_err(|_| format_err!("isyswasfa: a task's value has an unexpected type"))
+}

@@ -1,0 +1,438 @@
+//! The event loop of one store, and the [`Host`] handle embedders use to call into it.
+//!
+//! The loop owns the store. It delivers queued events to the poll exports of the (possibly
+//! composed) instance, runs the embedder's calls, and otherwise sleeps in a single wait for the
+//! next thing to happen: a command from a [`Host`] handle or a host future becoming ready (timers
+//! are host futures). It never polls anything that has not been woken.
+
+use std::collections::HashMap;
+use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use wasmtime::error::Context as _;
+use wasmtime::{Result, bail, format_err};
+use tokio::sync::{mpsc, oneshot};
+use wasmtime::Store;
+use wasmtime::component::{
+    Component, ComponentNamedList, ComponentType, Func, Instance, Lift, Linker, Lower, Resource,
+    TypedFunc, types::ComponentItem,
+};
+
+use crate::funcs::{RESULT_SUFFIX, START_SUFFIX, downcast};
+use crate::protocol::{IsyswasfaView, POLL_PREFIX, Pending, PollInput, Ready, Running};
+use crate::tasks::{TableSizes, TaskId};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type PollFunc = TypedFunc<(Vec<PollInput>,), ()>;
+type CallId = u64;
+
+/// A store-side job sent by a [`Host`] handle.
+type StoreJob<T> = Box<dyn for<'a> FnOnce(&'a mut Store<T>, &'a Instance) -> BoxFuture<'a, ()> + Send>;
+
+enum Command<T: 'static> {
+    Call(CallId, Box<dyn ExportCall<T>>),
+    Cancel(CallId),
+    Job(StoreJob<T>),
+}
+
+/// A handle to a running component instance and its event loop.
+///
+/// Cloning the handle is cheap; the loop (and with it the store) stops when the last handle is
+/// dropped.
+pub struct Host<T: 'static> {
+    commands: mpsc::UnboundedSender<Command<T>>,
+    next_call: Arc<AtomicU64>,
+}
+
+impl<T> Clone for Host<T> {
+    fn clone(&self) -> Self {
+        Self {
+            commands: self.commands.clone(),
+            next_call: Arc::clone(&self.next_call),
+        }
+    }
+}
+
+impl<T: IsyswasfaView + Send + 'static> Host<T> {
+    /// Instantiates `component` in `store`, delivers each of its poll exports its poller, and
+    /// starts the event loop on the current tokio runtime.
+    ///
+    /// Fails when the component exports no `isyswasfa-poll-*` function (it was not built with
+    /// isyswasfa).
+    pub async fn instantiate(
+        mut store: Store<T>,
+        linker: &Linker<T>,
+        component: &Component,
+    ) -> Result<Self> {
+        let engine = store.engine().clone();
+        let instance = linker
+            .instantiate_async(&mut store, component)
+            .await
+            .context("failed to instantiate the component")?;
+        let mut polls = Vec::new();
+        for (name, item) in component.component_type().exports(&engine) {
+            if !name.starts_with(POLL_PREFIX) || !matches!(item.ty, ComponentItem::ComponentFunc(_)) {
+                continue;
+            }
+            let func = instance
+                .get_typed_func::<(Vec<PollInput>,), ()>(&mut store, name)
+                .with_context(|| format!("poll export `{name}` has the wrong type"))?;
+            let short = name.strip_prefix(POLL_PREFIX).unwrap_or(name).trim_start_matches('-');
+            store.data_mut().isyswasfa().table.add_component(short);
+            polls.push(func);
+        }
+        if polls.is_empty() {
+            bail!(
+                "the component exports no `{POLL_PREFIX}-*` function: it was not built with \
+                 isyswasfa (or not for the isyswasfa:isyswasfa@0.1.0 protocol)"
+            );
+        }
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let event_loop = EventLoop {
+            store,
+            instance,
+            polls,
+            calls: HashMap::new(),
+            call_tasks: HashMap::new(),
+            broken: None,
+            next_poll: 0,
+        };
+        tokio::spawn(event_loop.run(receiver));
+        Ok(Self {
+            commands,
+            next_call: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    fn send(&self, command: Command<T>) -> Result<()> {
+        self.commands
+            .send(command)
+            .map_err(|_| format_err!("isyswasfa: the host's event loop has stopped"))
+    }
+
+    /// Runs `job` on the loop with the store and instance, between two events.
+    pub async fn with_store<R: Send + 'static>(
+        &self,
+        job: impl for<'a> FnOnce(&'a mut Store<T>, &'a Instance) -> BoxFuture<'a, R> + Send + 'static,
+    ) -> Result<R> {
+        let (reply, receiver) = oneshot::channel();
+        self.send(Command::Job(Box::new(move |store, instance| {
+            Box::pin(async move {
+                let _ = reply.send(job(store, instance).await);
+            })
+        })))?;
+        receiver
+            .await
+            .map_err(|_| format_err!("isyswasfa: the host's event loop has stopped"))
+    }
+
+    /// The sizes of the store's task table (for leak checks).
+    pub async fn table_sizes(&self) -> Result<TableSizes> {
+        self.with_store(|store, _| {
+            let sizes = store.data_mut().isyswasfa().table.sizes();
+            Box::pin(async move { sizes })
+        })
+        .await
+    }
+
+    /// Looks up the exported async function `name` (as written in WIT) of `interface` (`None`
+    /// for a function exported directly by the world).
+    ///
+    /// `Params` is the tuple of WIT parameters; `R` the WIT result type, or `()` for none.
+    pub async fn func<Params, R>(&self, interface: Option<&str>, name: &str) -> Result<AsyncFunc<Params, R>>
+    where
+        Params: ComponentNamedList + Lower + Send + Sync + 'static,
+        R: ComponentType + Lift + Send + Sync + 'static,
+    {
+        let interface = interface.map(str::to_string);
+        let name = name.to_string();
+        self.with_store(move |store, instance| {
+            Box::pin(async move {
+                let start = export_index(store, instance, interface.as_deref(), &format!("{name}{START_SUFFIX}"))?;
+                let result = export_index(store, instance, interface.as_deref(), &format!("{name}{RESULT_SUFFIX}"))?;
+                let start = instance.get_typed_func(&mut *store, &start).with_context(|| {
+                    format!("`{name}{START_SUFFIX}` does not have the expected type")
+                })?;
+                let result = instance
+                    .get_func(&mut *store, &result)
+                    .ok_or_else(|| format_err!("`{name}{RESULT_SUFFIX}` is not a function"))?;
+                let display = match &interface {
+                    Some(interface) => format!("{interface}#{name}"),
+                    None => name,
+                };
+                Ok(AsyncFunc {
+                    name: display.into(),
+                    start,
+                    result,
+                    _types: PhantomData,
+                })
+            })
+        })
+        .await?
+    }
+
+    /// Calls an exported async function and waits for its value.
+    ///
+    /// The call runs concurrently with every other call and task of the instance. Dropping the
+    /// returned future cancels the call: the guest drops its task and the host's table returns to
+    /// its size before the call.
+    pub async fn call<Params, R>(&self, func: &AsyncFunc<Params, R>, params: Params) -> Result<R>
+    where
+        Params: ComponentNamedList + Lower + Send + Sync + 'static,
+        R: ComponentType + Lift + Send + Sync + 'static,
+    {
+        let id = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let (reply, receiver) = oneshot::channel();
+        let call = TypedCall {
+            func: func.clone(),
+            params: Some(params),
+            reply: Some(reply),
+        };
+        self.send(Command::Call(id, Box::new(call)))?;
+        let guard = CancelOnDrop { host: self, id };
+        let result = receiver
+            .await
+            .map_err(|_| format_err!("isyswasfa: the host's event loop has stopped"));
+        std::mem::forget(guard);
+        result?
+    }
+}
+
+fn export_index(
+    store: &mut Store<impl Send>,
+    instance: &Instance,
+    interface: Option<&str>,
+    name: &str,
+) -> Result<wasmtime::component::ComponentExportIndex> {
+    let parent = match interface {
+        Some(interface) => Some(
+            instance
+                .get_export_index(&mut *store, None, interface)
+                .ok_or_else(|| format_err!("the component does not export `{interface}`"))?,
+        ),
+        None => None,
+    };
+    instance
+        .get_export_index(&mut *store, parent.as_ref(), name)
+        .ok_or_else(|| match interface {
+            Some(interface) => format_err!("`{interface}` has no export `{name}`"),
+            None => format_err!("the component has no export `{name}`"),
+        })
+}
+
+/// Sends `Cancel` when an exported call's future is dropped before it finished.
+struct CancelOnDrop<'a, T: 'static> {
+    host: &'a Host<T>,
+    id: CallId,
+}
+
+impl<T: 'static> Drop for CancelOnDrop<'_, T> {
+    fn drop(&mut self) {
+        let _ = self.host.commands.send(Command::Cancel(self.id));
+    }
+}
+
+/// An exported async function, looked up with [`Host::func`] and called with [`Host::call`].
+pub struct AsyncFunc<Params, R> {
+    name: Arc<str>,
+    start: TypedFunc<Params, (Result<R, Resource<Pending>>,)>,
+    result: Func,
+    _types: PhantomData<fn(Params) -> R>,
+}
+
+impl<Params, R> Clone for AsyncFunc<Params, R> {
+    fn clone(&self) -> Self {
+        Self {
+            name: Arc::clone(&self.name),
+            start: self.start,
+            result: self.result,
+            _types: PhantomData,
+        }
+    }
+}
+
+/// One exported call in flight, with its types erased for the loop. Errors (traps) are replied
+/// to the caller: they fail that call only.
+trait ExportCall<T>: Send {
+    /// The function's name, for messages.
+    fn name(&self) -> &str;
+    /// Calls the start half; `Some(task)` when the call did not finish at once.
+    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Option<TaskId>>;
+    /// Calls the result half with the finished task and replies.
+    fn finish<'a>(self: Box<Self>, store: &'a mut Store<T>, task: TaskId) -> BoxFuture<'a, ()>;
+    /// Replies with an error.
+    fn fail(self: Box<Self>, error: wasmtime::Error);
+}
+
+struct TypedCall<Params, R> {
+    func: AsyncFunc<Params, R>,
+    params: Option<Params>,
+    reply: Option<oneshot::Sender<Result<R>>>,
+}
+
+impl<Params, R> TypedCall<Params, R> {
+    fn reply(&mut self, value: Result<R>) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(value);
+        }
+    }
+}
+
+impl<T, Params, R> ExportCall<T> for TypedCall<Params, R>
+where
+    T: Send + 'static,
+    Params: ComponentNamedList + Lower + Send + Sync + 'static,
+    R: ComponentType + Lift + Send + Sync + 'static,
+{
+    fn name(&self) -> &str {
+        &self.func.name
+    }
+
+    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Option<TaskId>> {
+        Box::pin(async move {
+            let params = self.params.take()?;
+            match self.func.start.call_async(&mut *store, params).await {
+                Ok((Ok(value),)) => self.reply(Ok(value)),
+                Ok((Err(pending),)) => return Some(pending.rep()),
+                Err(error) => self.reply(Err(error.context(format!("call to `{}` failed", self.func.name)))),
+            }
+            None
+        })
+    }
+
+    fn finish<'a>(mut self: Box<Self>, store: &'a mut Store<T>, task: TaskId) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let result = self.func.result;
+            let ready = Resource::<Ready>::new_own(task);
+            let value = async {
+                if std::any::TypeId::of::<R>() == std::any::TypeId::of::<()>() {
+                    let func = result.typed::<(Resource<Ready>,), ()>(&*store)?;
+                    func.call_async(&mut *store, (ready,)).await?;
+                    downcast::<R>(Box::new(()))
+                } else {
+                    let func = result.typed::<(Resource<Ready>,), (R,)>(&*store)?;
+                    Ok(func.call_async(&mut *store, (ready,)).await?.0)
+                }
+            }
+            .await;
+            let name = self.func.name.clone();
+            self.reply(value.with_context(|| format!("collecting the result of `{name}` failed")));
+        })
+    }
+
+    fn fail(mut self: Box<Self>, error: wasmtime::Error) {
+        self.reply(Err(error));
+    }
+}
+
+struct EventLoop<T: 'static> {
+    store: Store<T>,
+    instance: Instance,
+    polls: Vec<PollFunc>,
+    /// Calls that returned `pending`, by the task they wait for.
+    calls: HashMap<TaskId, (CallId, Box<dyn ExportCall<T>>)>,
+    call_tasks: HashMap<CallId, TaskId>,
+    /// Set once a poll export trapped: the instance cannot be entered any more.
+    broken: Option<String>,
+    /// Where the next search for a component with events starts (round robin).
+    next_poll: usize,
+}
+
+impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command<T>>) {
+        loop {
+            if let Err(error) = self.deliver().await {
+                self.fail_everything(error);
+            }
+            let table_poll = poll_fn(|cx| self.store.data_mut().isyswasfa().table.poll_host(cx));
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command).await,
+                    None => break,
+                },
+                () = table_poll => {}
+            }
+        }
+        tracing::debug!("isyswasfa: event loop stopped (all handles dropped)");
+    }
+
+    async fn handle(&mut self, command: Command<T>) {
+        match command {
+            Command::Call(id, mut call) => {
+                if let Some(reason) = &self.broken {
+                    call.fail(format_err!("isyswasfa: the instance trapped earlier: {reason}"));
+                    return;
+                }
+                self.set_running(Running::Export(call.name().to_string()));
+                let started = call.start(&mut self.store).await;
+                self.set_running(Running::Idle);
+                if let Some(task) = started {
+                    match self.store.data_mut().isyswasfa().table.listen_embedder(task) {
+                        Ok(()) => {
+                            self.call_tasks.insert(id, task);
+                            self.calls.insert(task, (id, call));
+                        }
+                        Err(error) => call.fail(error),
+                    }
+                }
+            }
+            Command::Cancel(id) => {
+                if let Some(task) = self.call_tasks.remove(&id) {
+                    self.calls.remove(&task);
+                    self.store.data_mut().isyswasfa().table.cancel(task);
+                }
+            }
+            Command::Job(job) => job(&mut self.store, &self.instance).await,
+        }
+    }
+
+    fn set_running(&mut self, running: Running) {
+        self.store.data_mut().isyswasfa().running = running;
+    }
+
+    /// Delivers every queued event and finished embedder call, until none is left.
+    async fn deliver(&mut self) -> Result<()> {
+        loop {
+            let table = &mut self.store.data_mut().isyswasfa().table;
+            if let Some(task) = table.next_embedder_ready() {
+                if let Some((id, call)) = self.calls.remove(&task) {
+                    self.call_tasks.remove(&id);
+                    self.set_running(Running::Export(call.name().to_string()));
+                    // A trap here fails this call only; the loop goes on.
+                    call.finish(&mut self.store, task).await;
+                    self.set_running(Running::Idle);
+                }
+                continue;
+            }
+            let count = self.polls.len();
+            let Some(component) = (0..count)
+                .map(|i| (self.next_poll + i) % count)
+                .find(|c| table.has_events(*c))
+            else {
+                return Ok(());
+            };
+            self.next_poll = (component + 1) % count;
+            let events = PollInput::lower(component, table.take_events(component));
+            self.set_running(Running::Poll(component));
+            let outcome = self.polls[component].call_async(&mut self.store, (events,)).await;
+            self.set_running(Running::Idle);
+            if let Err(error) = outcome {
+                let name = self.store.data_mut().isyswasfa().table.component_name(component).to_string();
+                return Err(error.context(format!("poll export of component `{name}` failed")));
+            }
+        }
+    }
+
+    fn fail_everything(&mut self, error: wasmtime::Error) {
+        let reason = format!("{error:#}");
+        tracing::error!("isyswasfa: {reason}");
+        for (_, (_, call)) in self.calls.drain() {
+            call.fail(format_err!("{reason}"));
+        }
+        self.call_tasks.clear();
+        self.broken = Some(reason);
+    }
+}

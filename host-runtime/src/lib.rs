@@ -1,0 +1,75 @@
+//! Run isyswasfa components on wasmtime: every component of a composition can wait at once.
+//!
+//! An isyswasfa component is a WASI 0.2 component whose `async func`s were lowered to
+//! start/result pairs and which exports one poll function per component it contains. This crate
+//! is the host half: a task table shared by everything in a store, an event loop that delivers
+//! each component's events to its poll export, host implementations of lowered async imports
+//! written as plain Rust async closures, and the lowered `wasi:clocks/monotonic-clock@0.3.0`.
+//!
+//! ```no_run
+//! use isyswasfa_host::{Host, State};
+//! use wasmtime::{Store, component::Component};
+//!
+//! # async fn demo() -> wasmtime::Result<()> {
+//! let engine = isyswasfa_host::engine()?;
+//! let mut linker = isyswasfa_host::linker::<State>(&engine)?;
+//! // The component imports `component:test/baz`, whose `foo` is an `async func`.
+//! let mut baz = linker.instance("component:test/baz")?;
+//! isyswasfa_host::func_wrap_async(&mut baz, "foo", |(s,): (String,)| async move {
+//!     format!("{s} - host")
+//! })?;
+//!
+//! let component = Component::from_file(&engine, "round_trip.wasm")?;
+//! let host = Host::instantiate(Store::new(&engine, State::new()), &linker, &component).await?;
+//! let foo = host.func::<(String,), String>(Some("component:test/baz"), "foo").await?;
+//! println!("{}", host.call(&foo, ("hello".to_string(),)).await?);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The event loop runs on tokio and owns the store; [`Host`] handles send it calls. It sleeps in
+//! one wait for the next event (a call, a host future, a timer) and never polls idly.
+
+mod clocks;
+mod funcs;
+mod host;
+mod protocol;
+mod state;
+pub mod tasks;
+
+use wasmtime::Result;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine};
+use wasmtime_wasi::WasiView;
+
+pub use clocks::MONOTONIC_CLOCK;
+pub use funcs::{RESULT_SUFFIX, START_SUFFIX, func_wrap_async};
+pub use host::{AsyncFunc, Host};
+pub use protocol::{INTERFACE, IsyswasfaCtx, IsyswasfaView, POLL_PREFIX, Running};
+pub use state::State;
+pub use tasks::TableSizes;
+
+/// A wasmtime engine configured for isyswasfa components (component model on, concurrency
+/// support left at wasmtime's default, which native WASI 0.3 components need too).
+pub fn engine() -> Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    Engine::new(&config)
+}
+
+/// A linker with everything an isyswasfa component may import from the host: WASI 0.2 (from
+/// `wasmtime-wasi`), the isyswasfa protocol, and the lowered WASI 0.3 interfaces this crate
+/// implements. Add the component's other imports to it.
+pub fn linker<T: WasiView + IsyswasfaView + 'static>(engine: &Engine) -> Result<Linker<T>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    add_to_linker(&mut linker)?;
+    Ok(linker)
+}
+
+/// Adds the isyswasfa protocol and the lowered WASI 0.3 interfaces (but not WASI 0.2) to `linker`.
+pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
+    protocol::add_to_linker(linker)?;
+    clocks::add_to_linker(linker)?;
+    Ok(())
+}

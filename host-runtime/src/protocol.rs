@@ -1,0 +1,198 @@
+//! The host side of the `isyswasfa:isyswasfa/isyswasfa` interface: the `pending`, `ready` and
+//! `poller` resources, the poller's methods, and the events lowered into poll exports.
+
+use wasmtime::{Result, format_err};
+use wasmtime::component::{ComponentType, Linker, Lower, Resource, ResourceType};
+
+use crate::tasks::{ComponentId, Event, TaskTable};
+
+/// The name of the protocol interface, as components import it.
+pub const INTERFACE: &str = "isyswasfa:isyswasfa/isyswasfa@0.1.0";
+
+/// The prefix of every component's poll export (`isyswasfa-poll-<suffix>`).
+pub const POLL_PREFIX: &str = "isyswasfa-poll";
+
+/// Marker type of the `pending` resource; its rep is the task's id.
+pub struct Pending;
+/// Marker type of the `ready` resource; its rep is the task's id.
+pub struct Ready;
+/// Marker type of the `poller` resource; its rep is the component's id.
+pub struct Poller;
+
+/// `record ready-event`, as lowered into a poll export.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct ReadyEvent {
+    state: u32,
+    ready: Resource<Ready>,
+}
+
+/// `variant poll-input`, as lowered into a poll export.
+#[derive(ComponentType, Lower)]
+#[component(variant)]
+pub enum PollInput {
+    #[component(name = "init")]
+    Init(Resource<Poller>),
+    #[component(name = "ready")]
+    Ready(ReadyEvent),
+    #[component(name = "cancel")]
+    Cancel(u32),
+}
+
+impl PollInput {
+    /// Turns the queued events of `component` into values for its poll export. Each `ready`
+    /// event hands over a fresh handle to the task.
+    pub fn lower(component: ComponentId, events: Vec<Event>) -> Vec<PollInput> {
+        events
+            .into_iter()
+            .map(|event| match event {
+                Event::Init => PollInput::Init(Resource::new_own(component as u32)),
+                Event::Ready { state, task } => PollInput::Ready(ReadyEvent {
+                    state,
+                    ready: Resource::new_own(task),
+                }),
+                Event::Cancel { state } => PollInput::Cancel(state),
+            })
+            .collect()
+    }
+}
+
+/// What the event loop is running right now; decides where a component may wait.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Running {
+    /// Nothing: no component is on the stack.
+    #[default]
+    Idle,
+    /// The poll export of this component.
+    Poll(ComponentId),
+    /// An export called by the embedder.
+    Export(String),
+}
+
+/// The isyswasfa state of a store: its task table and what is running.
+#[derive(Default)]
+pub struct IsyswasfaCtx {
+    pub(crate) table: TaskTable,
+    pub(crate) running: Running,
+}
+
+impl IsyswasfaCtx {
+    /// The task table.
+    pub fn table(&self) -> &TaskTable {
+        &self.table
+    }
+
+    /// May `component` wait for events now, from inside a synchronous call (`block_on`)?
+    ///
+    /// The single rule of DESIGN.md §3: never inside the component's own poll export (it must
+    /// await instead), and elsewhere only when a task the *host* implements can wake it, since
+    /// no component can be entered while one is on the stack.
+    pub fn may_wait(&self, component: ComponentId) -> Result<()> {
+        let name = self.table.component_name(component);
+        match &self.running {
+            Running::Poll(c) if *c == component => Err(format_err!(
+                "isyswasfa: component `{name}` called `block_on` inside an async task; \
+                 await the future there instead"
+            )),
+            Running::Idle => Err(format_err!(
+                "isyswasfa: component `{name}` tried to wait while the host was not calling it"
+            )),
+            running => self.table.can_block(component).map_err(|why| {
+                let during = match running {
+                    Running::Export(export) => format!("the call to `{export}`"),
+                    _ => "an async task of another component".to_string(),
+                };
+                format_err!("isyswasfa: component `{name}` cannot wait in `block_on` during {during}: {why}")
+            }),
+        }
+    }
+}
+
+/// Gives the store data's isyswasfa state to the host functions, like `WasiView` does for WASI.
+pub trait IsyswasfaView: Send {
+    /// The store's isyswasfa state.
+    fn isyswasfa(&mut self) -> &mut IsyswasfaCtx;
+}
+
+fn component_of(poller: &Resource<Poller>) -> ComponentId {
+    poller.rep() as ComponentId
+}
+
+/// Adds the protocol interface to `linker`. Every isyswasfa component imports it.
+pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
+    let mut i = linker.instance(INTERFACE)?;
+    // A dropped `pending` (never listened to) or `ready` (never collected) cancels its task.
+    i.resource("pending", ResourceType::host::<Pending>(), |mut store, rep| {
+        store.data_mut().isyswasfa().table.cancel(rep);
+        Ok(())
+    })?;
+    i.resource("ready", ResourceType::host::<Ready>(), |mut store, rep| {
+        store.data_mut().isyswasfa().table.cancel(rep);
+        Ok(())
+    })?;
+    i.resource("poller", ResourceType::host::<Poller>(), |_, _| Ok(()))?;
+
+    i.func_wrap(
+        "[method]poller.listen",
+        |mut store, (poller, task, state): (Resource<Poller>, Resource<Pending>, u32)| {
+            let table = &mut store.data_mut().isyswasfa().table;
+            table.listen(component_of(&poller), task.rep(), state)
+        },
+    )?;
+    i.func_wrap(
+        "[method]poller.cancel",
+        |mut store, (poller, state): (Resource<Poller>, u32)| {
+            let table = &mut store.data_mut().isyswasfa().table;
+            table.cancel_listen(component_of(&poller), state)
+        },
+    )?;
+    i.func_wrap(
+        "[method]poller.start-task",
+        |mut store, (poller, state): (Resource<Poller>, u32)| {
+            let table = &mut store.data_mut().isyswasfa().table;
+            let task = table.start_task(component_of(&poller), state)?;
+            Ok((Resource::<Pending>::new_own(task),))
+        },
+    )?;
+    i.func_wrap(
+        "[method]poller.task-ready",
+        |mut store, (poller, state): (Resource<Poller>, u32)| {
+            let table = &mut store.data_mut().isyswasfa().table;
+            table.task_ready(component_of(&poller), state)
+        },
+    )?;
+    i.func_wrap(
+        "[method]poller.task-cancelled",
+        |mut store, (poller, state): (Resource<Poller>, u32)| {
+            let table = &mut store.data_mut().isyswasfa().table;
+            table.task_cancelled(component_of(&poller), state)
+        },
+    )?;
+    i.func_wrap(
+        "[method]poller.take-result",
+        |mut store, (poller, ready): (Resource<Poller>, Resource<Ready>)| {
+            let table = &mut store.data_mut().isyswasfa().table;
+            Ok((table.take_result(component_of(&poller), ready.rep())?,))
+        },
+    )?;
+    i.func_wrap_async(
+        "[method]poller.block",
+        |mut store, (poller,): (Resource<Poller>,)| {
+            Box::new(async move {
+                let component = component_of(&poller);
+                loop {
+                    let ctx = store.data_mut().isyswasfa();
+                    if ctx.table.has_events(component) {
+                        let events = ctx.table.take_events(component);
+                        return Ok((PollInput::lower(component, events),));
+                    }
+                    ctx.may_wait(component)?;
+                    // Drive the host's own tasks here: the event loop is waiting for this call.
+                    std::future::poll_fn(|cx| store.data_mut().isyswasfa().table.poll_host(cx))
+                    .await;
+                }
+            })
+        },
+    )?;
+    Ok(())
+}

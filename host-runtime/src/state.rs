@@ -1,0 +1,53 @@
+//! A ready-made store data type for hosts that need nothing of their own.
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::protocol::{IsyswasfaCtx, IsyswasfaView};
+
+/// Store data with WASI 0.2 (from `wasmtime-wasi`) and the isyswasfa state.
+pub struct State {
+    /// The WASI context.
+    pub wasi: WasiCtx,
+    /// Resources of the WASI 0.2 implementation.
+    pub table: ResourceTable,
+    /// The isyswasfa task table.
+    pub isyswasfa: IsyswasfaCtx,
+}
+
+impl State {
+    /// WASI with the host's stdout and stderr, nothing else.
+    pub fn new() -> Self {
+        Self::with_wasi(WasiCtx::builder().inherit_stdout().inherit_stderr().build())
+    }
+
+    /// Uses the given WASI context.
+    pub fn with_wasi(wasi: WasiCtx) -> Self {
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            isyswasfa: IsyswasfaCtx::default(),
+        }
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl IsyswasfaView for State {
+    fn isyswasfa(&mut self) -> &mut IsyswasfaCtx {
+        &mut self.isyswasfa
+    }
+}
