@@ -77,7 +77,9 @@ pub fn poll(input: Vec<PollInput>) {
 fn handle_events(input: Vec<PollInput>) {
     for event in input {
         match event {
-            PollInput::Init(poller) => TABLES.with(|tables| tables.borrow_mut().poller = Some(poller)),
+            PollInput::Init(poller) => {
+                TABLES.with(|tables| tables.borrow_mut().poller = Some(poller))
+            }
             PollInput::Ready(ReadyEvent { state, ready }) => {
                 let unwanted = TABLES.with(|tables| {
                     let mut tables = tables.borrow_mut();

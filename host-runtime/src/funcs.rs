@@ -9,8 +9,10 @@ use std::any::{Any, TypeId};
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
+use wasmtime::component::{
+    ComponentNamedList, ComponentType, Lift, LinkerInstance, Lower, Resource,
+};
 use wasmtime::{Result, format_err};
-use wasmtime::component::{ComponentNamedList, ComponentType, Lift, LinkerInstance, Lower, Resource};
 
 use crate::protocol::{IsyswasfaView, Pending, Ready};
 use crate::tasks::Value;
@@ -53,7 +55,10 @@ where
             let mut future = Box::pin(f(params));
             // The fast path: a future that is ready at once never reaches the task table. A
             // pending one is polled again by the event loop, which registers the real waker.
-            if let Poll::Ready(value) = future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            if let Poll::Ready(value) = future
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+            {
                 return Ok((Ok(value),));
             }
             let table = &mut store.data_mut().isyswasfa().table;
@@ -65,12 +70,20 @@ where
     if TypeId::of::<R>() == TypeId::of::<()>() {
         // A function without a result: its result half returns nothing.
         instance.func_wrap(&result, |mut store, (ready,): (Resource<Ready>,)| {
-            store.data_mut().isyswasfa().table.take_host_value(ready.rep())?;
+            store
+                .data_mut()
+                .isyswasfa()
+                .table
+                .take_host_value(ready.rep())?;
             Ok(())
         })
     } else {
         instance.func_wrap(&result, |mut store, (ready,): (Resource<Ready>,)| {
-            let value = store.data_mut().isyswasfa().table.take_host_value(ready.rep())?;
+            let value = store
+                .data_mut()
+                .isyswasfa()
+                .table
+                .take_host_value(ready.rep())?;
             Ok((downcast::<R>(value)?,))
         })
     }

@@ -12,14 +12,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use wasmtime::error::Context as _;
-use wasmtime::{Result, bail, format_err};
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::Store;
 use wasmtime::component::{
     Component, ComponentNamedList, ComponentType, Func, Instance, Lift, Linker, Lower, Resource,
     TypedFunc, types::ComponentItem,
 };
+use wasmtime::error::Context as _;
+use wasmtime::{Result, bail, format_err};
 
 use crate::funcs::{RESULT_SUFFIX, START_SUFFIX, downcast};
 use crate::protocol::{IsyswasfaView, POLL_PREFIX, Pending, PollInput, Ready, Running};
@@ -30,12 +30,17 @@ type PollFunc = TypedFunc<(Vec<PollInput>,), ()>;
 type CallId = u64;
 
 /// A store-side job sent by a [`Host`] handle.
-type StoreJob<T> = Box<dyn for<'a> FnOnce(&'a mut Store<T>, &'a Instance) -> BoxFuture<'a, ()> + Send>;
+type StoreJob<T> =
+    Box<dyn for<'a> FnOnce(&'a mut Store<T>, &'a Instance) -> BoxFuture<'a, ()> + Send>;
 
 enum Command<T: 'static> {
     Call(CallId, Box<dyn ExportCall<T>>),
     Cancel(CallId),
-    Job(StoreJob<T>),
+    /// Runs a job; `export` names the export it calls, if any (see [`Running`]).
+    Job {
+        export: Option<Arc<str>>,
+        job: StoreJob<T>,
+    },
 }
 
 /// A handle to a running component instance and its event loop.
@@ -74,13 +79,17 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
             .context("failed to instantiate the component")?;
         let mut polls = Vec::new();
         for (name, item) in component.component_type().exports(&engine) {
-            if !name.starts_with(POLL_PREFIX) || !matches!(item.ty, ComponentItem::ComponentFunc(_)) {
+            if !name.starts_with(POLL_PREFIX) || !matches!(item.ty, ComponentItem::ComponentFunc(_))
+            {
                 continue;
             }
             let func = instance
                 .get_typed_func::<(Vec<PollInput>,), ()>(&mut store, name)
                 .with_context(|| format!("poll export `{name}` has the wrong type"))?;
-            let short = name.strip_prefix(POLL_PREFIX).unwrap_or(name).trim_start_matches('-');
+            let short = name
+                .strip_prefix(POLL_PREFIX)
+                .unwrap_or(name)
+                .trim_start_matches('-');
             store.data_mut().isyswasfa().table.add_component(short);
             polls.push(func);
         }
@@ -118,12 +127,21 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
         &self,
         job: impl for<'a> FnOnce(&'a mut Store<T>, &'a Instance) -> BoxFuture<'a, R> + Send + 'static,
     ) -> Result<R> {
+        self.run_job(None, job).await
+    }
+
+    async fn run_job<R: Send + 'static>(
+        &self,
+        export: Option<Arc<str>>,
+        job: impl for<'a> FnOnce(&'a mut Store<T>, &'a Instance) -> BoxFuture<'a, R> + Send + 'static,
+    ) -> Result<R> {
         let (reply, receiver) = oneshot::channel();
-        self.send(Command::Job(Box::new(move |store, instance| {
+        let job: StoreJob<T> = Box::new(move |store, instance| {
             Box::pin(async move {
                 let _ = reply.send(job(store, instance).await);
             })
-        })))?;
+        });
+        self.send(Command::Job { export, job })?;
         receiver
             .await
             .map_err(|_| format_err!("isyswasfa: the host's event loop has stopped"))
@@ -142,7 +160,11 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
     /// for a function exported directly by the world).
     ///
     /// `Params` is the tuple of WIT parameters; `R` the WIT result type, or `()` for none.
-    pub async fn func<Params, R>(&self, interface: Option<&str>, name: &str) -> Result<AsyncFunc<Params, R>>
+    pub async fn func<Params, R>(
+        &self,
+        interface: Option<&str>,
+        name: &str,
+    ) -> Result<AsyncFunc<Params, R>>
     where
         Params: ComponentNamedList + Lower + Send + Sync + 'static,
         R: ComponentType + Lift + Send + Sync + 'static,
@@ -151,11 +173,23 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
         let name = name.to_string();
         self.with_store(move |store, instance| {
             Box::pin(async move {
-                let start = export_index(store, instance, interface.as_deref(), &format!("{name}{START_SUFFIX}"))?;
-                let result = export_index(store, instance, interface.as_deref(), &format!("{name}{RESULT_SUFFIX}"))?;
-                let start = instance.get_typed_func(&mut *store, &start).with_context(|| {
-                    format!("`{name}{START_SUFFIX}` does not have the expected type")
-                })?;
+                let start = export_index(
+                    store,
+                    instance,
+                    interface.as_deref(),
+                    &format!("{name}{START_SUFFIX}"),
+                )?;
+                let result = export_index(
+                    store,
+                    instance,
+                    interface.as_deref(),
+                    &format!("{name}{RESULT_SUFFIX}"),
+                )?;
+                let start = instance
+                    .get_typed_func(&mut *store, &start)
+                    .with_context(|| {
+                        format!("`{name}{START_SUFFIX}` does not have the expected type")
+                    })?;
                 let result = instance
                     .get_func(&mut *store, &result)
                     .ok_or_else(|| format_err!("`{name}{RESULT_SUFFIX}` is not a function"))?;
@@ -169,6 +203,59 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
                     result,
                     _types: PhantomData,
                 })
+            })
+        })
+        .await?
+    }
+
+    /// Looks up the exported synchronous function `name` of `interface` (`None` for a function
+    /// exported directly by the world). `Params` and `Results` are tuples, as for
+    /// [`wasmtime::component::TypedFunc`].
+    pub async fn sync_func<Params, Results>(
+        &self,
+        interface: Option<&str>,
+        name: &str,
+    ) -> Result<SyncFunc<Params, Results>>
+    where
+        Params: ComponentNamedList + Lower + Send + Sync + 'static,
+        Results: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let interface = interface.map(str::to_string);
+        let name = name.to_string();
+        self.with_store(move |store, instance| {
+            Box::pin(async move {
+                let index = export_index(store, instance, interface.as_deref(), &name)?;
+                let func = instance
+                    .get_typed_func(&mut *store, &index)
+                    .with_context(|| format!("`{name}` does not have the expected type"))?;
+                Ok(SyncFunc {
+                    name: name.into(),
+                    func,
+                })
+            })
+        })
+        .await?
+    }
+
+    /// Calls an exported synchronous function. It may wait inside (`block_on`) for tasks the
+    /// host implements; the instance's other work resumes when it returns.
+    pub async fn call_sync<Params, Results>(
+        &self,
+        func: &SyncFunc<Params, Results>,
+        params: Params,
+    ) -> Result<Results>
+    where
+        Params: ComponentNamedList + Lower + Send + Sync + 'static,
+        Results: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let typed = func.func;
+        let name = Arc::clone(&func.name);
+        self.run_job(Some(Arc::clone(&func.name)), move |store, _| {
+            Box::pin(async move {
+                typed
+                    .call_async(&mut *store, params)
+                    .await
+                    .with_context(|| format!("call to `{name}` failed"))
             })
         })
         .await?
@@ -254,6 +341,21 @@ impl<Params, R> Clone for AsyncFunc<Params, R> {
     }
 }
 
+/// An exported synchronous function, looked up with [`Host::sync_func`].
+pub struct SyncFunc<Params, Results> {
+    name: Arc<str>,
+    func: TypedFunc<Params, Results>,
+}
+
+impl<Params, Results> Clone for SyncFunc<Params, Results> {
+    fn clone(&self) -> Self {
+        Self {
+            name: Arc::clone(&self.name),
+            func: self.func,
+        }
+    }
+}
+
 /// One exported call in flight, with its types erased for the loop. Errors (traps) are replied
 /// to the caller: they fail that call only.
 trait ExportCall<T>: Send {
@@ -297,7 +399,9 @@ where
             match self.func.start.call_async(&mut *store, params).await {
                 Ok((Ok(value),)) => self.reply(Ok(value)),
                 Ok((Err(pending),)) => return Some(pending.rep()),
-                Err(error) => self.reply(Err(error.context(format!("call to `{}` failed", self.func.name)))),
+                Err(error) => self.reply(Err(
+                    error.context(format!("call to `{}` failed", self.func.name))
+                )),
             }
             None
         })
@@ -363,14 +467,22 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
         match command {
             Command::Call(id, mut call) => {
                 if let Some(reason) = &self.broken {
-                    call.fail(format_err!("isyswasfa: the instance trapped earlier: {reason}"));
+                    call.fail(format_err!(
+                        "isyswasfa: the instance trapped earlier: {reason}"
+                    ));
                     return;
                 }
                 self.set_running(Running::Export(call.name().to_string()));
                 let started = call.start(&mut self.store).await;
                 self.set_running(Running::Idle);
                 if let Some(task) = started {
-                    match self.store.data_mut().isyswasfa().table.listen_embedder(task) {
+                    match self
+                        .store
+                        .data_mut()
+                        .isyswasfa()
+                        .table
+                        .listen_embedder(task)
+                    {
                         Ok(()) => {
                             self.call_tasks.insert(id, task);
                             self.calls.insert(task, (id, call));
@@ -385,7 +497,13 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                     self.store.data_mut().isyswasfa().table.cancel(task);
                 }
             }
-            Command::Job(job) => job(&mut self.store, &self.instance).await,
+            Command::Job { export, job } => {
+                if let Some(export) = &export {
+                    self.set_running(Running::Export(export.to_string()));
+                }
+                job(&mut self.store, &self.instance).await;
+                self.set_running(Running::Idle);
+            }
         }
     }
 
@@ -417,10 +535,18 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
             self.next_poll = (component + 1) % count;
             let events = PollInput::lower(component, table.take_events(component));
             self.set_running(Running::Poll(component));
-            let outcome = self.polls[component].call_async(&mut self.store, (events,)).await;
+            let outcome = self.polls[component]
+                .call_async(&mut self.store, (events,))
+                .await;
             self.set_running(Running::Idle);
             if let Err(error) = outcome {
-                let name = self.store.data_mut().isyswasfa().table.component_name(component).to_string();
+                let name = self
+                    .store
+                    .data_mut()
+                    .isyswasfa()
+                    .table
+                    .component_name(component)
+                    .to_string();
                 return Err(error.context(format!("poll export of component `{name}` failed")));
             }
         }

@@ -44,7 +44,7 @@ use wasmtime_wasi::WasiView;
 
 pub use clocks::MONOTONIC_CLOCK;
 pub use funcs::{RESULT_SUFFIX, START_SUFFIX, func_wrap_async};
-pub use host::{AsyncFunc, Host};
+pub use host::{AsyncFunc, Host, SyncFunc};
 pub use protocol::{INTERFACE, IsyswasfaCtx, IsyswasfaView, POLL_PREFIX, Running};
 pub use state::State;
 pub use tasks::TableSizes;

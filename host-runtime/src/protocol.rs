@@ -1,8 +1,8 @@
 //! The host side of the `isyswasfa:isyswasfa/isyswasfa` interface: the `pending`, `ready` and
 //! `poller` resources, the poller's methods, and the events lowered into poll exports.
 
-use wasmtime::{Result, format_err};
 use wasmtime::component::{ComponentType, Linker, Lower, Resource, ResourceType};
+use wasmtime::{Result, format_err};
 
 use crate::tasks::{ComponentId, Event, TaskTable};
 
@@ -102,7 +102,9 @@ impl IsyswasfaCtx {
                     Running::Export(export) => format!("the call to `{export}`"),
                     _ => "an async task of another component".to_string(),
                 };
-                format_err!("isyswasfa: component `{name}` cannot wait in `block_on` during {during}: {why}")
+                format_err!(
+                    "isyswasfa: component `{name}` cannot wait in `block_on` during {during}: {why}"
+                )
             }),
         }
     }
@@ -122,10 +124,14 @@ fn component_of(poller: &Resource<Poller>) -> ComponentId {
 pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
     let mut i = linker.instance(INTERFACE)?;
     // A dropped `pending` (never listened to) or `ready` (never collected) cancels its task.
-    i.resource("pending", ResourceType::host::<Pending>(), |mut store, rep| {
-        store.data_mut().isyswasfa().table.cancel(rep);
-        Ok(())
-    })?;
+    i.resource(
+        "pending",
+        ResourceType::host::<Pending>(),
+        |mut store, rep| {
+            store.data_mut().isyswasfa().table.cancel(rep);
+            Ok(())
+        },
+    )?;
     i.resource("ready", ResourceType::host::<Ready>(), |mut store, rep| {
         store.data_mut().isyswasfa().table.cancel(rep);
         Ok(())
@@ -189,7 +195,7 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
                     ctx.may_wait(component)?;
                     // Drive the host's own tasks here: the event loop is waiting for this call.
                     std::future::poll_fn(|cx| store.data_mut().isyswasfa().table.poll_host(cx))
-                    .await;
+                        .await;
                 }
             })
         },

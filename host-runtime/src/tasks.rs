@@ -10,9 +10,9 @@ use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use wasmtime::{Result, bail};
 use futures::future::{AbortHandle, Abortable};
 use futures::stream::{FuturesUnordered, StreamExt};
+use wasmtime::{Result, bail};
 
 /// A value computed by a host-implemented task, waiting to be collected.
 pub type Value = Box<dyn Any + Send>;
@@ -178,10 +178,7 @@ impl TaskTable {
     }
 
     /// Starts a host task: `future` is polled by the event loop until it yields its value.
-    pub fn spawn_host(
-        &mut self,
-        future: impl Future<Output = Value> + Send + 'static,
-    ) -> TaskId {
+    pub fn spawn_host(&mut self, future: impl Future<Output = Value> + Send + 'static) -> TaskId {
         let id = self.insert(Callee::Host);
         let (abort, registration) = AbortHandle::new_pair();
         if let Ok(task) = self.task(id) {
@@ -299,7 +296,11 @@ impl TaskTable {
     /// Returns its token; the task leaves the table.
     pub fn take_result(&mut self, component: ComponentId, task: TaskId) -> Result<u32> {
         let t = self.task(task)?;
-        let Callee::Component { component: callee, state } = t.callee else {
+        let Callee::Component {
+            component: callee,
+            state,
+        } = t.callee
+        else {
             bail!("isyswasfa: a `ready` of a host task was passed to a component's result export");
         };
         if callee != component {
@@ -509,7 +510,10 @@ mod tests {
         let task = table.start_task(1, 7).unwrap();
         table.task_ready(1, 7).unwrap();
         let err = table.take_result(2, task).unwrap_err().to_string();
-        assert!(err.contains("component `b`") && err.contains("component `c`"), "{err}");
+        assert!(
+            err.contains("component `b`") && err.contains("component `c`"),
+            "{err}"
+        );
     }
 
     #[test]

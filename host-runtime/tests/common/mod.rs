@@ -1,0 +1,124 @@
+//! Shared test harness: builds the guests in `test-cases/` for wasm32-wasip2 (once per test
+//! process) and instantiates them on the real host.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use isyswasfa_host::{Host, State};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Result, Store};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn guest_target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir).join("guests"),
+        None => repo_root().join("target").join("guests"),
+    }
+}
+
+/// Builds every guest in `test-cases/` (once per process) and returns the path of `name`'s
+/// component.
+pub fn guest_path(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let target = guest_target_dir();
+    BUILT.get_or_init(|| {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(repo_root().join("test-cases").join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .expect("failed to run cargo to build the test guests");
+        assert!(status.success(), "building the test guests failed");
+    });
+    target
+        .join("wasm32-wasip2")
+        .join("release")
+        .join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| isyswasfa_host::engine().expect("engine"))
+}
+
+/// The compiled component `name` (compiled once per process).
+pub fn component(name: &str) -> Component {
+    static COMPONENTS: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
+    let mut components = COMPONENTS.get_or_init(Default::default).lock().unwrap();
+    components
+        .entry(name.to_string())
+        .or_insert_with(|| {
+            Component::from_file(engine(), guest_path(name)).expect("compiling the guest component")
+        })
+        .clone()
+}
+
+/// A round-trip host whose imported `foo` waits `delay`, then answers with both hops.
+pub async fn round_trip(delay: Duration) -> Result<Host<State>> {
+    let mut linker = isyswasfa_host::linker::<State>(engine())?;
+    let mut baz = linker.instance("component:test/baz")?;
+    isyswasfa_host::func_wrap_async(&mut baz, "foo", move |(s,): (String,)| async move {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        format!("{s} - entered host - exited host")
+    })?;
+    Host::instantiate(
+        Store::new(engine(), State::new()),
+        &linker,
+        &component("round-trip"),
+    )
+    .await
+}
+
+/// The `component:tasks/host` imports of the `tasks` guest.
+pub fn tasks_linker() -> Result<Linker<State>> {
+    let mut linker = isyswasfa_host::linker::<State>(engine())?;
+    let mut host = linker.instance("component:tasks/host")?;
+    isyswasfa_host::func_wrap_async(&mut host, "pending-once", |(x,): (u32,)| async move {
+        tokio::task::yield_now().await;
+        x
+    })?;
+    isyswasfa_host::func_wrap_async(&mut host, "ready", |(x,): (u32,)| async move { x })?;
+    host.func_wrap("sync-echo", |_, (x,): (u32,)| Ok((x,)))?;
+    isyswasfa_host::func_wrap_async(&mut host, "never", |(): ()| std::future::pending::<()>())?;
+    Ok(linker)
+}
+
+pub async fn tasks() -> Result<Host<State>> {
+    let linker = tasks_linker()?;
+    Host::instantiate(
+        Store::new(engine(), State::new()),
+        &linker,
+        &component("tasks"),
+    )
+    .await
+}
+
+pub const TASKS: Option<&str> = Some("component:tasks/tasks");
+
+/// CPU time (user + system) this process has used so far.
+pub fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
+        usage.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
