@@ -14,7 +14,7 @@
 //! exports `isyswasfa-poll-<suffix>: func(input: list<isyswasfa-poll-input>)`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use wit_bindgen_core::wit_parser::{
@@ -111,7 +111,8 @@ pub struct Lowered {
 }
 
 impl Lowered {
-    /// The lowered world's package as WIT text, with the packages it uses nested in it.
+    /// The lowered world's package as WIT text, with the packages it uses nested in it (except
+    /// the isyswasfa protocol package, [`ISYSWASFA_WIT`], which every lowered world imports).
     pub fn to_wit(&self) -> Result<String> {
         let main = self.resolve.worlds[self.world]
             .package
@@ -122,6 +123,7 @@ impl Lowered {
             if let WorldItem::Interface { id, .. } = item
                 && let Some(pkg) = self.resolve.interfaces[*id].package
                 && pkg != main
+                && self.resolve.id_of(*id).as_deref() != Some(ISYSWASFA_INTERFACE)
                 && !nested.contains(&pkg)
             {
                 nested.push(pkg);
@@ -137,11 +139,22 @@ impl Lowered {
 /// world of the main package) and lowers it.
 pub fn lower_path(path: &Path, world: Option<&str>, opts: &LowerOptions) -> Result<Lowered> {
     let mut resolve = Resolve::default();
-    let (pkg, _) = resolve
-        .push_path(path)
-        .with_context(|| format!("failed to read WIT from {}", path.display()))?;
+    let (pkg, _) = push_wit(&mut resolve, path)?;
     let world = select_world(&resolve, pkg, world)?;
     lower(&resolve, world, opts)
+}
+
+/// Parses `path` (a WIT file, or a directory with `deps/`) into `resolve`. Returns the main
+/// package and the files read. Errors carry the file, line and column, with the source line.
+pub fn push_wit(resolve: &mut Resolve, path: &Path) -> Result<(PackageId, Vec<PathBuf>)> {
+    match resolve.push_path(path) {
+        Ok((pkg, sources)) => Ok((pkg, sources.paths().map(Path::to_path_buf).collect())),
+        Err(error) => bail!(
+            "failed to read WIT from {}: {}",
+            path.display(),
+            resolve.render_error(&error)
+        ),
+    }
 }
 
 /// Selects a world of `pkg` by name, with an error listing the ones there are.

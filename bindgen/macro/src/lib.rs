@@ -3,7 +3,7 @@
 //! It reads the WIT, lowers it with `isyswasfa-bindgen`, and expands to the bindings that
 //! `isyswasfa_bindgen::rust::generate` produces.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use isyswasfa_bindgen::rust::GuestOptions;
 use isyswasfa_bindgen::wit_parser::{PackageId, Resolve};
@@ -148,14 +148,17 @@ impl Config {
         };
         for path in &paths {
             let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-            let (package, sources) = resolve.push_path(&path)?;
+            let (package, sources) = isyswasfa_bindgen::push_wit(&mut resolve, &path)?;
             packages.push(package);
-            files.extend(sources.paths().map(Path::to_path_buf));
+            files.extend(sources);
         }
         if let Some(inline) = &self.inline {
             packages = vec![resolve.push_str("macro-input", inline)?];
         }
-        let world = resolve.select_world(&packages, self.world.as_deref())?;
+        let main = *packages
+            .last()
+            .ok_or_else(|| anyhow::anyhow!("no WIT given"))?;
+        let world = isyswasfa_bindgen::select_world(&resolve, main, self.world.as_deref())?;
         let options = match &self.poll_suffix {
             Some(suffix) => LowerOptions {
                 poll_suffix: suffix.clone(),
