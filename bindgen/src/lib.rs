@@ -23,6 +23,7 @@
 //! ```
 
 mod lower;
+pub mod pipes;
 pub mod rust;
 
 pub use lower::*;

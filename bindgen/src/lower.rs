@@ -108,6 +108,8 @@ pub struct Lowered {
     pub functions: Vec<LoweredFunction>,
     /// Name of the world's poll export, `isyswasfa-poll-<suffix>`.
     pub poll_export: String,
+    /// The streams and futures the world uses, and where their operations are.
+    pub pipes: crate::pipes::Pipes,
 }
 
 impl Lowered {
@@ -185,6 +187,7 @@ pub fn lower(resolve: &Resolve, world: WorldId, opts: &LowerOptions) -> Result<L
         bail!("invalid poll suffix `{suffix}`: it must be a kebab-case WIT identifier");
     }
     let mut lowerer = Lowerer::new(resolve.clone(), world)?;
+    let pipes = crate::pipes::lower_pipes(&mut lowerer.resolve, world, suffix)?;
     lowerer.lower_interfaces()?;
     lowerer.lower_world_functions()?;
     let poll_export = format!("{POLL_PREFIX}-{suffix}");
@@ -194,6 +197,7 @@ pub fn lower(resolve: &Resolve, world: WorldId, opts: &LowerOptions) -> Result<L
         world,
         functions: lowerer.functions,
         poll_export,
+        pipes,
     })
 }
 
@@ -207,7 +211,7 @@ struct Lowerer {
     functions: Vec<LoweredFunction>,
 }
 
-fn type_def(name: Option<&str>, kind: TypeDefKind, owner: TypeOwner) -> TypeDef {
+pub(crate) fn type_def(name: Option<&str>, kind: TypeDefKind, owner: TypeOwner) -> TypeDef {
     TypeDef {
         name: name.map(str::to_string),
         kind,
