@@ -25,6 +25,7 @@
 mod lower;
 pub mod pipes;
 pub mod rust;
+mod rust_pipes;
 
 pub use lower::*;
 pub use wit_bindgen_core::wit_parser;

@@ -21,7 +21,7 @@
 //! named `isyswasfa-<name>`).
 //!
 //! The typed operations need the payload types, which live in the user's interfaces; they go in
-//! one more interface per component, `isyswasfa:pipes-<poll-suffix>/ops`:
+//! one more interface per component, in the world's package, `isyswasfa-ops-<poll-suffix>`:
 //!
 //! ```wit
 //! stream-u32-read: func(end: borrow<reader>, max: u32) -> option<list<u32>>;   // none: ended
@@ -78,7 +78,7 @@ pub struct Pipe {
 pub struct Pipes {
     /// Every payload, in a stable order.
     pub pipes: Vec<Pipe>,
-    /// The ops interface (`isyswasfa:pipes-<suffix>/ops`), when there is any pipe.
+    /// The ops interface (`<world package>/isyswasfa-ops-<suffix>`), when there is any pipe.
     pub ops: Option<String>,
 }
 
@@ -407,7 +407,6 @@ pub(crate) fn lower_pipes(resolve: &mut Resolve, world: WorldId, suffix: &str) -
             write,
         });
     }
-    let ops_name = format!("isyswasfa:pipes-{suffix}/ops");
     let ops_wit = format!(
         "package isyswasfa:pipes-{suffix};\n\
          /// The typed operations on the pipes this component uses (see `isyswasfa:pipes`).\n\
@@ -419,6 +418,28 @@ pub(crate) fn lower_pipes(resolve: &mut Resolve, world: WorldId, suffix: &str) -
         .with_context(|| {
             format!("isyswasfa generated a pipe ops interface that does not parse:\n{ops_wit}")
         })?;
+    // The ops interface uses the world's types, so it must live in the world's own package (a
+    // package of its own would depend on the world's package and the world on it).
+    let ops_iface = package_interface(resolve, ops_pkg, "ops")?;
+    let world_pkg = resolve.worlds[world]
+        .package
+        .context("the world has no package")?;
+    let ops_local = format!("isyswasfa-ops-{suffix}");
+    if resolve.packages[world_pkg]
+        .interfaces
+        .contains_key(&ops_local)
+    {
+        bail!("the package already has an interface `{ops_local}`, a name isyswasfa reserves");
+    }
+    resolve.packages[ops_pkg].interfaces.clear();
+    resolve.packages[world_pkg]
+        .interfaces
+        .insert(ops_local.clone(), ops_iface);
+    resolve.interfaces[ops_iface].name = Some(ops_local);
+    resolve.interfaces[ops_iface].package = Some(world_pkg);
+    let ops_name = resolve
+        .id_of(ops_iface)
+        .context("the ops interface has no name")?;
 
     // Import the new interfaces: the pipe interfaces first (the world's interfaces use them),
     // the ops interface last (it uses the world's interfaces).
@@ -427,7 +448,6 @@ pub(crate) fn lower_pipes(resolve: &mut Resolve, world: WorldId, suffix: &str) -
         .values()
         .copied()
         .collect();
-    let ops_iface = package_interface(resolve, ops_pkg, "ops")?;
     let imports = std::mem::take(&mut resolve.worlds[world].imports);
     let world_mut = &mut resolve.worlds[world];
     for id in &pipe_ifaces {

@@ -59,8 +59,10 @@ const RAW_EXPORT_MACRO: &str = "__isyswasfa_export_raw";
 /// Generates the guest bindings of `lowered` as Rust tokens.
 pub fn generate(lowered: &Lowered, opts: &GuestOptions) -> Result<TokenStream> {
     let raw = generate_raw(lowered, opts)?;
-    let file = syn::parse_file(&raw).context("wit-bindgen produced code that does not parse")?;
+    let mut file =
+        syn::parse_file(&raw).context("wit-bindgen produced code that does not parse")?;
     let runtime: syn::Path = syn::parse_str(&opts.runtime).context("invalid runtime path")?;
+    crate::rust_pipes::finish_raw(lowered, &mut file, &runtime)?;
 
     let mut facade = Facade::default();
     for function in &lowered.functions {
@@ -70,9 +72,8 @@ pub fn generate(lowered: &Lowered, opts: &GuestOptions) -> Result<TokenStream> {
     add_root_guest(&mut facade, lowered, &file, &runtime)?;
 
     let raw_ident = format_ident!("{RAW}");
-    let raw_tokens: TokenStream = raw
-        .parse()
-        .map_err(|e| anyhow::anyhow!("wit-bindgen produced code that does not tokenize: {e}"))?;
+    let raw_tokens = quote!(#file);
+    let payload_modules = crate::rust_pipes::payload_modules(&runtime);
     let tree = std_paths(mirror(&file.items, &[], &facade, &runtime));
     let bindings_module: syn::Path =
         syn::parse_str(opts.default_bindings_module.as_deref().unwrap_or("self"))
@@ -85,6 +86,7 @@ pub fn generate(lowered: &Lowered, opts: &GuestOptions) -> Result<TokenStream> {
             #raw_tokens
         }
         #tree
+        #payload_modules
 
         /// Exports a type implementing this world's `Guest` traits, and the poll export.
         #[allow(unused_macros)]
@@ -114,6 +116,7 @@ fn generate_raw(lowered: &Lowered, opts: &GuestOptions) -> Result<String> {
         additional_derive_attributes: opts.additional_derives.clone(),
         ..Default::default()
     };
+    wit.with.extend(crate::rust_pipes::with_options(lowered));
     wit.with.push((
         ISYSWASFA_INTERFACE.to_string(),
         wit_bindgen_rust::WithOption::Path(format!("{}::rt::protocol", opts.runtime)),
@@ -160,7 +163,7 @@ struct ExportFn {
     output: syn::Type,
 }
 
-fn module_path(resolve: &Resolve, key: &WorldKey, export: bool) -> Vec<String> {
+pub(crate) fn module_path(resolve: &Resolve, key: &WorldKey, export: bool) -> Vec<String> {
     let mut path = Vec::new();
     if export {
         path.push("exports".to_string());
@@ -354,7 +357,7 @@ fn is_borrow_handle(resolve: &Resolve, ty: &Type) -> bool {
 
 /// The owned parameter type wit-bindgen's native async imports take for a borrowed raw
 /// parameter, and the expression that borrows it back for the start function.
-fn owned_param(ty: &syn::Type, ident: &Ident) -> Result<(TokenStream, TokenStream)> {
+pub(crate) fn owned_param(ty: &syn::Type, ident: &Ident) -> Result<(TokenStream, TokenStream)> {
     if let syn::Type::Reference(reference) = ty {
         return Ok((owned(&reference.elem)?, quote!(&#ident)));
     }

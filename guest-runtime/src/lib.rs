@@ -30,6 +30,7 @@
 //! [`yield_async`] to let its other tasks run.
 
 mod executor;
+mod pipes;
 mod tasks;
 
 /// Generates bindings for a WIT world that uses `async func`; see the crate docs.
@@ -40,6 +41,10 @@ mod tasks;
 pub use isyswasfa_macro::generate;
 
 pub use executor::{live_tasks, spawn_local, yield_async};
+pub use pipes::{
+    FutureRead, FutureReader, FutureWrite, FutureWriteError, FutureWriter, StreamRead,
+    StreamReader, StreamResult, StreamWrite, StreamWriter,
+};
 pub use tasks::{block_on, table_sizes};
 
 /// Bindings of the isyswasfa protocol interface, shared by every component's generated code.
@@ -58,6 +63,7 @@ mod protocol {
 /// Support for generated code; not a stable API.
 #[doc(hidden)]
 pub mod rt {
+    pub use crate::pipes::{FutureVtable, StreamVtable, new_future, new_stream};
     pub use crate::tasks::{ReadyFuture, await_ready, poll, start_export, take_export_result};
     pub use wit_bindgen;
 
