@@ -12,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 use wasmtime::component::{
     ComponentNamedList, ComponentType, Lift, LinkerInstance, Lower, Resource,
 };
-use wasmtime::{Result, format_err};
+use wasmtime::{AsContextMut, Result, StoreContextMut, format_err};
 
 use crate::protocol::{IsyswasfaView, Pending, Ready};
 use crate::tasks::Value;
@@ -49,10 +49,28 @@ where
     F: Fn(Params) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = R> + Send + 'static,
 {
+    func_wrap_async_with_store(instance, name, move |_, params| Ok(f(params)))
+}
+
+/// Like [`func_wrap_async`], for implementations that need the store to start (for example to
+/// look up a resource): `f` gets the store and the parameters, and returns the future (or an
+/// error, which traps the caller).
+pub fn func_wrap_async_with_store<T, Params, R, F, Fut>(
+    instance: &mut LinkerInstance<'_, T>,
+    name: &str,
+    f: F,
+) -> Result<()>
+where
+    T: IsyswasfaView + 'static,
+    Params: ComponentNamedList + Lift + 'static,
+    R: ComponentType + Lower + Send + 'static,
+    F: Fn(StoreContextMut<'_, T>, Params) -> Result<Fut> + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
     instance.func_wrap(
         &format!("{name}{START_SUFFIX}"),
         move |mut store, params: Params| -> Result<(Result<R, Resource<Pending>>,)> {
-            let mut future = Box::pin(f(params));
+            let mut future = Box::pin(f(store.as_context_mut(), params)?);
             // The fast path: a future that is ready at once never reaches the task table. A
             // pending one is polled again by the event loop, which registers the real waker.
             if let Poll::Ready(value) = future

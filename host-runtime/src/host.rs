@@ -22,6 +22,8 @@ use wasmtime::error::Context as _;
 use wasmtime::{Result, bail, format_err};
 
 use crate::funcs::{RESULT_SUFFIX, START_SUFFIX, downcast};
+use crate::pipe_links::{AnyPipe, End, PipeElement, ReaderEnd};
+use crate::pipes::{self, Pipe};
 use crate::protocol::{IsyswasfaView, POLL_PREFIX, Pending, PollInput, Ready, Running};
 use crate::tasks::{TableSizes, TaskId};
 
@@ -73,6 +75,11 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
         component: &Component,
     ) -> Result<Self> {
         let engine = store.engine().clone();
+        // The component's stream/future imports are defined from its own types.
+        let mut linker = linker.clone();
+        linker.allow_shadowing(true);
+        crate::pipe_links::add_to_linker_for(&mut linker, &engine, component)
+            .context("failed to define the component's stream and future imports")?;
         let instance = linker
             .instantiate_async(&mut store, component)
             .await
@@ -150,10 +157,77 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
     /// The sizes of the store's task table (for leak checks).
     pub async fn table_sizes(&self) -> Result<TableSizes> {
         self.with_store(|store, _| {
-            let sizes = store.data_mut().isyswasfa().table.sizes();
+            let ctx = store.data_mut().isyswasfa();
+            let sizes = TableSizes {
+                pipe_ends: ctx.pipes.len(),
+                ..ctx.table.sizes()
+            };
             Box::pin(async move { sizes })
         })
         .await
+    }
+
+    /// A new stream whose readable end is a handle to pass to a guest (as a `stream<T>`
+    /// argument) and whose writable end stays with the caller. `E` is `u8` for `stream<u8>`,
+    /// `()` for a payload-less `stream`, and [`wasmtime::component::Val`] for any other payload.
+    pub async fn new_stream<E: PipeElement>(
+        &self,
+    ) -> Result<(pipes::StreamWriter<E>, Resource<ReaderEnd>)> {
+        let pipe = Pipe::<E>::new(E::CAPACITY);
+        let reader = self.adopt(E::wrap(Arc::clone(&pipe)), End::Reader).await?;
+        Ok((pipes::StreamWriter::new(pipe), Resource::new_own(reader)))
+    }
+
+    /// Takes over a stream's readable end that a guest returned (a `stream<T>` result).
+    pub async fn open_stream<E: PipeElement>(
+        &self,
+        reader: Resource<ReaderEnd>,
+    ) -> Result<pipes::StreamReader<E>> {
+        Ok(pipes::StreamReader::new(
+            self.release::<E>(reader.rep()).await?,
+        ))
+    }
+
+    /// A new future whose readable end is a handle to pass to a guest (as a `future<T>`
+    /// argument); see [`Host::new_stream`] for `E`.
+    pub async fn new_future<E: PipeElement>(
+        &self,
+    ) -> Result<(pipes::FutureWriter<E>, Resource<ReaderEnd>)> {
+        let pipe = Pipe::<E>::new(1);
+        let reader = self.adopt(E::wrap(Arc::clone(&pipe)), End::Reader).await?;
+        Ok((pipes::FutureWriter::new(pipe), Resource::new_own(reader)))
+    }
+
+    /// Takes over a future's readable end that a guest returned (a `future<T>` result).
+    pub async fn open_future<E: PipeElement>(
+        &self,
+        reader: Resource<ReaderEnd>,
+    ) -> Result<pipes::FutureReader<E>> {
+        Ok(pipes::FutureReader::new(
+            self.release::<E>(reader.rep()).await?,
+        ))
+    }
+
+    async fn adopt(&self, pipe: AnyPipe, end: End) -> Result<u32> {
+        self.with_store(move |store, _| {
+            let rep = store.data_mut().isyswasfa().pipes.insert(pipe, end);
+            Box::pin(async move { rep })
+        })
+        .await
+    }
+
+    async fn release<E: PipeElement>(&self, rep: u32) -> Result<Arc<Pipe<E>>> {
+        self.with_store(move |store, _| {
+            let table = &mut store.data_mut().isyswasfa().pipes;
+            let pipe = table.remove(rep, End::Reader).and_then(|pipe| {
+                E::unwrap(&pipe).ok_or_else(|| {
+                    table.insert(pipe, End::Reader);
+                    format_err!("isyswasfa: the pipe does not carry the requested element type")
+                })
+            });
+            Box::pin(async move { pipe })
+        })
+        .await?
     }
 
     /// Looks up the exported async function `name` (as written in WIT) of `interface` (`None`

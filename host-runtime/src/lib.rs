@@ -33,6 +33,8 @@
 mod clocks;
 mod funcs;
 mod host;
+mod pipe_links;
+pub mod pipes;
 mod protocol;
 mod state;
 pub mod tasks;
@@ -43,8 +45,9 @@ use wasmtime::{Config, Engine};
 use wasmtime_wasi::WasiView;
 
 pub use clocks::MONOTONIC_CLOCK;
-pub use funcs::{RESULT_SUFFIX, START_SUFFIX, func_wrap_async};
+pub use funcs::{RESULT_SUFFIX, START_SUFFIX, func_wrap_async, func_wrap_async_with_store};
 pub use host::{AsyncFunc, Host, SyncFunc};
+pub use pipe_links::{AnyPipe, PipeElement, ReaderEnd, WriterEnd};
 pub use protocol::{INTERFACE, IsyswasfaCtx, IsyswasfaView, POLL_PREFIX, Running};
 pub use state::State;
 pub use tasks::TableSizes;

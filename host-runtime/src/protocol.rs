@@ -74,6 +74,7 @@ pub enum Running {
 pub struct IsyswasfaCtx {
     pub(crate) table: TaskTable,
     pub(crate) running: Running,
+    pub(crate) pipes: crate::pipe_links::PipeTable,
 }
 
 impl IsyswasfaCtx {

@@ -97,6 +97,8 @@ pub struct TableSizes {
     pub queued_events: usize,
     /// Index entries (tokens of implemented and listened tasks).
     pub tokens: usize,
+    /// Pipe ends held by components (stream and future handles).
+    pub pipe_ends: usize,
 }
 
 /// The task table of one store.
@@ -462,6 +464,7 @@ impl TaskTable {
                 .iter()
                 .map(|c| c.implements.len() + c.listens.len())
                 .sum(),
+            pipe_ends: 0,
         }
     }
 }

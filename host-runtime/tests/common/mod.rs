@@ -122,3 +122,32 @@ pub fn cpu_time() -> Duration {
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
+
+/// Marker of the test host's `thing` resource: its rep is its value.
+pub struct ThingRes;
+
+/// A host for the `streams` guest, with `component:streams/types.thing` implemented.
+pub async fn streams() -> Result<Host<State>> {
+    let mut linker = isyswasfa_host::linker::<State>(engine())?;
+    let mut types = linker.instance("component:streams/types")?;
+    types.resource(
+        "thing",
+        wasmtime::component::ResourceType::host::<ThingRes>(),
+        |_, _| Ok(()),
+    )?;
+    types.func_wrap("[constructor]thing", |_, (value,): (u32,)| {
+        Ok((wasmtime::component::Resource::<ThingRes>::new_own(value),))
+    })?;
+    types.func_wrap(
+        "[method]thing.value",
+        |_, (thing,): (wasmtime::component::Resource<ThingRes>,)| Ok((thing.rep(),)),
+    )?;
+    Host::instantiate(
+        Store::new(engine(), State::new()),
+        &linker,
+        &component("streams"),
+    )
+    .await
+}
+
+pub const STREAMS: Option<&str> = Some("component:streams/streams");
