@@ -306,11 +306,16 @@ pub(crate) fn lower_pipes(resolve: &mut Resolve, world: WorldId, suffix: &str) -
             .or_else(|| iface.name.clone())
             .unwrap_or_default();
         for (type_name, ty) in &iface.types {
-            collector.visit(&Type::Id(*ty), &format!("type `{type_name}` of `{name}`"))?;
+            let at = resolve.render_location(resolve.types[*ty].span);
+            collector.visit(
+                &Type::Id(*ty),
+                &format!("type `{type_name}` of `{name}`, {at}"),
+            )?;
         }
         for func in iface.functions.values() {
+            let at = resolve.render_location(func.span);
             for ty in function_types(func) {
-                collector.visit(ty, &format!("function `{}` of `{name}`", func.name))?;
+                collector.visit(ty, &format!("function `{}` of `{name}`, {at}", func.name))?;
             }
         }
     }

@@ -136,10 +136,10 @@ fn syntax_error_names_file_and_line() {
 }
 
 #[test]
-fn stream_param_is_a_clear_error() {
+fn payload_of_an_export_only_interface_is_a_clear_error() {
     let error = error_of("stream.wit", None);
     assert!(
-        error.contains("`stream<T>` is not supported yet"),
+        error.contains("payload type `chunk`") && error.contains("only exports"),
         "{error}"
     );
     assert!(
@@ -150,16 +150,26 @@ fn stream_param_is_a_clear_error() {
 }
 
 #[test]
-fn future_in_record_is_a_clear_error() {
+fn unsupported_payload_is_a_clear_error() {
     let error = error_of("future-record.wit", None);
     assert!(
-        error.contains("`future<T>` is not supported yet"),
+        error.contains("`error-context` cannot be carried"),
         "{error}"
     );
     assert!(
         error.contains("`envelope`") && error.contains("future-record.wit:4:"),
         "{error}"
     );
+}
+
+#[test]
+fn lowers_streams_and_futures() {
+    check_golden("streams");
+}
+
+#[test]
+fn lowers_pipes_in_records_variants_resources_and_world_functions() {
+    check_golden("pipes-everywhere");
 }
 
 #[test]

@@ -52,7 +52,7 @@ fn bad_input_fails_with_a_message() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("`stream<T>` is not supported yet") && stderr.contains("stream.wit:4:"),
+        stderr.contains("payload type `chunk`") && stderr.contains("stream.wit:4:"),
         "{stderr}"
     );
 }

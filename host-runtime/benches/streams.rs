@@ -9,8 +9,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use isyswasfa_host::pipes::{self, StreamReader, StreamWriter};
 use isyswasfa_host::ReaderEnd;
+use isyswasfa_host::pipes::{self, StreamReader, StreamWriter};
 use wasmtime::Result;
 use wasmtime::component::Resource;
 
@@ -72,7 +72,10 @@ async fn main() -> Result<()> {
         }
     }
     let (baseline, guest) = (median(baseline), median(guest));
-    println!("| `stream<u8>`, {} MiB in 64 KiB chunks | MB/s |", TOTAL >> 20);
+    println!(
+        "| `stream<u8>`, {} MiB in 64 KiB chunks | MB/s |",
+        TOTAL >> 20
+    );
     println!("| --- | ---: |");
     println!("| baseline: host-only pipe (64 KiB buffer) | {baseline:.0} |");
     println!("| host → guest `echo` → host | {guest:.0} |");
