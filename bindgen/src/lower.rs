@@ -274,9 +274,8 @@ impl Lowerer {
             if id == self.protocol {
                 continue;
             }
-            if !done.contains_key(&id) {
-                let lowered = self.lower_interface(id)?;
-                done.insert(id, lowered);
+            if let std::collections::hash_map::Entry::Vacant(entry) = done.entry(id) {
+                entry.insert(self.lower_interface(id)?);
             }
             for (original, start, result) in &done[&id] {
                 self.functions.push(LoweredFunction {

@@ -527,7 +527,7 @@ impl TypeUses {
         let id = match ty {
             Type::Id(id) => *id,
             Type::ErrorContext => bail!("`error-context` cannot be carried by a stream or future"),
-            other => return Ok(mangle(resolve, other)?),
+            other => return mangle(resolve, other),
         };
         let def = &resolve.types[id];
         let inner = |uses: &mut Self, t: &Type| uses.wit_type(resolve, t, imported, context);

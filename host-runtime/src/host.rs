@@ -260,12 +260,12 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
                     &format!("{name}{RESULT_SUFFIX}"),
                 )?;
                 let start = instance
-                    .get_typed_func(&mut *store, &start)
+                    .get_typed_func(&mut *store, start)
                     .with_context(|| {
                         format!("`{name}{START_SUFFIX}` does not have the expected type")
                     })?;
                 let result = instance
-                    .get_func(&mut *store, &result)
+                    .get_func(&mut *store, result)
                     .ok_or_else(|| format_err!("`{name}{RESULT_SUFFIX}` is not a function"))?;
                 let display = match &interface {
                     Some(interface) => format!("{interface}#{name}"),
@@ -300,7 +300,7 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
             Box::pin(async move {
                 let index = export_index(store, instance, interface.as_deref(), &name)?;
                 let func = instance
-                    .get_typed_func(&mut *store, &index)
+                    .get_typed_func(&mut *store, index)
                     .with_context(|| format!("`{name}` does not have the expected type"))?;
                 Ok(SyncFunc {
                     name: name.into(),
