@@ -17,6 +17,40 @@ use crate::tasks::{ReadyFuture, await_ready};
 /// A handle that is given away (lowered as `own`) is marked taken and not dropped again.
 const TAKEN: u32 = u32::MAX;
 
+/// An owned handle to a pipe end: dropped (through the pipe interface's `[resource-drop]`) when
+/// this value is, unless it was given away first.
+struct OwnedHandle {
+    handle: Cell<u32>,
+    drop: unsafe fn(u32),
+}
+
+impl OwnedHandle {
+    fn new(handle: u32, drop: unsafe fn(u32)) -> Self {
+        Self {
+            handle: Cell::new(handle),
+            drop,
+        }
+    }
+
+    fn get(&self) -> u32 {
+        self.handle.get()
+    }
+
+    fn take(&self) -> u32 {
+        self.handle.replace(TAKEN)
+    }
+}
+
+impl Drop for OwnedHandle {
+    fn drop(&mut self) {
+        let handle = self.take();
+        if handle != TAKEN {
+            // SAFETY: the handle is owned by this value and dropped once.
+            unsafe { (self.drop)(handle) }
+        }
+    }
+}
+
 /// The operations of a `stream<T>` of one payload type (filled in by generated code).
 #[doc(hidden)]
 pub struct StreamVtable<T: 'static> {
@@ -60,7 +94,7 @@ pub enum StreamResult {
 
 /// The readable end of a `stream<T>`.
 pub struct StreamReader<T: 'static> {
-    handle: Cell<u32>,
+    end: OwnedHandle,
     vtable: &'static StreamVtable<T>,
     done: bool,
 }
@@ -73,7 +107,7 @@ impl<T> StreamReader<T> {
     #[doc(hidden)]
     pub unsafe fn from_handle(handle: u32, vtable: &'static StreamVtable<T>) -> Self {
         Self {
-            handle: Cell::new(handle),
+            end: OwnedHandle::new(handle, vtable.drop_reader),
             vtable,
             done: false,
         }
@@ -82,13 +116,13 @@ impl<T> StreamReader<T> {
     /// The handle, for passing it borrowed.
     #[doc(hidden)]
     pub fn handle(&self) -> u32 {
-        self.handle.get()
+        self.end.get()
     }
 
     /// Gives the handle away (passed as `own`): this value no longer drops it.
     #[doc(hidden)]
     pub fn take_handle(&self) -> u32 {
-        self.handle.replace(TAKEN)
+        self.end.take()
     }
 
     /// Reads values into the spare capacity of `buf` (at least one value, unless the stream
@@ -129,18 +163,8 @@ impl<T> StreamReader<T> {
 impl<T> fmt::Debug for StreamReader<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamReader")
-            .field("handle", &self.handle.get())
+            .field("handle", &self.end.get())
             .finish()
-    }
-}
-
-impl<T> Drop for StreamReader<T> {
-    fn drop(&mut self) {
-        let handle = self.handle.get();
-        if handle != TAKEN {
-            // SAFETY: the handle is owned by this value and dropped once.
-            unsafe { (self.vtable.drop_reader)(handle) }
-        }
     }
 }
 
@@ -205,7 +229,7 @@ impl<T> Future for StreamRead<'_, T> {
 
 /// The writable end of a `stream<T>`. Dropping it ends the stream.
 pub struct StreamWriter<T: 'static> {
-    handle: Cell<u32>,
+    end: OwnedHandle,
     vtable: &'static StreamVtable<T>,
 }
 
@@ -217,7 +241,7 @@ impl<T> StreamWriter<T> {
     #[doc(hidden)]
     pub unsafe fn from_handle(handle: u32, vtable: &'static StreamVtable<T>) -> Self {
         Self {
-            handle: Cell::new(handle),
+            end: OwnedHandle::new(handle, vtable.drop_writer),
             vtable,
         }
     }
@@ -225,13 +249,13 @@ impl<T> StreamWriter<T> {
     /// The handle, for passing it borrowed.
     #[doc(hidden)]
     pub fn handle(&self) -> u32 {
-        self.handle.get()
+        self.end.get()
     }
 
     /// Gives the handle away (passed as `own`): this value no longer drops it.
     #[doc(hidden)]
     pub fn take_handle(&self) -> u32 {
-        self.handle.replace(TAKEN)
+        self.end.take()
     }
 
     /// Writes `values` once the stream has room (buffers in the host are bounded, so a writer
@@ -262,18 +286,8 @@ impl<T> StreamWriter<T> {
 impl<T> fmt::Debug for StreamWriter<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamWriter")
-            .field("handle", &self.handle.get())
+            .field("handle", &self.end.get())
             .finish()
-    }
-}
-
-impl<T> Drop for StreamWriter<T> {
-    fn drop(&mut self) {
-        let handle = self.handle.get();
-        if handle != TAKEN {
-            // SAFETY: the handle is owned by this value and dropped once.
-            unsafe { (self.vtable.drop_writer)(handle) }
-        }
     }
 }
 
@@ -332,7 +346,7 @@ impl<T> Future for StreamWrite<'_, T> {
 
 /// The readable end of a `future<T>`: `.await` it for the value.
 pub struct FutureReader<T: 'static> {
-    handle: Cell<u32>,
+    end: OwnedHandle,
     vtable: &'static FutureVtable<T>,
 }
 
@@ -344,7 +358,7 @@ impl<T> FutureReader<T> {
     #[doc(hidden)]
     pub unsafe fn from_handle(handle: u32, vtable: &'static FutureVtable<T>) -> Self {
         Self {
-            handle: Cell::new(handle),
+            end: OwnedHandle::new(handle, vtable.drop_reader),
             vtable,
         }
     }
@@ -352,31 +366,21 @@ impl<T> FutureReader<T> {
     /// The handle, for passing it borrowed.
     #[doc(hidden)]
     pub fn handle(&self) -> u32 {
-        self.handle.get()
+        self.end.get()
     }
 
     /// Gives the handle away (passed as `own`): this value no longer drops it.
     #[doc(hidden)]
     pub fn take_handle(&self) -> u32 {
-        self.handle.replace(TAKEN)
+        self.end.take()
     }
 }
 
 impl<T> fmt::Debug for FutureReader<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FutureReader")
-            .field("handle", &self.handle.get())
+            .field("handle", &self.end.get())
             .finish()
-    }
-}
-
-impl<T> Drop for FutureReader<T> {
-    fn drop(&mut self) {
-        let handle = self.handle.get();
-        if handle != TAKEN {
-            // SAFETY: the handle is owned by this value and dropped once.
-            unsafe { (self.vtable.drop_reader)(handle) }
-        }
     }
 }
 
@@ -437,7 +441,7 @@ impl<T> Future for FutureRead<T> {
 
 /// The writable end of a `future<T>`. Dropped without a write, it writes its default value.
 pub struct FutureWriter<T: 'static> {
-    handle: Cell<u32>,
+    end: OwnedHandle,
     vtable: &'static FutureVtable<T>,
     default: Option<fn() -> T>,
 }
@@ -450,7 +454,7 @@ impl<T> FutureWriter<T> {
     #[doc(hidden)]
     pub unsafe fn from_handle(handle: u32, vtable: &'static FutureVtable<T>) -> Self {
         Self {
-            handle: Cell::new(handle),
+            end: OwnedHandle::new(handle, vtable.drop_writer),
             vtable,
             default: None,
         }
@@ -459,13 +463,13 @@ impl<T> FutureWriter<T> {
     /// The handle, for passing it borrowed.
     #[doc(hidden)]
     pub fn handle(&self) -> u32 {
-        self.handle.get()
+        self.end.get()
     }
 
     /// Gives the handle away (passed as `own`): this value no longer drops it.
     #[doc(hidden)]
     pub fn take_handle(&self) -> u32 {
-        self.handle.replace(TAKEN)
+        self.end.take()
     }
 
     /// Sends `value`. It fails, giving the value back, when the reader is gone.
@@ -488,28 +492,25 @@ impl<T> FutureWriter<T> {
 impl<T> fmt::Debug for FutureWriter<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FutureWriter")
-            .field("handle", &self.handle.get())
+            .field("handle", &self.end.get())
             .finish()
     }
 }
 
 impl<T> Drop for FutureWriter<T> {
     fn drop(&mut self) {
-        if self.handle.get() == TAKEN {
-            return;
-        }
-        match self.default.take() {
-            Some(default) => {
-                let writer = FutureWriter {
-                    handle: Cell::new(self.take_handle()),
-                    vtable: self.vtable,
-                    default: None,
-                };
-                // The reader may be gone too; then the default is simply dropped.
-                let _ = (self.vtable.write)(writer, default());
-            }
-            // SAFETY: the handle is owned by this value and dropped once.
-            None => unsafe { (self.vtable.drop_writer)(self.take_handle()) },
+        // Not written yet: send the default. (Otherwise the handle drops itself, or was given
+        // away by a write.)
+        if let Some(default) = self.default.take()
+            && self.end.get() != TAKEN
+        {
+            let writer = FutureWriter {
+                end: OwnedHandle::new(self.end.take(), self.vtable.drop_writer),
+                vtable: self.vtable,
+                default: None,
+            };
+            // The reader may be gone too; then the default is simply dropped.
+            let _ = (self.vtable.write)(writer, default());
         }
     }
 }
