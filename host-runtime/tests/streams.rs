@@ -27,6 +27,22 @@ async fn read_all<E: isyswasfa_host::PipeElement>(
     Ok(all)
 }
 
+/// Polls the guest's `writer-status` until it is no longer "running" (or a second has passed).
+async fn status_after_running(
+    host: &isyswasfa_host::Host<isyswasfa_host::State>,
+    status: &isyswasfa_host::SyncFunc<(), (String,)>,
+) -> Result<String> {
+    let mut last = String::new();
+    for _ in 0..200 {
+        last = host.call_sync(status, ()).await?.0;
+        if last != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(last)
+}
+
 #[tokio::test]
 async fn stream_u32_through_guest() -> Result<()> {
     let host = common::streams().await?;
@@ -203,14 +219,7 @@ async fn writer_sees_dropped_when_reader_goes_away() -> Result<()> {
     assert_eq!(first[0], Val::U32(0));
     assert_eq!(host.call_sync(&status, ()).await?.0, "running");
     drop(reader);
-    let mut last = String::new();
-    for _ in 0..200 {
-        last = host.call_sync(&status, ()).await?.0;
-        if last != "running" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let last = status_after_running(&host, &status).await?;
     assert_eq!(last, "dropped");
     Ok(())
 }
@@ -244,14 +253,7 @@ async fn backpressure_and_cancelled_write() -> Result<()> {
         .await?;
     // Nobody reads: the guest's writes fill the bounded buffer, then one waits and is cancelled.
     let out = host.call(&cancel_write, (1000, 30)).await?;
-    let mut last = String::new();
-    for _ in 0..200 {
-        last = host.call_sync(&status, ()).await?.0;
-        if last != "running" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let last = status_after_running(&host, &status).await?;
     assert_eq!(last, "cancelled", "a writer faster than its reader waits");
     let values = read_all::<Val>(&host, out).await?;
     let buffered = values.len() as u32;
