@@ -26,6 +26,7 @@ mod lower;
 pub mod pipes;
 pub mod rust;
 mod rust_pipes;
+mod rust_pollables;
 
 pub use lower::*;
 pub use wit_bindgen_core::wit_parser;

@@ -70,6 +70,9 @@ pub fn generate(lowered: &Lowered, opts: &GuestOptions) -> Result<TokenStream> {
             .with_context(|| format!("generating bindings for `{}`", function.original.name))?;
     }
     add_root_guest(&mut facade, lowered, &file, &runtime)?;
+    for (path, item) in crate::rust_pollables::pollable_futures(lowered, &file, &runtime) {
+        facade.modules.entry(path).or_default().items.push(item);
+    }
 
     let raw_ident = format_ident!("{RAW}");
     let raw_tokens = quote!(#file);
@@ -182,7 +185,7 @@ pub(crate) fn module_path(resolve: &Resolve, key: &WorldKey, export: bool) -> Ve
     path
 }
 
-fn find_module<'a>(items: &'a [syn::Item], path: &[String]) -> Option<&'a [syn::Item]> {
+pub(crate) fn find_module<'a>(items: &'a [syn::Item], path: &[String]) -> Option<&'a [syn::Item]> {
     let Some((first, rest)) = path.split_first() else {
         return Some(items);
     };

@@ -31,6 +31,7 @@
 
 mod executor;
 mod pipes;
+pub mod pollables;
 mod tasks;
 
 /// Generates bindings for a WIT world that uses `async func`; see the crate docs.
@@ -45,25 +46,32 @@ pub use pipes::{
     FutureRead, FutureReader, FutureWrite, FutureWriteError, FutureWriter, StreamRead,
     StreamReader, StreamResult, StreamWrite, StreamWriter,
 };
-pub use tasks::{block_on, table_sizes};
+pub use pollables::wait as wait_pollable;
+pub use tasks::{BlockError, block_on, table_sizes, try_block_on};
 
 /// Bindings of the isyswasfa protocol interface, shared by every component's generated code.
 mod protocol {
     wit_bindgen::generate!({
         inline: "
             package isyswasfa:guest-runtime;
-            world runtime { import isyswasfa:isyswasfa/isyswasfa@0.1.0; }
+            world runtime {
+                import isyswasfa:isyswasfa/isyswasfa@0.1.0;
+                import isyswasfa:isyswasfa/pollables@0.1.0;
+            }
         ",
         path: "../wit/isyswasfa",
         generate_all,
     });
     pub use self::isyswasfa::isyswasfa::isyswasfa::*;
+    pub use self::isyswasfa::isyswasfa::pollables;
+    pub use self::wasi::io::poll as wasi_io_poll;
 }
 
 /// Support for generated code; not a stable API.
 #[doc(hidden)]
 pub mod rt {
     pub use crate::pipes::{FutureVtable, StreamVtable, new_future, new_stream};
+    pub use crate::pollables::wait_handle as wait_pollable_handle;
     pub use crate::tasks::{ReadyFuture, await_ready, poll, start_export, take_export_result};
     pub use wit_bindgen;
 

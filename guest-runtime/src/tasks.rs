@@ -21,6 +21,9 @@ use crate::protocol::{Pending, PollInput, Poller, Ready, ReadyEvent};
 struct Listener {
     ready: Option<Ready>,
     waker: Option<Waker>,
+    /// The `block_on` whose future polled this listener last (0: none), so that a blocked
+    /// `block_on` can tell the host exactly which tasks it waits for.
+    blocker: u32,
 }
 
 /// An exported call that returned `pending` (or is about to).
@@ -43,6 +46,9 @@ struct Tables {
 thread_local! {
     static TABLES: RefCell<Tables> = RefCell::default();
     static NEXT_STATE: Cell<u32> = const { Cell::new(0) };
+    /// The innermost `block_on` whose future is being polled right now (0: none).
+    static CURRENT_BLOCKER: Cell<u32> = const { Cell::new(0) };
+    static NEXT_BLOCKER: Cell<u32> = const { Cell::new(1) };
 }
 
 fn next_state() -> u32 {
@@ -153,6 +159,7 @@ impl Future for ReadyFuture {
                 }
                 None => {
                     listener.waker = Some(cx.waker().clone());
+                    listener.blocker = CURRENT_BLOCKER.with(Cell::get);
                     None
                 }
             }
@@ -253,30 +260,84 @@ fn downcast<T: 'static>(value: Box<dyn Any>) -> T {
 /// meanwhile.
 ///
 /// When nothing can run, the component asks the host to wait for its next events. The host allows
-/// that only for tasks it implements itself (timers, host functions): waiting on a task of a
-/// component that cannot be entered now traps at once with an error naming both sides. Calling
-/// `block_on` from inside an async task traps the same way.
+/// that only while a task the host implements (a timer, a host function, a WASI 0.2 pollable) can
+/// still wake `future`: waiting on a task of a component that cannot be entered now traps at once
+/// with an error naming both sides. Calling `block_on` from inside an async task traps the same
+/// way. [`try_block_on`] returns that error instead of trapping.
 pub fn block_on<T>(future: impl Future<Output = T>) -> T {
+    match run_blocking(future, false) {
+        Ok(value) => value,
+        // Unreachable: with `trap` set, a refusal traps inside the host call.
+        Err(error) => panic!("{error}"),
+    }
+}
+
+/// Like [`block_on`], but when the host refuses to wait (the future needs a component that
+/// cannot be entered now, or nothing could ever wake it) the reason is returned and the
+/// component stays usable: `future` is dropped, and with it every call it had started.
+pub fn try_block_on<T>(future: impl Future<Output = T>) -> Result<T, BlockError> {
+    run_blocking(future, true)
+}
+
+/// Why the host refused to let [`try_block_on`] wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockError(String);
+
+impl std::fmt::Display for BlockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BlockError {}
+
+fn run_blocking<T>(future: impl Future<Output = T>, recoverable: bool) -> Result<T, BlockError> {
     let mut future = std::pin::pin!(future);
     let flag = Arc::new(FlagWaker::default());
     let waker = Waker::from(Arc::clone(&flag));
     let mut cx = Context::from_waker(&waker);
+    let blocker = NEXT_BLOCKER.with(|next| {
+        let id = next.get();
+        next.set(id.wrapping_add(1).max(1));
+        id
+    });
     loop {
-        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-            return value;
+        let outer = CURRENT_BLOCKER.with(|current| current.replace(blocker));
+        let polled = future.as_mut().poll(&mut cx);
+        CURRENT_BLOCKER.with(|current| current.set(outer));
+        if let Poll::Ready(value) = polled {
+            return Ok(value);
         }
         loop {
             executor::run_until_stalled();
             if flag.take() {
                 break;
             }
-            let events = with_poller(|poller| poller.block());
+            let waiting_for = tokens_awaited_by(blocker);
+            let events = if recoverable {
+                with_poller(|poller| poller.try_block(&waiting_for)).map_err(BlockError)?
+            } else {
+                with_poller(|poller| poller.block(&waiting_for))
+            };
             handle_events(events);
             if flag.take() {
                 break;
             }
         }
     }
+}
+
+/// The tokens of the imported calls that the future of `block_on` number `blocker` waits for.
+fn tokens_awaited_by(blocker: u32) -> Vec<u32> {
+    TABLES.with(|tables| {
+        tables
+            .borrow()
+            .listeners
+            .iter()
+            .filter(|(_, listener)| listener.blocker == blocker && listener.ready.is_none())
+            .map(|(state, _)| *state)
+            .collect()
+    })
 }
 
 /// How many tokens this component's protocol tables hold (for tests and diagnostics).

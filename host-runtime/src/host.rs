@@ -6,7 +6,7 @@
 //! are host futures). It never polls anything that has not been woken.
 
 use std::collections::HashMap;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use wasmtime::Store;
 use wasmtime::component::{
     Component, ComponentNamedList, ComponentType, Func, Instance, Lift, Linker, Lower, Resource,
-    TypedFunc, types::ComponentItem,
+    TypedFunc, Val, types::ComponentItem,
 };
 use wasmtime::error::Context as _;
 use wasmtime::{Result, bail, format_err};
@@ -160,6 +160,7 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
             let ctx = store.data_mut().isyswasfa();
             let sizes = TableSizes {
                 pipe_ends: ctx.pipes.len(),
+                pollables: ctx.pollables.len(),
                 ..ctx.table.sizes()
             };
             Box::pin(async move { sizes })
@@ -362,6 +363,190 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
     }
 }
 
+impl<T: IsyswasfaView + Send + 'static> Host<T> {
+    /// Looks up the exported function `name` (as written in WIT) of `interface` (`None` for a
+    /// function exported directly by the world), to be called with dynamic values: an async
+    /// function through its lowered start/result pair, or a synchronous one as it is.
+    pub async fn dynamic_func(&self, interface: Option<&str>, name: &str) -> Result<DynamicFunc> {
+        let interface = interface.map(str::to_string);
+        let name = name.to_string();
+        self.with_store(move |store, instance| {
+            Box::pin(async move {
+                let display: Arc<str> = match &interface {
+                    Some(interface) => format!("{interface}#{name}").into(),
+                    None => name.clone().into(),
+                };
+                let lookup = |store: &mut Store<T>, export: &str| {
+                    let index = export_index(store, instance, interface.as_deref(), export).ok()?;
+                    instance.get_func(&mut *store, index)
+                };
+                let start = lookup(store, &format!("{name}{START_SUFFIX}"));
+                let result = lookup(store, &format!("{name}{RESULT_SUFFIX}"));
+                let kind = match (start, result) {
+                    (Some(start), Some(result)) => DynamicKind::Async { start, result },
+                    _ => DynamicKind::Sync(lookup(store, &name).ok_or_else(|| {
+                        format_err!("the component exports no function `{display}`")
+                    })?),
+                };
+                Ok(DynamicFunc {
+                    name: display,
+                    kind,
+                })
+            })
+        })
+        .await?
+    }
+
+    /// Calls a function looked up with [`Host::dynamic_func`]; returns its results (none or
+    /// one value). An async function runs concurrently with everything else of the instance,
+    /// and dropping the returned future cancels it, as with [`Host::call`].
+    pub async fn call_dynamic(&self, func: &DynamicFunc, params: Vec<Val>) -> Result<Vec<Val>> {
+        match &func.kind {
+            DynamicKind::Sync(typed) => {
+                let typed = *typed;
+                let name = Arc::clone(&func.name);
+                self.run_job(Some(Arc::clone(&func.name)), move |store, _| {
+                    Box::pin(async move {
+                        let count = typed.ty(&*store).results().len();
+                        let mut results = vec![Val::Bool(false); count];
+                        typed
+                            .call_async(&mut *store, &params, &mut results)
+                            .await
+                            .with_context(|| format!("call to `{name}` failed"))?;
+                        Ok(results)
+                    })
+                })
+                .await?
+            }
+            DynamicKind::Async { start, result } => {
+                let (reply, receiver) = oneshot::channel();
+                let call = ValCall {
+                    name: Arc::clone(&func.name),
+                    start: *start,
+                    result: *result,
+                    params: Some(params),
+                    reply: Some(reply),
+                };
+                self.call_erased(Box::new(call), receiver).await
+            }
+        }
+    }
+
+    async fn call_erased<R>(
+        &self,
+        call: Box<dyn ExportCall<T>>,
+        receiver: oneshot::Receiver<Result<R>>,
+    ) -> Result<R> {
+        let id = self.next_call.fetch_add(1, Ordering::Relaxed);
+        self.send(Command::Call(id, call))?;
+        let guard = CancelOnDrop { host: self, id };
+        let result = receiver
+            .await
+            .map_err(|_| format_err!("isyswasfa: the host's event loop has stopped"));
+        std::mem::forget(guard);
+        result?
+    }
+}
+
+/// An exported function called with dynamic values, looked up with [`Host::dynamic_func`].
+#[derive(Clone)]
+pub struct DynamicFunc {
+    name: Arc<str>,
+    kind: DynamicKind,
+}
+
+impl DynamicFunc {
+    /// The function's name, `interface#name` for a function of an interface.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether it is an async function (lowered to a start/result pair).
+    pub fn is_async(&self) -> bool {
+        matches!(self.kind, DynamicKind::Async { .. })
+    }
+}
+
+#[derive(Clone)]
+enum DynamicKind {
+    Async { start: Func, result: Func },
+    Sync(Func),
+}
+
+/// An async call made with dynamic values.
+struct ValCall {
+    name: Arc<str>,
+    start: Func,
+    result: Func,
+    params: Option<Vec<Val>>,
+    reply: Option<oneshot::Sender<Result<Vec<Val>>>>,
+}
+
+impl ValCall {
+    fn reply(&mut self, value: Result<Vec<Val>>) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(value);
+        }
+    }
+}
+
+impl<T: Send + 'static> ExportCall<T> for ValCall {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Option<TaskId>> {
+        Box::pin(async move {
+            let params = self.params.take()?;
+            let mut results = [Val::Bool(false)];
+            let outcome = self
+                .start
+                .call_async(&mut *store, &params, &mut results)
+                .await
+                .and_then(|()| match std::mem::replace(&mut results[0], Val::Bool(false)) {
+                    Val::Result(Ok(value)) => Ok(Ok(value.map(|v| *v).into_iter().collect())),
+                    Val::Result(Err(Some(pending))) => match *pending {
+                        Val::Resource(pending) => Ok(Err(pending
+                            .try_into_resource::<Pending>(&mut *store)?
+                            .rep())),
+                        _ => bail!("the start half did not return a `pending`"),
+                    },
+                    _ => bail!("the start half did not return `result<_, pending>`"),
+                });
+            match outcome {
+                Ok(Ok(values)) => self.reply(Ok(values)),
+                Ok(Err(task)) => return Some(task),
+                Err(error) => {
+                    let name = Arc::clone(&self.name);
+                    self.reply(Err(error.context(format!("call to `{name}` failed"))))
+                }
+            }
+            None
+        })
+    }
+
+    fn finish<'a>(mut self: Box<Self>, store: &'a mut Store<T>, task: TaskId) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let value: Result<Vec<Val>> = async {
+                let ready = Resource::<Ready>::new_own(task).try_into_resource_any(&mut *store)?;
+                let count = self.result.ty(&*store).results().len();
+                let mut results = vec![Val::Bool(false); count];
+                self.result
+                    .call_async(&mut *store, &[Val::Resource(ready)], &mut results)
+                    .await?;
+                Ok(results)
+            }
+            .await;
+            let name = Arc::clone(&self.name);
+            self.reply(value.with_context(|| format!("collecting the result of `{name}` failed")));
+        })
+    }
+
+    fn fail(mut self: Box<Self>, error: wasmtime::Error) {
+        self.reply(Err(error));
+    }
+}
+
 fn export_index(
     store: &mut Store<impl Send>,
     instance: &Instance,
@@ -525,13 +710,14 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
             if let Err(error) = self.deliver().await {
                 self.fail_everything(error);
             }
-            let table_poll = poll_fn(|cx| self.store.data_mut().isyswasfa().table.poll_host(cx));
+            // The one wait: a command, a host future, or a pollable. The pollable wait borrows
+            // the store's resource table and is dropped here, before the store is entered.
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(command) => self.handle(command).await,
                     None => break,
                 },
-                () = table_poll => {}
+                () = crate::pollables::wait_host(self.store.data_mut()) => {}
             }
         }
         tracing::debug!("isyswasfa: event loop stopped (all handles dropped)");

@@ -35,6 +35,7 @@ mod funcs;
 mod host;
 mod pipe_links;
 pub mod pipes;
+pub mod pollables;
 mod protocol;
 mod state;
 pub mod tasks;
@@ -46,7 +47,7 @@ use wasmtime_wasi::WasiView;
 
 pub use clocks::MONOTONIC_CLOCK;
 pub use funcs::{RESULT_SUFFIX, START_SUFFIX, func_wrap_async, func_wrap_async_with_store};
-pub use host::{AsyncFunc, Host, SyncFunc};
+pub use host::{AsyncFunc, DynamicFunc, Host, SyncFunc};
 pub use pipe_links::{AnyPipe, PipeElement, ReaderEnd, WriterEnd};
 pub use protocol::{INTERFACE, IsyswasfaCtx, IsyswasfaView, POLL_PREFIX, Running};
 pub use state::State;
@@ -67,6 +68,7 @@ pub fn linker<T: WasiView + IsyswasfaView + 'static>(engine: &Engine) -> Result<
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     add_to_linker(&mut linker)?;
+    pollables::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

@@ -1,8 +1,8 @@
 //! The host side of the `isyswasfa:isyswasfa/isyswasfa` interface: the `pending`, `ready` and
 //! `poller` resources, the poller's methods, and the events lowered into poll exports.
 
-use wasmtime::component::{ComponentType, Linker, Lower, Resource, ResourceType};
-use wasmtime::{Result, format_err};
+use wasmtime::component::{ComponentType, Linker, Lower, Resource, ResourceTable, ResourceType};
+use wasmtime::{Result, StoreContextMut, format_err};
 
 use crate::tasks::{ComponentId, Event, TaskTable};
 
@@ -75,6 +75,7 @@ pub struct IsyswasfaCtx {
     pub(crate) table: TaskTable,
     pub(crate) running: Running,
     pub(crate) pipes: crate::pipe_links::PipeTable,
+    pub(crate) pollables: crate::pollables::PollableWaits,
 }
 
 impl IsyswasfaCtx {
@@ -86,9 +87,10 @@ impl IsyswasfaCtx {
     /// May `component` wait for events now, from inside a synchronous call (`block_on`)?
     ///
     /// The single rule of DESIGN.md §3: never inside the component's own poll export (it must
-    /// await instead), and elsewhere only when a task the *host* implements can wake it, since
-    /// no component can be entered while one is on the stack.
-    pub fn may_wait(&self, component: ComponentId) -> Result<()> {
+    /// await instead), and elsewhere only when a task the *host* implements can wake what it
+    /// waits for (`waiting_for`: the tokens its blocked future awaits; empty means any of its
+    /// tasks), since no component can be entered while one is on the stack.
+    pub fn may_wait(&self, component: ComponentId, waiting_for: &[u32]) -> Result<()> {
         let name = self.table.component_name(component);
         match &self.running {
             Running::Poll(c) if *c == component => Err(format_err!(
@@ -98,10 +100,14 @@ impl IsyswasfaCtx {
             Running::Idle => Err(format_err!(
                 "isyswasfa: component `{name}` tried to wait while the host was not calling it"
             )),
-            running => self.table.can_block(component).map_err(|why| {
+            running => self.table.can_block(component, waiting_for).map_err(|why| {
                 let during = match running {
                     Running::Export(export) => format!("the call to `{export}`"),
-                    _ => "an async task of another component".to_string(),
+                    Running::Poll(c) => format!(
+                        "an async task of component `{}`",
+                        self.table.component_name(*c)
+                    ),
+                    Running::Idle => "no call".to_string(),
                 };
                 format_err!(
                     "isyswasfa: component `{name}` cannot wait in `block_on` during {during}: {why}"
@@ -115,6 +121,10 @@ impl IsyswasfaCtx {
 pub trait IsyswasfaView: Send {
     /// The store's isyswasfa state.
     fn isyswasfa(&mut self) -> &mut IsyswasfaCtx;
+
+    /// The isyswasfa state and the store's WASI `ResourceTable` at once: WASI 0.2 pollables
+    /// that components await live in the table, and the host waits for them next to its tasks.
+    fn isyswasfa_and_table(&mut self) -> (&mut IsyswasfaCtx, &mut ResourceTable);
 }
 
 fn component_of(poller: &Resource<Poller>) -> ComponentId {
@@ -184,22 +194,39 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
     )?;
     i.func_wrap_async(
         "[method]poller.block",
-        |mut store, (poller,): (Resource<Poller>,)| {
+        |store, (poller, waiting_for): (Resource<Poller>, Vec<u32>)| {
             Box::new(async move {
-                let component = component_of(&poller);
-                loop {
-                    let ctx = store.data_mut().isyswasfa();
-                    if ctx.table.has_events(component) {
-                        let events = ctx.table.take_events(component);
-                        return Ok((PollInput::lower(component, events),));
-                    }
-                    ctx.may_wait(component)?;
-                    // Drive the host's own tasks here: the event loop is waiting for this call.
-                    std::future::poll_fn(|cx| store.data_mut().isyswasfa().table.poll_host(cx))
-                        .await;
-                }
+                let events = block(store, component_of(&poller), &waiting_for).await?;
+                Ok((events,))
+            })
+        },
+    )?;
+    i.func_wrap_async(
+        "[method]poller.try-block",
+        |store, (poller, waiting_for): (Resource<Poller>, Vec<u32>)| {
+            Box::new(async move {
+                let outcome = block(store, component_of(&poller), &waiting_for).await;
+                Ok((outcome.map_err(|error| format!("{error:#}")),))
             })
         },
     )?;
     Ok(())
+}
+
+/// `poller.block`: waits, inside a synchronous export, until `component` has events, driving
+/// the host's own tasks and pollables meanwhile (the event loop is stuck in this call).
+async fn block<T: IsyswasfaView>(
+    mut store: StoreContextMut<'_, T>,
+    component: ComponentId,
+    waiting_for: &[u32],
+) -> Result<Vec<PollInput>> {
+    loop {
+        let ctx = store.data_mut().isyswasfa();
+        if ctx.table.has_events(component) {
+            let events = ctx.table.take_events(component);
+            return Ok(PollInput::lower(component, events));
+        }
+        ctx.may_wait(component, waiting_for)?;
+        crate::pollables::wait_host(store.data_mut()).await;
+    }
 }

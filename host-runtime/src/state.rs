@@ -50,4 +50,8 @@ impl IsyswasfaView for State {
     fn isyswasfa(&mut self) -> &mut IsyswasfaCtx {
         &mut self.isyswasfa
     }
+
+    fn isyswasfa_and_table(&mut self) -> (&mut IsyswasfaCtx, &mut ResourceTable) {
+        (&mut self.isyswasfa, &mut self.table)
+    }
 }

@@ -99,6 +99,8 @@ pub struct TableSizes {
     pub tokens: usize,
     /// Pipe ends held by components (stream and future handles).
     pub pipe_ends: usize,
+    /// WASI 0.2 pollables the host waits for on behalf of components.
+    pub pollables: usize,
 }
 
 /// The task table of one store.
@@ -417,18 +419,32 @@ impl TaskTable {
     }
 
     /// Checks whether `component`, blocked inside a synchronous export (`block_on`), can ever be
-    /// woken without entering a component: true when it has events, or listens to a host task
-    /// that is still running. Otherwise names the component(s) whose tasks it waits for.
-    pub fn can_block(&self, component: ComponentId) -> std::result::Result<(), String> {
+    /// woken without entering a component: true when it has events, or when one of the tasks it
+    /// waits for is a host task still running. `waiting_for` holds the tokens its blocked future
+    /// awaits; when empty (it awaits something else, such as another of its own tasks), every
+    /// task it listens to counts. Otherwise names the component(s) whose tasks it waits for.
+    pub fn can_block(
+        &self,
+        component: ComponentId,
+        waiting_for: &[u32],
+    ) -> std::result::Result<(), String> {
         let Some(c) = self.components.get(component) else {
             return Err(format!("no component {component}"));
         };
         if !c.events.is_empty() {
             return Ok(());
         }
+        let tasks: Vec<TaskId> = if waiting_for.is_empty() {
+            c.listens.values().copied().collect()
+        } else {
+            waiting_for
+                .iter()
+                .filter_map(|state| c.listens.get(state).copied())
+                .collect()
+        };
         let mut others = Vec::new();
-        for task in c.listens.values() {
-            let Some(Some(t)) = self.tasks.get(*task as usize) else {
+        for task in tasks {
+            let Some(Some(t)) = self.tasks.get(task as usize) else {
                 continue;
             };
             match t.callee {
@@ -465,6 +481,7 @@ impl TaskTable {
                 .map(|c| c.implements.len() + c.listens.len())
                 .sum(),
             pipe_ends: 0,
+            pollables: 0,
         }
     }
 }
@@ -537,7 +554,7 @@ mod tests {
         let mut table = table_with(&["a", "b"]);
         let task = table.start_task(1, 7).unwrap();
         table.listen(0, task, 3).unwrap();
-        let err = table.can_block(0).unwrap_err();
+        let err = table.can_block(0, &[]).unwrap_err();
         assert!(err.contains("`b`") && err.contains("`a`"), "{err}");
     }
 
@@ -546,7 +563,7 @@ mod tests {
         let mut table = table_with(&["a"]);
         let task = table.spawn_host(async { Box::new(5u32) as Value });
         table.listen(0, task, 1).unwrap();
-        assert!(table.can_block(0).is_ok());
+        assert!(table.can_block(0, &[]).is_ok());
         std::future::poll_fn(|cx| table.poll_host(cx)).await;
         assert_eq!(table.take_events(0), vec![Event::Ready { state: 1, task }]);
         let value = table.take_host_value(task).unwrap();

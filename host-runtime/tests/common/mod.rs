@@ -151,3 +151,38 @@ pub async fn streams() -> Result<Host<State>> {
 }
 
 pub const STREAMS: Option<&str> = Some("component:streams/streams");
+
+/// The `component:compose/service` functions the `callee` guest imports, implemented by the
+/// host: `sleep` waits, `never` never finishes.
+pub fn add_service(linker: &mut Linker<State>) -> Result<()> {
+    let mut service = linker.instance("component:compose/service")?;
+    isyswasfa_host::func_wrap_async(&mut service, "sleep", |(millis,): (u32,)| async move {
+        tokio::time::sleep(Duration::from_millis(millis.into())).await;
+        format!("host slept {millis} ms")
+    })?;
+    isyswasfa_host::func_wrap_async(&mut service, "never", |(): ()| {
+        std::future::pending::<()>()
+    })?;
+    Ok(())
+}
+
+/// The `callee` guest on its own (its `service` import implemented by the host), with WASI
+/// network access for its TCP test.
+pub async fn callee() -> Result<Host<State>> {
+    let mut linker = isyswasfa_host::linker::<State>(engine())?;
+    add_service(&mut linker)?;
+    let wasi = wasmtime_wasi::WasiCtx::builder()
+        .inherit_stdout()
+        .inherit_stderr()
+        .inherit_network()
+        .allow_tcp(true)
+        .build();
+    Host::instantiate(
+        Store::new(engine(), State::with_wasi(wasi)),
+        &linker,
+        &component("callee"),
+    )
+    .await
+}
+
+pub const PROBE: Option<&str> = Some("component:compose/probe");

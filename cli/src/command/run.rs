@@ -1,0 +1,253 @@
+//! `isyswasfa run`: instantiate a (composed) component with WASI and call one of its exports,
+//! as `wasmtime run` does.
+//!
+//! Without `--invoke` it runs `wasi:cli/run`: the WASI 0.2 synchronous `run`, or the lowered
+//! WASI 0.3 `async func run`. With `--invoke 'name(args)'` (or `'interface#name(args)'`) it
+//! calls that export, async or sync, with arguments written as WAVE values, and prints the
+//! result as WAVE. The exit code follows the run: 0 when it succeeded, 1 when `run` returned an
+//! error or anything trapped.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use isyswasfa_host::{Host, POLL_PREFIX, RESULT_SUFFIX, START_SUFFIX, State};
+use wasmtime::component::types::{ComponentFunc, ComponentItem};
+use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
+use wasmtime::component::wasm_wave::wasm::WasmValue as _;
+use wasmtime::component::{Component, Type, Val};
+use wasmtime::{Engine, Store};
+
+/// Arguments of `isyswasfa run`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The component to run (as built, or composed by `isyswasfa compose`).
+    pub component: PathBuf,
+    /// Call this export instead of `wasi:cli/run`: `name(args)` or `interface#name(args)`,
+    /// with the arguments written as WAVE values, e.g. `'component:test/baz#foo("hi")'`.
+    #[arg(long, value_name = "CALL")]
+    pub invoke: Option<String>,
+    /// Define every import the host does not provide as a function that traps when called.
+    #[arg(long)]
+    pub trap_unknown_imports: bool,
+    /// Arguments for the component (its `wasi:cli/environment` arguments).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+/// Runs `isyswasfa run`.
+pub fn run(args: &RunArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(run_async(args))
+}
+
+async fn run_async(args: &RunArgs) -> Result<ExitCode> {
+    let engine = isyswasfa_host::engine()?;
+    let path = args.component.display();
+    let component = Component::from_file(&engine, &args.component)
+        .with_context(|| format!("`{path}` is not a component this host can run"))?;
+    let exports = Exports::of(&engine, &component);
+    // Resolve the call before instantiating, so that a typo costs nothing.
+    let call = match &args.invoke {
+        Some(call) => Some(exports.parse_call(call)?),
+        None => None,
+    };
+
+    let mut linker = isyswasfa_host::linker::<State>(&engine)?;
+    if args.trap_unknown_imports {
+        linker.define_unknown_imports_as_traps(&component)?;
+    }
+    let mut program = vec![
+        args.component
+            .file_name()
+            .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned()),
+    ];
+    program.extend(args.args.iter().cloned());
+    let wasi = wasmtime_wasi::WasiCtx::builder()
+        .inherit_stdio()
+        .inherit_network()
+        .allow_tcp(true)
+        .args(&program)
+        .build();
+    let host = Host::instantiate(Store::new(&engine, State::with_wasi(wasi)), &linker, &component)
+        .await
+        .with_context(|| format!("failed to instantiate `{path}`"))?;
+
+    match call {
+        Some((export, params)) => {
+            let func = host
+                .dynamic_func(export.interface.as_deref(), &export.name)
+                .await?;
+            for value in host.call_dynamic(&func, params).await? {
+                println!("{}", value.to_wave()?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let export = exports
+                .find_run()
+                .ok_or_else(|| anyhow!("`{path}` exports no `wasi:cli/run`; use --invoke to call one of: {}", exports.list()))?;
+            let func = host
+                .dynamic_func(export.interface.as_deref(), &export.name)
+                .await?;
+            let results = host.call_dynamic(&func, Vec::new()).await?;
+            Ok(match results.first() {
+                Some(Val::Result(Err(_))) => ExitCode::FAILURE,
+                _ => ExitCode::SUCCESS,
+            })
+        }
+    }
+}
+
+/// A function a component exports, as WIT sees it (a lowered async function counts once).
+struct Export {
+    interface: Option<String>,
+    name: String,
+    params: Vec<(String, Type)>,
+    is_async: bool,
+}
+
+impl Export {
+    fn display(&self) -> String {
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|(name, ty)| format!("{name}: {}", type_name(ty)))
+            .collect();
+        let prefix = self.is_async.then_some("async ").unwrap_or("");
+        match &self.interface {
+            Some(interface) => format!("{prefix}{interface}#{}({})", self.name, params.join(", ")),
+            None => format!("{prefix}{}({})", self.name, params.join(", ")),
+        }
+    }
+}
+
+/// Everything a component exports that `run` can call.
+struct Exports(Vec<Export>);
+
+impl Exports {
+    fn of(engine: &Engine, component: &Component) -> Self {
+        let mut exports = Vec::new();
+        for (name, item) in component.component_type().exports(engine) {
+            match item {
+                ComponentItem::ComponentFunc(func) => add(&mut exports, None, name, &func),
+                ComponentItem::ComponentInstance(instance) => {
+                    for (fname, item) in instance.exports(engine) {
+                        if let ComponentItem::ComponentFunc(func) = item {
+                            add(&mut exports, Some(name), fname, &func);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Exports(exports)
+    }
+
+    /// `wasi:cli/run@0.2.x`'s or `@0.3.x`'s `run`.
+    fn find_run(&self) -> Option<&Export> {
+        self.0.iter().find(|e| {
+            e.name == "run"
+                && e.interface
+                    .as_deref()
+                    .is_some_and(|i| i.starts_with("wasi:cli/run@"))
+        })
+    }
+
+    fn list(&self) -> String {
+        if self.0.is_empty() {
+            return "(nothing)".to_string();
+        }
+        let names: Vec<String> = self.0.iter().map(Export::display).collect();
+        names.join("; ")
+    }
+
+    /// Parses `name(args)` / `interface#name(args)` into the export and its typed arguments.
+    fn parse_call(&self, call: &str) -> Result<(&Export, Vec<Val>)> {
+        let open = call
+            .find('(')
+            .ok_or_else(|| anyhow!("`--invoke {call}`: expected `name(arguments)`"))?;
+        let target = call[..open].trim();
+        let (interface, name) = match target.rsplit_once('#') {
+            Some((interface, name)) => (Some(interface), name),
+            None => (None, target),
+        };
+        let matches: Vec<&Export> = self
+            .0
+            .iter()
+            .filter(|e| e.name == name && (interface.is_none() || e.interface.as_deref() == interface))
+            .collect();
+        let export = match (matches.as_slice(), interface) {
+            ([export], _) => *export,
+            ([], _) => bail!(
+                "the component exports no function `{target}`; it exports: {}",
+                self.list()
+            ),
+            (several, _) => {
+                let names: Vec<String> = several.iter().map(|e| e.display()).collect();
+                bail!(
+                    "`{target}` is ambiguous; name the interface (`interface#{name}`): {}",
+                    names.join("; ")
+                )
+            }
+        };
+        // wasm-wave parses a call whose name is a plain label; the arguments are what matter.
+        let parsed = UntypedFuncCall::parse(&format!("f{}", &call[open..]))
+            .map_err(|e| anyhow!("`--invoke {call}`: the arguments are not valid WAVE: {e}"))?;
+        let given = parsed.args().map_or(0, |args| args.len());
+        if given != export.params.len() {
+            bail!(
+                "`{}` takes {} argument(s), {given} given",
+                export.display(),
+                export.params.len()
+            );
+        }
+        let mut values = Vec::new();
+        if let Some(args) = parsed.args() {
+            for ((name, ty), arg) in export.params.iter().zip(args.iter()) {
+                let text = arg.to_string();
+                let value = Val::from_wave(ty, &text).map_err(|e| {
+                    anyhow!(
+                        "argument `{name}` of `{}`: expected a value of type {}, got `{text}`: {e}",
+                        export.display(),
+                        type_name(ty)
+                    )
+                })?;
+                values.push(value);
+            }
+        }
+        Ok((export, values))
+    }
+}
+
+fn add(exports: &mut Vec<Export>, interface: Option<&str>, name: &str, func: &ComponentFunc) {
+    if name.starts_with(POLL_PREFIX) || name.starts_with('[') || name.ends_with(RESULT_SUFFIX) {
+        return;
+    }
+    let (name, is_async) = match name.strip_suffix(START_SUFFIX) {
+        Some(name) => (name, true),
+        None => (name, false),
+    };
+    exports.push(Export {
+        interface: interface.map(str::to_string),
+        name: name.to_string(),
+        params: func
+            .params()
+            .map(|(name, ty)| (name.to_string(), ty))
+            .collect(),
+        is_async,
+    });
+}
+
+/// A short name of a type, for messages.
+fn type_name(ty: &Type) -> String {
+    let name = format!("{ty:?}");
+    // `Type`'s debug form of a primitive is its variant name (`U32`); lower-case it like WIT.
+    match name.find(['(', ' ', '{']) {
+        None => name.to_lowercase(),
+        Some(at) => name[..at].to_lowercase(),
+    }
+}

@@ -1,0 +1,97 @@
+//! The `caller` and `callee` guests composed by the real CLI, and hosts running them.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use isyswasfa_host::{Host, State};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Result, Store};
+
+use super::{guest_path, isyswasfa, stderr};
+
+/// The interface the composed caller exports.
+pub const API: Option<&str> = Some("component:compose/api");
+
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| isyswasfa_host::engine().expect("engine"))
+}
+
+/// Composes `caller` with the given dependencies through the CLI; returns the output's path.
+pub fn compose(name: &str, dependencies: &[&str]) -> PathBuf {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.wasm"));
+    let mut args = vec!["compose".into(), guest_path("caller").into_os_string()];
+    for dependency in dependencies {
+        args.push("-d".into());
+        args.push(guest_path(dependency).into_os_string());
+    }
+    args.push("-o".into());
+    args.push(out.clone().into_os_string());
+    let output = isyswasfa(args);
+    assert!(output.status.success(), "compose failed: {}", stderr(&output));
+    out
+}
+
+fn compiled(which: &'static OnceLock<Component>, name: &str, dependencies: &[&str]) -> Component {
+    which
+        .get_or_init(|| {
+            Component::from_file(engine(), compose(name, dependencies))
+                .expect("compiling the composition")
+        })
+        .clone()
+}
+
+/// The `component:compose/service` that the last callee of a chain imports, implemented by
+/// the host: `sleep` waits, `never` never finishes.
+pub fn linker() -> Result<Linker<State>> {
+    let mut linker = isyswasfa_host::linker::<State>(engine())?;
+    let mut service = linker.instance("component:compose/service")?;
+    isyswasfa_host::func_wrap_async(&mut service, "sleep", |(millis,): (u32,)| async move {
+        tokio::time::sleep(Duration::from_millis(millis.into())).await;
+        format!("host slept {millis} ms")
+    })?;
+    isyswasfa_host::func_wrap_async(&mut service, "never", |(): ()| {
+        std::future::pending::<()>()
+    })?;
+    Ok(linker)
+}
+
+async fn host(component: &Component) -> Result<Host<State>> {
+    let wasi = wasmtime_wasi::WasiCtx::builder()
+        .inherit_stdout()
+        .inherit_stderr()
+        .inherit_network()
+        .allow_tcp(true)
+        .build();
+    Host::instantiate(
+        Store::new(engine(), State::with_wasi(wasi)),
+        &linker()?,
+        component,
+    )
+    .await
+}
+
+/// `caller -d callee`.
+pub async fn caller_and_callee() -> Result<Host<State>> {
+    static COMPONENT: OnceLock<Component> = OnceLock::new();
+    host(&compiled(&COMPONENT, "caller-callee", &["callee"])).await
+}
+
+/// `caller -d callee -d callee`: a chain, the second callee's import left to the host.
+pub async fn caller_and_two_callees() -> Result<Host<State>> {
+    static COMPONENT: OnceLock<Component> = OnceLock::new();
+    host(&compiled(&COMPONENT, "caller-callee-callee", &["callee", "callee"])).await
+}
+
+/// CPU time (user + system) this process has used so far.
+pub fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
+        usage.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}

@@ -1,0 +1,74 @@
+//! `isyswasfa run`: the CLI composes caller and callee, then calls the composition's exports.
+
+mod common;
+
+use common::composition::compose;
+use common::{isyswasfa, stderr};
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn cli_compose_then_run() {
+    let composed = compose("run-caller-callee", &["callee"]);
+    let output = isyswasfa([
+        "run".as_ref(),
+        "--trap-unknown-imports".as_ref(),
+        "--invoke".as_ref(),
+        "component:compose/api#both(20)".as_ref(),
+        composed.as_os_str(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output).trim(),
+        r#""caller slept 20 ms beside [callee slept 20 ms]""#
+    );
+
+    // A sync export with a tuple result, named without its interface.
+    let output = isyswasfa([
+        "run".as_ref(),
+        "--trap-unknown-imports".as_ref(),
+        "--invoke".as_ref(),
+        "stream-sum(100)".as_ref(),
+        composed.as_os_str(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "(5050, 100)");
+}
+
+#[test]
+fn cli_run_errors_unknown_function() {
+    let composed = compose("run-errors-unknown", &["callee"]);
+    let output = isyswasfa([
+        "run".as_ref(),
+        "--invoke".as_ref(),
+        "nope(1)".as_ref(),
+        composed.as_os_str(),
+    ]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("no function `nope`"), "{message}");
+    // It lists what is exported, async functions as such.
+    assert!(
+        message.contains("async component:compose/api#both(millis: u32)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn cli_run_errors_bad_argument() {
+    let composed = compose("run-errors-argument", &["callee"]);
+    let output = isyswasfa([
+        "run".as_ref(),
+        "--invoke".as_ref(),
+        r#"both("soon")"#.as_ref(),
+        composed.as_os_str(),
+    ]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("argument `millis`") && message.contains("u32"),
+        "{message}"
+    );
+}

@@ -1,0 +1,242 @@
+//! WASI 0.2 pollables as tasks: a component `.await`s any `wasi:io/poll.pollable` and the host
+//! waits for all of them, of all components, in the event loop's single wait.
+//!
+//! A component hands its pollable to `isyswasfa:isyswasfa/pollables.wait`. A pollable that is
+//! ready at once costs nothing more; otherwise the host starts an ordinary host task (so the
+//! protocol, `block_on` and cancellation treat it like any other) whose future completes when
+//! the event loop sees the pollable ready. wasmtime-wasi keeps pollables in the store's
+//! `ResourceTable` and waiting on one borrows that table, so the wait over every pending
+//! pollable ([`wait_host`]) lives only inside one turn of the loop and is dropped before the
+//! loop enters the store again.
+//!
+//! This module also times the plain WASI 0.2 blocking calls (`poll`, `pollable.block`): they
+//! still work, but they stall every component of the store, so each one that had to wait is
+//! reported at `warn` level with the component and how long it blocked.
+
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use wasmtime::component::{Linker, Resource, ResourceTable};
+use wasmtime::{Result, StoreContextMut};
+use wasmtime_wasi::p2::DynPollable;
+use wasmtime_wasi::p2::bindings::io::poll::{Host as _, HostPollable as _};
+
+use crate::protocol::{IsyswasfaCtx, IsyswasfaView, Pending};
+use crate::tasks::Value;
+
+/// The interface through which components hand pollables to the host.
+pub const INTERFACE: &str = "isyswasfa:isyswasfa/pollables@0.1.0";
+
+/// The `wasi:io/poll` interface as wasmtime-wasi 48 defines it (its blocking calls are timed).
+const WASI_POLL: &str = "wasi:io/poll@0.2.12";
+
+/// One pollable the host waits for on behalf of a component.
+struct Wait {
+    pollable: Resource<DynPollable>,
+    /// Completes the host task; closed when the task was cancelled.
+    done: oneshot::Sender<()>,
+}
+
+/// The pollables the host waits for.
+#[derive(Default)]
+pub struct PollableWaits {
+    waits: Vec<Wait>,
+}
+
+impl PollableWaits {
+    /// How many pollables the host holds for components.
+    pub fn len(&self) -> usize {
+        self.waits.len()
+    }
+
+    /// Whether the host holds no pollable.
+    pub fn is_empty(&self) -> bool {
+        self.waits.is_empty()
+    }
+
+    /// Drops the pollables of waits that were cancelled (their task is gone).
+    fn reap(&mut self, table: &mut ResourceTable) {
+        let mut i = 0;
+        while i < self.waits.len() {
+            if self.waits[i].done.is_closed() {
+                let wait = self.waits.swap_remove(i);
+                drop_pollable(table, wait.pollable);
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+fn drop_pollable(table: &mut ResourceTable, pollable: Resource<DynPollable>) {
+    if let Err(error) = table.drop(pollable) {
+        tracing::debug!("isyswasfa: dropping a waited-for pollable failed: {error:#}");
+    }
+}
+
+/// Waits until a host future finishes or a pollable a component waits for becomes ready, and
+/// records what finished. This is the one wait of the event loop (and of `block_on`).
+pub(crate) async fn wait_host<T: IsyswasfaView>(data: &mut T) {
+    let (ctx, table) = data.isyswasfa_and_table();
+    ctx.pollables.reap(table);
+    if ctx.pollables.is_empty() {
+        poll_fn(|cx| ctx.table.poll_host(cx)).await;
+        return;
+    }
+    let list: Vec<Resource<DynPollable>> = ctx
+        .pollables
+        .waits
+        .iter()
+        .map(|wait| Resource::new_borrow(wait.pollable.rep()))
+        .collect();
+    let ready = {
+        let host = poll_fn(|cx| ctx.table.poll_host(cx));
+        let pollables = table.poll(list);
+        tokio::select! {
+            () = host => None,
+            ready = pollables => Some(ready),
+        }
+    };
+    match ready {
+        Some(Ok(mut indices)) => {
+            // Highest first, so that each `swap_remove` leaves the lower indices in place.
+            indices.sort_unstable_by(|a, b| b.cmp(a));
+            for index in indices {
+                if (index as usize) < ctx.pollables.waits.len() {
+                    let wait = ctx.pollables.waits.swap_remove(index as usize);
+                    let _ = wait.done.send(());
+                    drop_pollable(table, wait.pollable);
+                }
+            }
+        }
+        Some(Err(error)) => {
+            // Only a pollable deleted behind the host's back can fail here; fail those waits.
+            tracing::warn!("isyswasfa: waiting on pollables failed: {error:#}");
+            for wait in ctx.pollables.waits.drain(..) {
+                drop_pollable(table, wait.pollable);
+            }
+        }
+        None => {}
+    }
+}
+
+/// Adds `isyswasfa:isyswasfa/pollables` and the timed WASI 0.2 blocking calls to `linker`
+/// (which must already hold wasmtime-wasi's `wasi:io`).
+pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
+    let mut pollables = linker.instance(INTERFACE)?;
+    pollables.func_wrap(
+        "wait",
+        |mut store: StoreContextMut<'_, T>, (pollable,): (Resource<DynPollable>,)| {
+            let (ctx, table) = store.data_mut().isyswasfa_and_table();
+            let ready_now = {
+                let ready = pin!(table.ready(Resource::new_borrow(pollable.rep())));
+                matches!(
+                    ready.poll(&mut Context::from_waker(Waker::noop())),
+                    Poll::Ready(Ok(true))
+                )
+            };
+            if ready_now {
+                drop_pollable(table, pollable);
+                return Ok((None::<Resource<Pending>>,));
+            }
+            ctx.pollables.reap(table);
+            let (done, finished) = oneshot::channel();
+            let task = ctx.table.spawn_host(async move {
+                // A closed channel means the loop dropped the wait: finish all the same.
+                let _ = finished.await;
+                Box::new(()) as Value
+            });
+            ctx.pollables.waits.push(Wait { pollable, done });
+            Ok((Some(Resource::new_own(task)),))
+        },
+    )?;
+
+    linker.allow_shadowing(true);
+    let mut poll = linker.instance(WASI_POLL)?;
+    poll.func_wrap_async(
+        "poll",
+        |mut store: StoreContextMut<'_, T>, (list,): (Vec<Resource<DynPollable>>,)| {
+            Box::new(async move {
+                let (ctx, table) = store.data_mut().isyswasfa_and_table();
+                let who = ctx.running_description();
+                let (ready, waited) = Timed::new(table.poll(list)).await;
+                report_blocking(&who, "wasi:io/poll.poll", waited);
+                Ok((ready?,))
+            })
+        },
+    )?;
+    poll.func_wrap_async(
+        "[method]pollable.block",
+        |mut store: StoreContextMut<'_, T>, (pollable,): (Resource<DynPollable>,)| {
+            Box::new(async move {
+                let (ctx, table) = store.data_mut().isyswasfa_and_table();
+                let who = ctx.running_description();
+                let (result, waited) = Timed::new(table.block(pollable)).await;
+                report_blocking(&who, "wasi:io/poll.pollable.block", waited);
+                result
+            })
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+fn report_blocking(who: &str, call: &str, waited: Option<Duration>) {
+    if let Some(waited) = waited {
+        tracing::warn!(
+            "isyswasfa: {who} blocked in `{call}` for {waited:?}; every component of the store \
+             stalled meanwhile (await the pollable instead)"
+        );
+    }
+}
+
+/// A future with the time it spent waiting: `None` when it was ready at its first poll.
+struct Timed<F> {
+    inner: Pin<Box<F>>,
+    started: Option<Instant>,
+}
+
+impl<F: Future> Timed<F> {
+    fn new(inner: F) -> Self {
+        Self {
+            inner: Box::pin(inner),
+            started: None,
+        }
+    }
+}
+
+impl<F: Future> Future for Timed<F> {
+    type Output = (F::Output, Option<Duration>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.inner.as_mut().poll(cx) {
+            Poll::Ready(value) => Poll::Ready((value, self.started.map(|s| s.elapsed()))),
+            Poll::Pending => {
+                self.started.get_or_insert_with(Instant::now);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl IsyswasfaCtx {
+    /// Who is running now, for log lines: the component in its poll export, or the export the
+    /// embedder called.
+    pub(crate) fn running_description(&self) -> String {
+        match &self.running {
+            crate::protocol::Running::Poll(component) => {
+                format!("component `{}`", self.table.component_name(*component))
+            }
+            crate::protocol::Running::Export(export) => {
+                let names: Vec<&str> = (0..self.table.component_count())
+                    .map(|c| self.table.component_name(c))
+                    .collect();
+                format!("the call to `{export}` (component(s) `{}`)", names.join("`, `"))
+            }
+            crate::protocol::Running::Idle => "a component".to_string(),
+        }
+    }
+}
