@@ -7,6 +7,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use common::{component_from_wit, guest_path, isyswasfa, scratch_dir, stderr};
+use isyswasfa_bindgen::{LowerOptions, lower_path};
 
 /// Runs `isyswasfa compose ARGS…`, expects a failure, and returns its message.
 fn compose_fails(args: &[&OsStr]) -> String {
@@ -99,15 +100,18 @@ fn cli_compose_errors_dependency_already_plugged() {
 #[test]
 fn cli_compose_errors_type_mismatch() {
     let dir = scratch_dir("cli_compose_errors_type_mismatch");
+    // The round-trip guest's own WIT with `foo` taking a `u32`, lowered as a guest's would be.
+    let wit = dir.join("wit");
+    common::copy_dir(&common::repo_root().join("test-cases/round-trip/wit"), &wit);
+    let world = std::fs::read_to_string(wit.join("world.wit")).unwrap();
+    let changed = world.replace("foo: async func(s: string)", "foo: async func(s: u32)");
+    assert_ne!(world, changed, "the round-trip WIT changed: update this test");
+    std::fs::write(wit.join("world.wit"), changed).unwrap();
+    let lowered = lower_path(&wit, None, &LowerOptions::for_crate("impostor")).unwrap();
     let impostor = dir.join("impostor.wasm");
     std::fs::write(
         &impostor,
-        component_from_wit(
-            "package component:test;\n\
-             interface baz { foo-isyswasfa-start: func(s: u32) -> u32; }\n\
-             world impostor { export baz; }",
-            "impostor",
-        ),
+        common::dummy_component(&lowered.resolve, lowered.world),
     )
     .unwrap();
     let round_trip = guest_path("round-trip");
@@ -127,7 +131,10 @@ fn cli_compose_errors_type_mismatch() {
         )),
         "{message}"
     );
-    assert!(message.contains("foo-isyswasfa-start"), "{message}");
+    assert!(
+        message.contains("foo-isyswasfa-start") && message.contains("u32"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -8,31 +8,58 @@
 use std::collections::HashSet;
 
 use anyhow::{Context, Result};
-use wac_graph::types::{ItemKind, SubtypeChecker, Type, Types, World};
+use wac_graph::types::{Interface, InterfaceId, ItemKind, SubtypeChecker, Type, Types, World};
 use wac_graph::{CompositionGraph, NodeId};
 
 /// A top-level type import of an instance and the interface import it comes from.
-struct UsedType {
+struct TypeImport {
     import: String,
     interface: String,
-    interface_kind: ItemKind,
     export: String,
 }
 
 /// Satisfies every top-level value-type import of `instances` that nothing plugs with the type
 /// exported by the imported interface it was taken from.
 pub(super) fn satisfy(graph: &mut CompositionGraph, instances: &[(NodeId, String)]) -> Result<()> {
-    let mut explicit: Vec<(String, NodeId)> = Vec::new();
-    for (node, instance) in instances {
-        for used in unsatisfied_used_types(graph, *node) {
-            let interface = match explicit.iter().find(|(name, _)| *name == used.interface) {
-                Some((_, interface)) => *interface,
-                None => {
-                    let interface = explicit_import(graph, &used.interface, used.interface_kind)
-                        .with_context(|| format!("cannot import `{}`", used.interface))?;
-                    explicit.push((used.interface.clone(), interface));
-                    interface
-                }
+    let used: Vec<(NodeId, &str, Vec<TypeImport>)> = instances
+        .iter()
+        .map(|(node, instance)| (*node, instance.as_str(), unsatisfied_used_types(graph, *node)))
+        .collect();
+    let mut interfaces: Vec<&str> = used
+        .iter()
+        .flat_map(|(_, _, used)| used.iter().map(|u| u.interface.as_str()))
+        .collect();
+    interfaces.sort_unstable();
+    interfaces.dedup();
+
+    // An explicit import replaces the implicit one in every instance (wac-graph refuses both at
+    // once), so it must offer what each of them imports.
+    let mut explicit = Vec::new();
+    for name in interfaces {
+        let importers: Vec<(NodeId, &str, InterfaceId)> = instances
+            .iter()
+            .filter_map(|(node, instance)| {
+                let id = unsatisfied_interface(graph, *node, name)?;
+                Some((*node, instance.as_str(), id))
+            })
+            .collect();
+        let ids: Vec<InterfaceId> = importers.iter().map(|(_, _, id)| *id).collect();
+        let kind = ItemKind::Instance(union_of(graph, &ids));
+        let interface = explicit_import(graph, name, kind)
+            .with_context(|| format!("cannot import `{name}`"))?;
+        for (node, instance, _) in importers {
+            graph
+                .set_instantiation_argument(node, name, interface)
+                .with_context(|| format!("cannot give {instance} its import `{name}`"))?;
+        }
+        explicit.push((name.to_string(), interface));
+    }
+
+    for (node, instance, used) in used {
+        for used in used {
+            let Some((_, interface)) = explicit.iter().find(|(name, _)| *name == used.interface)
+            else {
+                continue;
             };
             let context = || {
                 format!(
@@ -41,24 +68,51 @@ pub(super) fn satisfy(graph: &mut CompositionGraph, instances: &[(NodeId, String
                 )
             };
             let alias = graph
-                .alias_instance_export(interface, &used.export)
+                .alias_instance_export(*interface, &used.export)
                 .with_context(context)?;
             graph
-                .set_instantiation_argument(*node, &used.import, alias)
+                .set_instantiation_argument(node, &used.import, alias)
                 .with_context(context)?;
-        }
-    }
-    // An explicit import replaces the implicit one everywhere (wac-graph refuses both at once).
-    for (name, interface) in &explicit {
-        for (node, instance) in instances {
-            if imports_unsatisfied(graph, *node).contains(name) {
-                graph
-                    .set_instantiation_argument(*node, name, *interface)
-                    .with_context(|| format!("cannot give {instance} its import `{name}`"))?;
-            }
         }
     }
     Ok(())
+}
+
+/// The interface type `node` imports as `name`, when nothing plugs that import yet.
+fn unsatisfied_interface(graph: &CompositionGraph, node: NodeId, name: &str) -> Option<InterfaceId> {
+    if !imports_unsatisfied(graph, node).contains(name) {
+        return None;
+    }
+    let package = graph[node].package()?;
+    match graph.types()[graph[package].ty()].imports.get(name)? {
+        ItemKind::Instance(id) => Some(*id),
+        _ => None,
+    }
+}
+
+/// One interface type with every export of `ids` (components import only the parts of an
+/// interface they use). wac-graph relates resources by name, so the first export of each name is
+/// kept.
+fn union_of(graph: &mut CompositionGraph, ids: &[InterfaceId]) -> InterfaceId {
+    let first = ids[0];
+    if ids.iter().all(|id| *id == first) {
+        return first;
+    }
+    let types = graph.types();
+    let mut union = Interface {
+        id: types[first].id.clone(),
+        uses: Default::default(),
+        exports: Default::default(),
+    };
+    for id in ids {
+        for (name, used) in &types[*id].uses {
+            union.uses.entry(name.clone()).or_insert_with(|| used.clone());
+        }
+        for (name, kind) in &types[*id].exports {
+            union.exports.entry(name.clone()).or_insert(*kind);
+        }
+    }
+    graph.types_mut().add_interface(union)
 }
 
 /// The names of `node`'s imports that nothing plugs yet.
@@ -79,7 +133,7 @@ fn imports_unsatisfied(graph: &CompositionGraph, node: NodeId) -> HashSet<String
 }
 
 /// `node`'s unplugged top-level value-type imports that an interface it imports exports.
-fn unsatisfied_used_types(graph: &CompositionGraph, node: NodeId) -> Vec<UsedType> {
+fn unsatisfied_used_types(graph: &CompositionGraph, node: NodeId) -> Vec<TypeImport> {
     let Some(package) = graph[node].package() else {
         return Vec::new();
     };
@@ -94,11 +148,10 @@ fn unsatisfied_used_types(graph: &CompositionGraph, node: NodeId) -> Vec<UsedTyp
         if !unsatisfied.contains(import) {
             continue;
         }
-        if let Some((interface, interface_kind, export)) = source_of(types, world, import, *ty) {
-            used.push(UsedType {
+        if let Some((interface, export)) = source_of(types, world, import, *ty) {
+            used.push(TypeImport {
                 import: import.clone(),
                 interface,
-                interface_kind,
                 export,
             });
         }
@@ -106,7 +159,7 @@ fn unsatisfied_used_types(graph: &CompositionGraph, node: NodeId) -> Vec<UsedTyp
     used
 }
 
-/// The interface import of `world` (name, kind) and its export that `import`, of type `ty`,
+/// The interface import of `world` and its export that `import`, of type `ty`,
 /// was taken from. A component's type import is a distinct copy of the interface's type, so the
 /// types are compared by structure; among equal ones, the export whose name ends the import's
 /// (`isyswasfa-poll-input` ← `poll-input`) wins, and an ambiguous match is no match.
@@ -115,7 +168,7 @@ fn source_of(
     world: &World,
     import: &str,
     ty: Type,
-) -> Option<(String, ItemKind, String)> {
+) -> Option<(String, String)> {
     let mut cache = Default::default();
     let mut checker = SubtypeChecker::new(&mut cache);
     let mut candidates = Vec::new();
@@ -131,13 +184,13 @@ fn source_of(
             if checker.is_subtype(a, types, b, types).is_ok()
                 && checker.is_subtype(b, types, a, types).is_ok()
             {
-                candidates.push((interface.clone(), *kind, export.clone()));
+                candidates.push((interface.clone(), export.clone()));
             }
         }
     }
     let named: Vec<_> = candidates
         .iter()
-        .filter(|(_, _, export)| import == export || import.ends_with(&format!("-{export}")))
+        .filter(|(_, export)| import == export || import.ends_with(&format!("-{export}")))
         .collect();
     match (named.as_slice(), candidates.as_slice()) {
         ([only], _) => Some((*only).clone()),

@@ -57,6 +57,21 @@ pub fn scratch_dir(test: &str) -> PathBuf {
     dir
 }
 
+/// Copies the directory tree `from` to `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("creating a directory");
+    for entry in std::fs::read_dir(from).expect("reading a directory") {
+        let entry = entry.expect("reading a directory entry");
+        let target = to.join(entry.file_name());
+        // `metadata` follows symlinks (the WIT `deps` are links to shared directories).
+        if std::fs::metadata(entry.path()).expect("reading metadata").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copying a file");
+        }
+    }
+}
+
 /// Runs the built `isyswasfa` binary with `args`.
 pub fn isyswasfa<I, S>(args: I) -> Output
 where
