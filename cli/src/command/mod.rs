@@ -1,0 +1,4 @@
+//! The subcommands of `isyswasfa`, one module each.
+
+pub mod compose;
+pub mod wit;

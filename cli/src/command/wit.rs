@@ -1,0 +1,46 @@
+//! `isyswasfa wit`: prints the WASI 0.2 world a WIT world written with `async func` lowers to.
+
+use std::path::{Path, PathBuf};
+
+use isyswasfa_bindgen::{LowerOptions, lower_path};
+
+/// Arguments of `isyswasfa wit`.
+#[derive(clap::Args)]
+pub struct WitArgs {
+    /// A WIT file, or a directory of WIT files with its dependencies in `deps/`.
+    path: PathBuf,
+    /// The world to lower (needed when the package has more than one).
+    #[arg(long)]
+    world: Option<String>,
+    /// Names the poll export `isyswasfa-poll-<SUFFIX>` (default: from the package's name).
+    #[arg(long)]
+    poll_suffix: Option<String>,
+}
+
+/// Prints the lowered world.
+pub fn run(args: &WitArgs) -> anyhow::Result<()> {
+    let options = match &args.poll_suffix {
+        Some(suffix) => LowerOptions {
+            poll_suffix: suffix.clone(),
+        },
+        None => LowerOptions::for_crate(&default_suffix(&args.path)),
+    };
+    let lowered = lower_path(&args.path, args.world.as_deref(), &options)?;
+    print!("{}", lowered.to_wit()?);
+    Ok(())
+}
+
+/// The guest crate's name when `path` is a crate's `wit` directory, else the directory's name:
+/// the same default the `generate!` macro uses when it builds that crate.
+fn default_suffix(path: &Path) -> String {
+    let dir = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let crate_dir = if dir.is_dir() {
+        dir.parent()
+    } else {
+        dir.parent().and_then(|d| d.parent())
+    };
+    crate_dir
+        .and_then(|d| d.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "component".to_string())
+}

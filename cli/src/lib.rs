@@ -1,0 +1,6 @@
+//! The library behind the `isyswasfa` command line, for its tests and for the subcommands that
+//! build on one another (`serve` and `run` take what `compose` produces).
+//!
+//! - [`compose`]: plug components together into one, exporting every isyswasfa poll function.
+
+pub mod compose;
