@@ -4,10 +4,12 @@
 //! isyswasfa wit PATH [--world W] [--poll-suffix S]
 //! isyswasfa compose ROOT.wasm -d DEP.wasm [-d DEP.wasm …] -o OUT.wasm
 //! isyswasfa compose --wac FILE.wac -d ns:name=DEP.wasm [-d …] -o OUT.wasm
+//! isyswasfa run COMPONENT [--invoke 'interface#name(args)'] [--trap-unknown-imports] [ARGS…]
 //! ```
 //! `wit` prints the WASI 0.2 world that a WIT world written with `async func` lowers to: what a
 //! component built from it really imports and exports. `compose` plugs components together and
-//! exports every isyswasfa poll function of the result. Logs go to stderr (`RUST_LOG` filters
+//! exports every isyswasfa poll function of the result. `run` instantiates a component
+//! with WASI and calls `wasi:cli/run` or one export, printing the result as WAVE. Logs go to stderr (`RUST_LOG` filters
 //! them; `info` by default).
 
 mod command;
@@ -34,6 +36,8 @@ enum Command {
     Wit(command::wit::WitArgs),
     /// Compose components: plug dependencies into a root, export every poll function.
     Compose(command::compose::ComposeArgs),
+    /// Run a component: call `wasi:cli/run`, or the export given with `--invoke`.
+    Run(command::run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,11 +48,12 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
     let outcome = match &cli.command {
-        Command::Wit(args) => command::wit::run(args),
-        Command::Compose(args) => command::compose::run(args),
+        Command::Wit(args) => command::wit::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Compose(args) => command::compose::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => command::run::run(args),
     };
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

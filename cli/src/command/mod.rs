@@ -1,4 +1,5 @@
 //! The subcommands of `isyswasfa`, one module each.
 
 pub mod compose;
+pub mod run;
 pub mod wit;

@@ -14,7 +14,6 @@ use anyhow::{Context, Result, anyhow, bail};
 use isyswasfa_host::{Host, POLL_PREFIX, RESULT_SUFFIX, START_SUFFIX, State};
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
-use wasmtime::component::wasm_wave::wasm::WasmValue as _;
 use wasmtime::component::{Component, Type, Val};
 use wasmtime::{Engine, Store};
 
@@ -195,29 +194,35 @@ impl Exports {
             }
         };
         // wasm-wave parses a call whose name is a plain label; the arguments are what matter.
-        let parsed = UntypedFuncCall::parse(&format!("f{}", &call[open..]))
+        let source = format!("f{}", &call[open..]);
+        let parsed = UntypedFuncCall::parse(&source)
             .map_err(|e| anyhow!("`--invoke {call}`: the arguments are not valid WAVE: {e}"))?;
-        let given = parsed.args().map_or(0, |args| args.len());
-        if given != export.params.len() {
+        let args: Vec<&str> = match parsed.params_node() {
+            Some(node) => node
+                .as_tuple()
+                .map_err(|e| anyhow!("`--invoke {call}`: expected `(arguments)`: {e}"))?
+                .map(|arg| &source[arg.span()])
+                .collect(),
+            None => Vec::new(),
+        };
+        if args.len() != export.params.len() {
             bail!(
-                "`{}` takes {} argument(s), {given} given",
+                "`{}` takes {} argument(s), {} given",
                 export.display(),
-                export.params.len()
+                export.params.len(),
+                args.len()
             );
         }
         let mut values = Vec::new();
-        if let Some(args) = parsed.args() {
-            for ((name, ty), arg) in export.params.iter().zip(args.iter()) {
-                let text = arg.to_string();
-                let value = Val::from_wave(ty, &text).map_err(|e| {
-                    anyhow!(
-                        "argument `{name}` of `{}`: expected a value of type {}, got `{text}`: {e}",
-                        export.display(),
-                        type_name(ty)
-                    )
-                })?;
-                values.push(value);
-            }
+        for ((name, ty), text) in export.params.iter().zip(args) {
+            let value = Val::from_wave(ty, text).map_err(|e| {
+                anyhow!(
+                    "argument `{name}` of `{}`: expected a value of type {}, got `{text}`: {e}",
+                    export.display(),
+                    type_name(ty)
+                )
+            })?;
+            values.push(value);
         }
         Ok((export, values))
     }
