@@ -23,6 +23,12 @@
 //! same name (the same component instantiated twice, or two components sharing a suffix), the later
 //! ones are exported as `NAME-2`, `NAME-3`, … and the renaming is logged at `info` level. A plain
 //! WASI 0.2 component has no poll export and composes all the same.
+//!
+//! # A workaround
+//! wac-graph 0.12 panics when it has to import, at the composition's top level, a type that refers
+//! to a resource (every isyswasfa component has one: the poll function's `isyswasfa-poll-input`).
+//! `type_imports` satisfies such imports itself, from an explicit import of the interface the type
+//! comes from; the result is the same component type.
 
 mod encode;
 mod plug;
@@ -113,7 +119,11 @@ pub struct Plug {
 
 impl fmt::Display for Plug {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` of {} ← {}", self.import, self.importer, self.exporter)?;
+        write!(
+            f,
+            "`{}` of {} ← {}",
+            self.import, self.importer, self.exporter
+        )?;
         if self.export != self.import {
             write!(f, " (as `{}`)", self.export)?;
         }

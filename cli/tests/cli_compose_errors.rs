@@ -105,7 +105,10 @@ fn cli_compose_errors_type_mismatch() {
     common::copy_dir(&common::repo_root().join("test-cases/round-trip/wit"), &wit);
     let world = std::fs::read_to_string(wit.join("world.wit")).unwrap();
     let changed = world.replace("foo: async func(s: string)", "foo: async func(s: u32)");
-    assert_ne!(world, changed, "the round-trip WIT changed: update this test");
+    assert_ne!(
+        world, changed,
+        "the round-trip WIT changed: update this test"
+    );
     std::fs::write(wit.join("world.wit"), changed).unwrap();
     let lowered = lower_path(&wit, None, &LowerOptions::for_crate("impostor")).unwrap();
     let impostor = dir.join("impostor.wasm");

@@ -37,10 +37,7 @@ fn repeated_dependency_makes_a_chain() {
     assert_eq!(
         composition.plugs,
         [
-            plug(
-                format!("root `{file}`"),
-                format!("dependency 1 `{file}`")
-            ),
+            plug(format!("root `{file}`"), format!("dependency 1 `{file}`")),
             plug(
                 format!("dependency 1 `{file}`"),
                 format!("dependency 2 `{file}`")
@@ -61,13 +58,21 @@ fn repeated_dependency_makes_a_chain() {
         ]
     );
     let surface = surface(&composition.bytes);
-    assert!(surface.exports.iter().any(|e| e == BAZ), "{:?}", surface.exports);
+    assert!(
+        surface.exports.iter().any(|e| e == BAZ),
+        "{:?}",
+        surface.exports
+    );
     assert_eq!(
         polls(&surface.exports),
         [POLL.to_string(), format!("{POLL}-2"), format!("{POLL}-3")]
     );
     // Only the last link of the chain imports `baz` from the host.
-    assert!(surface.imports.iter().any(|i| i == BAZ), "{:?}", surface.imports);
+    assert!(
+        surface.imports.iter().any(|i| i == BAZ),
+        "{:?}",
+        surface.imports
+    );
 }
 
 /// The command line writes the composed component and logs each plug and each renamed poll
@@ -96,7 +101,10 @@ fn cli_composes_two_instances_of_a_guest() {
         "{log}"
     );
     let surface = surface(&std::fs::read(&out).unwrap());
-    assert_eq!(polls(&surface.exports), [POLL.to_string(), format!("{POLL}-2")]);
+    assert_eq!(
+        polls(&surface.exports),
+        [POLL.to_string(), format!("{POLL}-2")]
+    );
     assert!(surface.exports.iter().any(|e| e == BAZ));
 }
 
@@ -112,9 +120,9 @@ fn plain_component_composes() {
     .unwrap();
     let world = &mut lowered.resolve.worlds[lowered.world];
     let before = world.exports.len();
-    world
-        .exports
-        .retain(|key, _| !matches!(key, WorldKey::Name(name) if name.starts_with("isyswasfa-poll")));
+    world.exports.retain(
+        |key, _| !matches!(key, WorldKey::Name(name) if name.starts_with("isyswasfa-poll")),
+    );
     assert_eq!(world.exports.len(), before - 1, "the poll export is gone");
     let plain = Component::new(
         "plain.wasm",
@@ -184,7 +192,11 @@ export tasks["{TASKS}"];
     found.sort();
     assert_eq!(
         found,
-        [POLL.to_string(), format!("{POLL}-2"), "isyswasfa-poll-tasks".to_string()]
+        [
+            POLL.to_string(),
+            format!("{POLL}-2"),
+            "isyswasfa-poll-tasks".to_string()
+        ]
     );
     assert!(surface.exports.iter().any(|e| e == BAZ));
     assert!(surface.exports.iter().any(|e| e == TASKS));

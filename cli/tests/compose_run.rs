@@ -43,10 +43,13 @@ async fn composed_chain_runs_on_the_host() {
         .func::<(String,), String>(Some("component:test/baz"), "foo")
         .await
         .unwrap();
-    let answer = tokio::time::timeout(Duration::from_secs(10), host.call(&foo, ("call".to_string(),)))
-        .await
-        .expect("the call did not finish")
-        .unwrap();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        host.call(&foo, ("call".to_string(),)),
+    )
+    .await
+    .expect("the call did not finish")
+    .unwrap();
     assert_eq!(
         answer,
         "call - entered guest - entered guest - host - exited guest - exited guest"

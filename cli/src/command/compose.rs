@@ -10,7 +10,11 @@ use isyswasfa::compose::{self, Component, Composition};
 #[derive(clap::Args)]
 pub struct ComposeArgs {
     /// The root component: the composition exports its exports.
-    #[arg(value_name = "ROOT.wasm", required_unless_present = "wac", conflicts_with = "wac")]
+    #[arg(
+        value_name = "ROOT.wasm",
+        required_unless_present = "wac",
+        conflicts_with = "wac"
+    )]
     root: Option<PathBuf>,
     /// A dependency. Each import is plugged with the first dependency listed after its importer
     /// that exports it, so `-d X -d X` makes a chain. With `--wac`: `namespace:name=FILE.wasm`.

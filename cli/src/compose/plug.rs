@@ -82,15 +82,11 @@ fn instantiate_all(
             None => {
                 // Package names only need to be unique within the graph.
                 let name = format!("isyswasfa:component{position}");
-                let package = Package::from_bytes(
-                    &name,
-                    None,
-                    component.bytes().to_vec(),
-                    graph.types_mut(),
-                )
-                .map_err(|error| {
-                    anyhow!("{instance} is not a valid WebAssembly component: {error:#}")
-                })?;
+                let package =
+                    Package::from_bytes(&name, None, component.bytes().to_vec(), graph.types_mut())
+                        .map_err(|error| {
+                            anyhow!("{instance} is not a valid WebAssembly component: {error:#}")
+                        })?;
                 let package = graph.register_package(package)?;
                 registered.push((component.bytes(), package));
                 package
@@ -139,13 +135,14 @@ fn plug_in_order(graph: &mut CompositionGraph, members: &[Member]) -> Result<Vec
     let mut plugged = Vec::new();
     for (importer, member) in members.iter().enumerate() {
         for (import, _) in imports_of(graph, member.package) {
-            let provider = members
-                .iter()
-                .enumerate()
-                .skip(importer + 1)
-                .find_map(|(exporter, candidate)| {
-                    matching_export(graph, candidate.package, &import).map(|e| (exporter, e))
-                });
+            let provider =
+                members
+                    .iter()
+                    .enumerate()
+                    .skip(importer + 1)
+                    .find_map(|(exporter, candidate)| {
+                        matching_export(graph, candidate.package, &import).map(|e| (exporter, e))
+                    });
             let Some((exporter, export)) = provider else {
                 continue;
             };
@@ -197,8 +194,11 @@ fn check_every_dependency_plugs(
             .into_iter()
             .filter(|name| !name.starts_with(POLL_EXPORT_PREFIX))
             .collect();
-        let matches =
-            |name: &str| exports.iter().any(|e| e == name || are_semver_compatible(e, name));
+        let matches = |name: &str| {
+            exports
+                .iter()
+                .any(|e| e == name || are_semver_compatible(e, name))
+        };
         let mut reasons = Vec::new();
         for p in plugged.iter().filter(|p| p.importer < position) {
             if matches(&p.import) {

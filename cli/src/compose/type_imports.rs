@@ -23,7 +23,13 @@ struct TypeImport {
 pub(super) fn satisfy(graph: &mut CompositionGraph, instances: &[(NodeId, String)]) -> Result<()> {
     let used: Vec<(NodeId, &str, Vec<TypeImport>)> = instances
         .iter()
-        .map(|(node, instance)| (*node, instance.as_str(), unsatisfied_used_types(graph, *node)))
+        .map(|(node, instance)| {
+            (
+                *node,
+                instance.as_str(),
+                unsatisfied_used_types(graph, *node),
+            )
+        })
         .collect();
     let mut interfaces: Vec<&str> = used
         .iter()
@@ -44,7 +50,10 @@ pub(super) fn satisfy(graph: &mut CompositionGraph, instances: &[(NodeId, String
             })
             .collect();
         let ids: Vec<InterfaceId> = importers.iter().map(|(_, _, id)| *id).collect();
-        let kind = ItemKind::Instance(union_of(graph, &ids));
+        let Some(union) = union_of(graph, &ids) else {
+            continue;
+        };
+        let kind = ItemKind::Instance(union);
         let interface = explicit_import(graph, name, kind)
             .with_context(|| format!("cannot import `{name}`"))?;
         for (node, instance, _) in importers {
@@ -79,7 +88,11 @@ pub(super) fn satisfy(graph: &mut CompositionGraph, instances: &[(NodeId, String
 }
 
 /// The interface type `node` imports as `name`, when nothing plugs that import yet.
-fn unsatisfied_interface(graph: &CompositionGraph, node: NodeId, name: &str) -> Option<InterfaceId> {
+fn unsatisfied_interface(
+    graph: &CompositionGraph,
+    node: NodeId,
+    name: &str,
+) -> Option<InterfaceId> {
     if !imports_unsatisfied(graph, node).contains(name) {
         return None;
     }
@@ -93,10 +106,10 @@ fn unsatisfied_interface(graph: &CompositionGraph, node: NodeId, name: &str) -> 
 /// One interface type with every export of `ids` (components import only the parts of an
 /// interface they use). wac-graph relates resources by name, so the first export of each name is
 /// kept.
-fn union_of(graph: &mut CompositionGraph, ids: &[InterfaceId]) -> InterfaceId {
-    let first = ids[0];
+fn union_of(graph: &mut CompositionGraph, ids: &[InterfaceId]) -> Option<InterfaceId> {
+    let first = *ids.first()?;
     if ids.iter().all(|id| *id == first) {
-        return first;
+        return Some(first);
     }
     let types = graph.types();
     let mut union = Interface {
@@ -106,13 +119,16 @@ fn union_of(graph: &mut CompositionGraph, ids: &[InterfaceId]) -> InterfaceId {
     };
     for id in ids {
         for (name, used) in &types[*id].uses {
-            union.uses.entry(name.clone()).or_insert_with(|| used.clone());
+            union
+                .uses
+                .entry(name.clone())
+                .or_insert_with(|| used.clone());
         }
         for (name, kind) in &types[*id].exports {
             union.exports.entry(name.clone()).or_insert(*kind);
         }
     }
-    graph.types_mut().add_interface(union)
+    Some(graph.types_mut().add_interface(union))
 }
 
 /// The names of `node`'s imports that nothing plugs yet.
@@ -163,12 +179,7 @@ fn unsatisfied_used_types(graph: &CompositionGraph, node: NodeId) -> Vec<TypeImp
 /// was taken from. A component's type import is a distinct copy of the interface's type, so the
 /// types are compared by structure; among equal ones, the export whose name ends the import's
 /// (`isyswasfa-poll-input` ← `poll-input`) wins, and an ambiguous match is no match.
-fn source_of(
-    types: &Types,
-    world: &World,
-    import: &str,
-    ty: Type,
-) -> Option<(String, String)> {
+fn source_of(types: &Types, world: &World, import: &str, ty: Type) -> Option<(String, String)> {
     let mut cache = Default::default();
     let mut checker = SubtypeChecker::new(&mut cache);
     let mut candidates = Vec::new();

@@ -66,7 +66,10 @@ pub fn copy_dir(from: &Path, to: &Path) {
         let entry = entry.expect("reading a directory entry");
         let target = to.join(entry.file_name());
         // `metadata` follows symlinks (the WIT `deps` are links to shared directories).
-        if std::fs::metadata(entry.path()).expect("reading metadata").is_dir() {
+        if std::fs::metadata(entry.path())
+            .expect("reading metadata")
+            .is_dir()
+        {
             copy_dir(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), &target).expect("copying a file");
@@ -134,7 +137,10 @@ pub fn surface(bytes: &[u8]) -> Surface {
     };
     let world = &resolve.worlds[world];
     let names = |items: &IndexMap<WorldKey, WorldItem>| -> Vec<String> {
-        items.keys().map(|key| resolve.name_world_key(key)).collect()
+        items
+            .keys()
+            .map(|key| resolve.name_world_key(key))
+            .collect()
     };
     Surface {
         imports: names(&world.imports),
