@@ -22,11 +22,13 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+mod elaborate;
 mod lower;
 pub mod pipes;
 pub mod rust;
 mod rust_pipes;
 mod rust_pollables;
+pub mod shipped;
 
 pub use lower::*;
 pub use wit_bindgen_core::wit_parser;

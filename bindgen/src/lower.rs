@@ -146,17 +146,12 @@ pub fn lower_path(path: &Path, world: Option<&str>, opts: &LowerOptions) -> Resu
     lower(&resolve, world, opts)
 }
 
-/// Parses `path` (a WIT file, or a directory with `deps/`) into `resolve`. Returns the main
-/// package and the files read. Errors carry the file, line and column, with the source line.
+/// Parses `path` (a WIT file, or a directory with `deps/`) into `resolve`, taking the WASI 0.3
+/// packages it uses but does not provide from the copies isyswasfa ships (see
+/// [`crate::shipped`]). Returns the main package and the files read. Errors carry the file, line
+/// and column, with the source line.
 pub fn push_wit(resolve: &mut Resolve, path: &Path) -> Result<(PackageId, Vec<PathBuf>)> {
-    match resolve.push_path(path) {
-        Ok((pkg, sources)) => Ok((pkg, sources.paths().map(Path::to_path_buf).collect())),
-        Err(error) => bail!(
-            "failed to read WIT from {}: {}",
-            path.display(),
-            resolve.render_error(&error)
-        ),
-    }
+    crate::shipped::push_path(resolve, path)
 }
 
 /// Selects a world of `pkg` by name, with an error listing the ones there are.
@@ -192,6 +187,7 @@ pub fn lower(resolve: &Resolve, world: WorldId, opts: &LowerOptions) -> Result<L
     lowerer.lower_world_functions()?;
     let poll_export = format!("{POLL_PREFIX}-{suffix}");
     lowerer.add_protocol(&poll_export)?;
+    crate::elaborate::import_missing_deps(&mut lowerer.resolve, world);
     Ok(Lowered {
         resolve: lowerer.resolve,
         world,

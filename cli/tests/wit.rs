@@ -67,3 +67,19 @@ fn unknown_world_names_the_choices() {
         "{stderr}"
     );
 }
+
+#[test]
+fn shipped_wasi_packages_need_no_deps() {
+    // This WIT imports wasi:clocks/monotonic-clock@0.3.0 and has no `deps/`.
+    let out = isyswasfa(&["wit", "bindgen/tests/shipped/no-deps/wit"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("wait-for-isyswasfa-start: func(how-long: duration)"),
+        "{stdout}"
+    );
+}

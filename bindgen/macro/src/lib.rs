@@ -153,7 +153,11 @@ impl Config {
             files.extend(sources);
         }
         if let Some(inline) = &self.inline {
-            packages = vec![resolve.push_str("macro-input", inline)?];
+            packages = vec![isyswasfa_bindgen::shipped::push_str(
+                &mut resolve,
+                "macro-input",
+                inline,
+            )?];
         }
         let main = *packages
             .last()
