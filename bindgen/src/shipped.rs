@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use wit_bindgen_core::wit_parser::{
     PackageId, PackageName, Resolve, SourceMap, UnresolvedPackageGroup,
 };
@@ -130,6 +130,12 @@ fn push_groups(
     main: UnresolvedPackageGroup,
     mut deps: Vec<UnresolvedPackageGroup>,
 ) -> Result<PackageId> {
+    // wit-parser panics when a package is added twice. A dependency already loaded (several WIT
+    // paths sharing one `deps/`) is kept as loaded; the main package twice is an error.
+    if resolve.package_names.contains_key(&main.main.name) {
+        bail!("package `{}` is already loaded", main.main.name);
+    }
+    deps.retain(|group| !resolve.package_names.contains_key(&group.main.name));
     let mut provided: HashSet<PackageName> = resolve.package_names.keys().cloned().collect();
     let mut wanted: Vec<PackageName> = Vec::new();
     for group in std::iter::once(&main).chain(&deps) {

@@ -211,3 +211,21 @@ fn an_http_handler_world_lowers_and_generates() {
         "{code}"
     );
 }
+
+#[test]
+fn several_paths_may_share_their_deps() {
+    let mut resolve = Resolve::default();
+    push_wit(&mut resolve, &case("own-clocks")).unwrap();
+    push_wit(&mut resolve, &case("also-own-clocks")).unwrap();
+    let functions = functions_of(&resolve, "wasi:clocks/monotonic-clock@0.3.0");
+    assert_eq!(functions, ["now", "only-in-the-guests-copy"]);
+    assert_eq!(resolve.packages.len(), 3);
+
+    // The same package twice is an error, not a wit-parser panic.
+    let error = push_wit(&mut resolve, &case("own-clocks")).unwrap_err();
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("package `demo:own-clocks` is already loaded"),
+        "{message}"
+    );
+}
