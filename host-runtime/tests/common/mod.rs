@@ -128,12 +128,22 @@ pub struct ThingRes;
 
 /// A host for the `streams` guest, with `component:streams/types.thing` implemented.
 pub async fn streams() -> Result<Host<State>> {
+    streams_counting_drops(Default::default()).await
+}
+
+/// Like [`streams`], counting in `dropped` the calls of `thing`'s destructor.
+pub async fn streams_counting_drops(
+    dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Result<Host<State>> {
     let mut linker = isyswasfa_host::linker::<State>(engine())?;
     let mut types = linker.instance("component:streams/types")?;
     types.resource(
         "thing",
         wasmtime::component::ResourceType::host::<ThingRes>(),
-        |_, _| Ok(()),
+        move |_, _| {
+            dropped.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        },
     )?;
     types.func_wrap("[constructor]thing", |_, (value,): (u32,)| {
         Ok((wasmtime::component::Resource::<ThingRes>::new_own(value),))
