@@ -219,7 +219,11 @@ mod tests {
             Poll::Ready(())
         }));
         run_until_stalled();
-        assert_eq!(polls.get(), 2, "the task was polled again after its own wake-up");
+        assert_eq!(
+            polls.get(),
+            2,
+            "the task was polled again after its own wake-up"
+        );
         assert_eq!(live_tasks(), 0);
         assert!(RUN_QUEUE.with(|queue| queue.borrow().is_empty()));
     }

@@ -82,9 +82,11 @@ where
                 return Ok((Ok(value),));
             }
             let table = &mut store.data_mut().isyswasfa().table;
-            let task = table.spawn_host(started.clone(), async move {
-                Box::new(future.await) as Value
-            })?;
+            let task =
+                table.spawn_host(
+                    started.clone(),
+                    async move { Box::new(future.await) as Value },
+                )?;
             Ok((Err(Resource::new_own(task)),))
         },
     )?;

@@ -271,8 +271,11 @@ impl TaskSim {
             6 | 7 => {
                 let mine = &self.components[c].implements;
                 let running: Vec<u32> = {
-                    let mut v: Vec<u32> =
-                        mine.iter().filter(|(_, (_, done))| !done).map(|(k, _)| *k).collect();
+                    let mut v: Vec<u32> = mine
+                        .iter()
+                        .filter(|(_, (_, done))| !done)
+                        .map(|(k, _)| *k)
+                        .collect();
                     v.sort_unstable();
                     v
                 };
@@ -333,11 +336,18 @@ impl TaskSim {
                     .table
                     .take_host_value(&self.functions[f], task)
                     .expect("take_host_value");
-                assert_eq!(value.downcast_ref::<TaskId>(), Some(&task), "the task's own value");
+                assert_eq!(
+                    value.downcast_ref::<TaskId>(),
+                    Some(&task),
+                    "the task's own value"
+                );
             }
             Callee::Component(b, token) => {
                 assert_eq!(self.table.take_result(b, task).expect("take_result"), token);
-                let (_, done) = self.components[b].implements.remove(&token).expect("b's task");
+                let (_, done) = self.components[b]
+                    .implements
+                    .remove(&token)
+                    .expect("b's task");
                 assert!(done, "a result is only delivered once the task finished");
             }
         }
@@ -399,7 +409,11 @@ impl TaskSim {
                         Callee::Component(b, _) => {
                             let other = (b + 1) % COMPONENTS;
                             assert!(self.table.take_result(other, task).is_err());
-                            assert!(self.table.take_host_value(&self.functions[0], task).is_err());
+                            assert!(
+                                self.table
+                                    .take_host_value(&self.functions[0], task)
+                                    .is_err()
+                            );
                         }
                     }
                 }
@@ -442,7 +456,11 @@ impl TaskSim {
                 }
             }
         }
-        assert_eq!(self.table.sizes(), before, "a refused operation changed the table");
+        assert_eq!(
+            self.table.sizes(),
+            before,
+            "a refused operation changed the table"
+        );
     }
 
     fn model_token(&self, task: TaskId) -> u32 {
@@ -602,13 +620,19 @@ fn pipe_step(rng: &mut Rng, table: &mut PipeTable, pipes: &mut Vec<SimPipe>) {
                 if rng.below(2) == 0 {
                     table.close(rep, End::Writer).expect("close writer");
                 } else {
-                    table.remove(rep, End::Writer).expect("hand over").close(End::Writer);
+                    table
+                        .remove(rep, End::Writer)
+                        .expect("hand over")
+                        .close(End::Writer);
                 }
             }
         }
     }
     let p = &pipes[i];
-    assert!(p.pipe.len() <= p.pipe.capacity(), "the buffer exceeds its capacity");
+    assert!(
+        p.pipe.len() <= p.pipe.capacity(),
+        "the buffer exceeds its capacity"
+    );
     if p.reader.is_none() && p.writer.is_none() {
         assert_eq!(p.pipe.len(), 0, "a pipe without reader holds nothing");
         pipes.swap_remove(i);
@@ -626,7 +650,10 @@ fn protocol_fuzz() {
     }
     let delivered = sim.delivered;
     sim.drain();
-    assert!(delivered > 1000, "the run delivered only {delivered} ready events");
+    assert!(
+        delivered > 1000,
+        "the run delivered only {delivered} ready events"
+    );
 
     let mut rng = Rng(seed ^ 0xD1B5_4A32_D192_ED03);
     let mut table = PipeTable::default();
@@ -643,5 +670,9 @@ fn protocol_fuzz() {
         assert_eq!(p.pipe.len(), 0);
     }
     assert_eq!(table.len(), 0);
-    assert_eq!(table.discarded_len(), 0, "values without resources are not queued");
+    assert_eq!(
+        table.discarded_len(),
+        0,
+        "values without resources are not queued"
+    );
 }

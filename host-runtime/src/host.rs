@@ -508,16 +508,18 @@ impl<T: Send + 'static> ExportCall<T> for ValCall {
                 .start
                 .call_async(&mut *store, &params, &mut results)
                 .await
-                .and_then(|()| match std::mem::replace(&mut results[0], Val::Bool(false)) {
-                    Val::Result(Ok(value)) => Ok(Ok(value.map(|v| *v).into_iter().collect())),
-                    Val::Result(Err(Some(pending))) => match *pending {
-                        Val::Resource(pending) => Ok(Err(pending
-                            .try_into_resource::<Pending>(&mut *store)?
-                            .rep())),
-                        _ => bail!("the start half did not return a `pending`"),
+                .and_then(
+                    |()| match std::mem::replace(&mut results[0], Val::Bool(false)) {
+                        Val::Result(Ok(value)) => Ok(Ok(value.map(|v| *v).into_iter().collect())),
+                        Val::Result(Err(Some(pending))) => match *pending {
+                            Val::Resource(pending) => Ok(Err(pending
+                                .try_into_resource::<Pending>(&mut *store)?
+                                .rep())),
+                            _ => bail!("the start half did not return a `pending`"),
+                        },
+                        _ => bail!("the start half did not return `result<_, pending>`"),
                     },
-                    _ => bail!("the start half did not return `result<_, pending>`"),
-                });
+                );
             match outcome {
                 Ok(Ok(values)) => self.reply(Ok(values)),
                 Ok(Err(task)) => return Some(task),

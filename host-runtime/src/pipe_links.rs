@@ -225,7 +225,9 @@ fn visit_resources(value: &Val, f: &mut impl FnMut(ResourceAny)) {
 /// Releases (with `resource_drop`, running guest destructors) every resource handle inside the
 /// values closed pipes of this store dropped unread. The event loop calls it while no component
 /// is on the stack.
-pub(crate) async fn release_discarded<T: IsyswasfaView + Send + 'static>(store: &mut Store<T>) -> Result<()> {
+pub(crate) async fn release_discarded<T: IsyswasfaView + Send + 'static>(
+    store: &mut Store<T>,
+) -> Result<()> {
     loop {
         let values = std::mem::take(&mut *store.data_mut().isyswasfa().pipes.discarded.lock());
         if values.is_empty() {
@@ -454,7 +456,8 @@ fn add_op<T: IsyswasfaView + 'static>(
         ("future", _, End::Writer) => {
             instance.func_wrap(func, |mut store, (end,): (Resource<WriterEnd>,)| {
                 let pipe = pipes(&mut store).remove(end.rep(), End::Writer)?;
-                let rejected = !matches!(units(&pipe)?.push(vec![()]), Ok(excess) if excess.is_empty());
+                let rejected =
+                    !matches!(units(&pipe)?.push(vec![()]), Ok(excess) if excess.is_empty());
                 pipe.close(End::Writer);
                 Ok((rejected,))
             })

@@ -385,7 +385,10 @@ impl Pipe<u8> {
         if !state.reader_open || !state.writer_open {
             return Err(());
         }
-        let n = state.capacity.saturating_sub(state.buffer.len()).min(bytes.len());
+        let n = state
+            .capacity
+            .saturating_sub(state.buffer.len())
+            .min(bytes.len());
         if n == 0 {
             return Ok(0);
         }
@@ -969,7 +972,10 @@ mod tests {
         assert_eq!(reader.read(3).await, Some(vec![4, 5]));
         assert_eq!(poll_once(&mut write), Poll::Ready(Ok(())));
         drop(write);
-        assert_eq!(poll_once(&mut Box::pin(writer.write(vec![7]))), Poll::Ready(Ok(())));
+        assert_eq!(
+            poll_once(&mut Box::pin(writer.write(vec![7]))),
+            Poll::Ready(Ok(()))
+        );
     }
 
     #[test]

@@ -235,7 +235,10 @@ impl IsyswasfaCtx {
                 let names: Vec<&str> = (0..self.table.component_count())
                     .map(|c| self.table.component_name(c))
                     .collect();
-                format!("the call to `{export}` (component(s) `{}`)", names.join("`, `"))
+                format!(
+                    "the call to `{export}` (component(s) `{}`)",
+                    names.join("`, `")
+                )
             }
             crate::protocol::Running::Idle => "a component".to_string(),
         }

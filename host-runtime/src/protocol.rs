@@ -89,8 +89,6 @@ impl IsyswasfaCtx {
         self.table.set_limits(limits);
     }
 
-    }
-
     /// May `component` wait for events now, from inside a synchronous call (`block_on`)?
     ///
     /// The single rule of DESIGN.md §3: never inside the component's own poll export (it must

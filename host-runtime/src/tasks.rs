@@ -314,7 +314,12 @@ impl TaskTable {
     }
 
     /// The task behind a handle passed to protocol call `call` by `component` (for messages).
-    fn task_for(&mut self, call: &str, component: Option<ComponentId>, id: TaskId) -> Result<&mut Task> {
+    fn task_for(
+        &mut self,
+        call: &str,
+        component: Option<ComponentId>,
+        id: TaskId,
+    ) -> Result<&mut Task> {
         if self.get(id).is_none() {
             let who = self.who(component);
             bail!("isyswasfa: `{call}`{who}: the handle names no task in flight (stale or forged)");
@@ -495,7 +500,9 @@ impl TaskTable {
             );
         }
         let id = self.insert(Callee::Component { component, state }, None)?;
-        self.component(CALL, component)?.implements.insert(state, id);
+        self.component(CALL, component)?
+            .implements
+            .insert(state, id);
         Ok(id)
     }
 
@@ -808,7 +815,10 @@ mod tests {
         assert!(table.component_with_events().is_none());
         table.task_ready(1, 7).unwrap();
         let err = table.task_ready(1, 7).unwrap_err().to_string();
-        assert!(err.contains("poller.task-ready") && err.contains("`b`"), "{err}");
+        assert!(
+            err.contains("poller.task-ready") && err.contains("`b`"),
+            "{err}"
+        );
         assert_eq!(table.take_events(0), vec![Event::Ready { state: 3, task }]);
         assert!(table.component_with_events().is_none());
     }
@@ -860,7 +870,10 @@ mod tests {
         assert_eq!(table.take_events(0), vec![Event::Ready { state: 1, task }]);
         let other = HostFunction::new("other");
         let err = table.take_host_value(&other, task).unwrap_err().to_string();
-        assert!(err.contains("other-isyswasfa-result") && err.contains("`five`"), "{err}");
+        assert!(
+            err.contains("other-isyswasfa-result") && err.contains("`five`"),
+            "{err}"
+        );
         let value = table.take_host_value(&function, task).unwrap();
         assert_eq!(*value.downcast::<u32>().unwrap(), 5);
         assert_eq!(table.sizes(), TableSizes::default());
@@ -900,7 +913,10 @@ mod tests {
         table.cancel(old);
         assert!(table.take_events(2).is_empty(), "c's task is not cancelled");
         let err = table.take_result(1, old).unwrap_err().to_string();
-        assert!(err.contains("stale or forged") && err.contains("`b`"), "{err}");
+        assert!(
+            err.contains("stale or forged") && err.contains("`b`"),
+            "{err}"
+        );
         let err = table.listen(0, old, 4).unwrap_err().to_string();
         assert!(err.contains("poller.listen"), "{err}");
         // A forged rep beyond the table is rejected the same way.
@@ -913,7 +929,10 @@ mod tests {
         let task = table.start_task(1, 7).unwrap();
         table.listen(0, task, 3).unwrap();
         let err = table.task_cancelled(1, 7).unwrap_err().to_string();
-        assert!(err.contains("poller.task-cancelled") && err.contains("not cancelled"), "{err}");
+        assert!(
+            err.contains("poller.task-cancelled") && err.contains("not cancelled"),
+            "{err}"
+        );
         // Nor take its result before it is delivered.
         table.task_ready(1, 7).unwrap();
         assert!(table.take_result(1, task).is_err());
@@ -928,7 +947,11 @@ mod tests {
         let first = table.start_task(0, 0).unwrap();
         let mut last = first;
         for state in 0..GENERATIONS {
-            let id = if state == 0 { first } else { table.start_task(0, state).unwrap() };
+            let id = if state == 0 {
+                first
+            } else {
+                table.start_task(0, state).unwrap()
+            };
             assert_eq!(index_of(id), 0, "the same slot, generation {state}");
             table.cancel(id);
             table.take_events(0);
@@ -955,7 +978,10 @@ mod tests {
         let first = table.start_task(1, 0).unwrap();
         let second = table.start_task(1, 1).unwrap();
         let err = table.start_task(1, 2).unwrap_err().to_string();
-        assert!(err.contains("max_tasks_per_component") && err.contains("`b`"), "{err}");
+        assert!(
+            err.contains("max_tasks_per_component") && err.contains("`b`"),
+            "{err}"
+        );
         table.listen(0, first, 0).unwrap();
         let err = table.listen(0, second, 1).unwrap_err().to_string();
         assert!(err.contains("max_listeners_per_component"), "{err}");
@@ -981,7 +1007,10 @@ mod tests {
             .spawn_host(host, std::future::pending::<Value>())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("max_host_futures") && err.contains("`sleep`"), "{err}");
+        assert!(
+            err.contains("max_host_futures") && err.contains("`sleep`"),
+            "{err}"
+        );
     }
 
     #[test]

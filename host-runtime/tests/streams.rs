@@ -308,7 +308,11 @@ async fn pipe_write_beyond_room() -> Result<()> {
     let mut reader = host.open_stream::<Val>(out).await?;
     let pipe = std::sync::Arc::clone(reader.pipe());
     let held = settled_len(|| pipe.len()).await;
-    assert_eq!(held, isyswasfa_host::VALUE_CAPACITY, "values buffered in host memory");
+    assert_eq!(
+        held,
+        isyswasfa_host::VALUE_CAPACITY,
+        "values buffered in host memory"
+    );
     assert_eq!(pipe.capacity(), isyswasfa_host::VALUE_CAPACITY);
     // The rest follows as the reader makes room, in order, and the buffer never grows.
     let mut next = 0u32;
@@ -327,7 +331,11 @@ async fn pipe_write_beyond_room() -> Result<()> {
     let mut reader = host.open_stream::<u8>(out).await?;
     let pipe = std::sync::Arc::clone(reader.pipe());
     let held = settled_len(|| pipe.len()).await;
-    assert_eq!(held, isyswasfa_host::BYTE_CAPACITY, "bytes buffered in host memory");
+    assert_eq!(
+        held,
+        isyswasfa_host::BYTE_CAPACITY,
+        "bytes buffered in host memory"
+    );
     let mut count = 0u32;
     while let Some(chunk) = reader.read(100_000).await {
         for byte in chunk {

@@ -170,9 +170,7 @@ pub fn add_service(linker: &mut Linker<State>) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(millis.into())).await;
         format!("host slept {millis} ms")
     })?;
-    isyswasfa_host::func_wrap_async(&mut service, "never", |(): ()| {
-        std::future::pending::<()>()
-    })?;
+    isyswasfa_host::func_wrap_async(&mut service, "never", |(): ()| std::future::pending::<()>())?;
     Ok(())
 }
 
