@@ -7,6 +7,9 @@
 //!
 //! A wake-up that arrives while its task is being polled is not lost: the task's `queued` flag is
 //! cleared *before* the poll, so such a wake re-queues the task and the run loop polls it again.
+//! The run loop can also be entered again from inside a poll (a `block_on` inside a task): a
+//! task it finds already being polled further up the stack keeps its wake-up, and is queued again
+//! for the outer run loop, which polls it once the outer poll has returned.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -108,12 +111,18 @@ pub(crate) fn cancel(key: TaskKey) {
 /// Polls every woken task until none is left. Returns once all tasks wait for something outside
 /// this component (or have finished).
 pub(crate) fn run_until_stalled() {
+    // Tasks woken while an outer run loop polls them (this call is nested inside their poll).
+    let mut busy = Vec::new();
     while let Some(key) = RUN_QUEUE.with(|queue| queue.borrow_mut().pop_front()) {
         let taken = EXECUTOR.with(|executor| {
             let mut executor = executor.borrow_mut();
             let slot = executor.tasks.get_mut(key)?.as_mut()?;
+            let Some(future) = slot.future.take() else {
+                // Its `queued` flag stays set: the wake-up belongs to the outer poll.
+                busy.push(key);
+                return None;
+            };
             slot.waker.queued.store(false, Ordering::Release);
-            let future = slot.future.take()?;
             Some((future, Waker::from(Arc::clone(&slot.waker))))
         });
         // A stale key (the task finished or was cancelled after it was woken) is skipped.
@@ -141,6 +150,9 @@ pub(crate) fn run_until_stalled() {
             }
         });
         drop(finished_future);
+    }
+    if !busy.is_empty() {
+        RUN_QUEUE.with(|queue| queue.borrow_mut().extend(busy));
     }
 }
 
@@ -179,5 +191,56 @@ impl FlagWaker {
 impl Wake for FlagWaker {
     fn wake(self: Arc<Self>) {
         self.0.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// A nested run loop (what `block_on` inside a task runs) must not swallow a wake-up of the
+    /// task that is being polled further up the stack.
+    #[test]
+    fn nested_run_keeps_the_outer_task_wake_up() {
+        let polls = Rc::new(Cell::new(0));
+        let counted = Rc::clone(&polls);
+        let mut nested_once = false;
+        spawn_local(std::future::poll_fn(move |cx| {
+            counted.set(counted.get() + 1);
+            if !nested_once {
+                nested_once = true;
+                // Woken while being polled, then a nested run loop (as in `block_on`).
+                cx.waker().wake_by_ref();
+                run_until_stalled();
+                return Poll::Pending;
+            }
+            Poll::Ready(())
+        }));
+        run_until_stalled();
+        assert_eq!(
+            polls.get(),
+            2,
+            "the task was polled again after its own wake-up"
+        );
+        assert_eq!(live_tasks(), 0);
+        assert!(RUN_QUEUE.with(|queue| queue.borrow().is_empty()));
+    }
+
+    #[test]
+    fn nested_run_still_polls_other_tasks() {
+        let other_done = Rc::new(Cell::new(false));
+        let flag = Rc::clone(&other_done);
+        let seen = Rc::new(Cell::new(false));
+        let seen_in_outer = Rc::clone(&seen);
+        spawn_local(async move {
+            spawn_local(async move { flag.set(true) });
+            run_until_stalled();
+            seen_in_outer.set(true);
+        });
+        run_until_stalled();
+        assert!(other_done.get() && seen.get());
+        assert_eq!(live_tasks(), 0);
     }
 }

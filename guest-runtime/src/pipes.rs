@@ -57,7 +57,8 @@ pub struct StreamVtable<T: 'static> {
     pub new: fn() -> (StreamWriter<T>, StreamReader<T>),
     /// Up to `max` values; `None` at the end; empty when nothing is there yet.
     pub read: fn(&StreamReader<T>, u32) -> Option<Vec<T>>,
-    /// Writes all values, returns those the reader will never get (it is gone).
+    /// Writes as many values as the pipe has room for; returns the others (all of them when
+    /// the reader is gone).
     pub write: fn(&StreamWriter<T>, Vec<T>) -> Vec<T>,
     pub start_wait_readable: fn(&StreamReader<T>) -> Result<(), Pending>,
     pub finish_wait_readable: fn(Ready),
@@ -259,8 +260,10 @@ impl<T> StreamWriter<T> {
     }
 
     /// Writes `values` once the stream has room (buffers in the host are bounded, so a writer
-    /// faster than its reader waits here). Gives back the values not written: all of them when
-    /// the reader is gone ([`StreamResult::Dropped`]), none otherwise.
+    /// faster than its reader waits here), as many as there is room for, and gives back the
+    /// others: [`StreamResult::Complete`] with the count written (the rest may be non-empty,
+    /// as with a native component-model write), or [`StreamResult::Dropped`] with all of them
+    /// when the reader is gone. [`write_all`](Self::write_all) writes everything.
     ///
     /// Dropping the returned future before it completes writes nothing.
     pub fn write(&mut self, values: Vec<T>) -> StreamWrite<'_, T> {
@@ -271,10 +274,16 @@ impl<T> StreamWriter<T> {
         }
     }
 
-    /// Writes all `values`; returns those that were not written because the reader is gone.
-    pub async fn write_all(&mut self, values: Vec<T>) -> Vec<T> {
-        let (_, rest) = self.write(values).await;
-        rest
+    /// Writes all `values`, waiting for room as often as needed; returns those that were not
+    /// written because the reader is gone.
+    pub async fn write_all(&mut self, mut values: Vec<T>) -> Vec<T> {
+        loop {
+            let (result, rest) = self.write(values).await;
+            match result {
+                StreamResult::Complete(_) if !rest.is_empty() => values = rest,
+                _ => return rest,
+            }
+        }
     }
 
     /// Writes one value; gives it back when the reader is gone.
@@ -337,9 +346,10 @@ impl<T> Future for StreamWrite<'_, T> {
         }
         let count = values.len();
         let rest = (vtable.write)(this.writer, values);
-        Poll::Ready(match rest.len() {
-            0 => (StreamResult::Complete(count), rest),
-            _ => (StreamResult::Dropped, rest),
+        // The host takes what fits in the room left; nothing at all means the reader is gone.
+        Poll::Ready(match count.saturating_sub(rest.len()) {
+            0 if count > 0 => (StreamResult::Dropped, rest),
+            written => (StreamResult::Complete(written), rest),
         })
     }
 }

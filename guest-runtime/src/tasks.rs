@@ -5,7 +5,7 @@
 //! - *exports*: exported async calls that did not finish in their start function;
 //! - the *poller*: this component's identity, handed over by the host in the first event.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,6 +34,9 @@ struct ExportTask {
     value: Option<Box<dyn Any>>,
     /// Whether the host knows this task (its start function returned `pending`).
     announced: bool,
+    /// The type of the function's result, so that a `ready` passed to another function's result
+    /// export is refused with a clear message instead of a failed downcast.
+    result_type: (TypeId, &'static str),
 }
 
 #[derive(Default)]
@@ -81,7 +84,13 @@ pub fn poll(input: Vec<PollInput>) {
 }
 
 fn handle_events(input: Vec<PollInput>) {
-    for event in input {
+    // `ready` events first: cancelling an export may drop the wait for one of them, and that
+    // drop must find the `ready` delivered (rather than ask the host to cancel a task whose
+    // `ready` is already on its way, which the host refuses).
+    let (cancels, others): (Vec<_>, Vec<_>) = input
+        .into_iter()
+        .partition(|event| matches!(event, PollInput::Cancel(_)));
+    for event in others.into_iter().chain(cancels) {
         match event {
             PollInput::Init(poller) => {
                 TABLES.with(|tables| tables.borrow_mut().poller = Some(poller))
@@ -202,6 +211,7 @@ pub fn start_export<T: 'static>(body: impl Future<Output = T> + 'static) -> Resu
         task: Some(task),
         value: None,
         announced: false,
+        result_type: (TypeId::of::<T>(), std::any::type_name::<T>()),
     };
     TABLES.with(|tables| tables.borrow_mut().exports.insert(state, export));
     executor::run_until_stalled();
@@ -240,12 +250,27 @@ fn finish_export(state: u32, value: Box<dyn Any>) {
 }
 
 /// Collects the value of an exported async call, given the `ready` handle its caller received.
+///
+/// The host checks that the task is one of this component's and has finished; this checks that
+/// it belongs to a function with this result type (a caller passing the `ready` of one function
+/// to another's result export gets a trap naming both types, not a failed downcast).
 pub fn take_export_result<T: 'static>(ready: Ready) -> T {
     let state = with_poller(|poller| poller.take_result(ready));
     let value = TABLES.with(|tables| tables.borrow_mut().exports.remove(&state));
-    match value.and_then(|export| export.value) {
+    let Some(export) = value else {
+        panic!("isyswasfa: `poller.take-result`: this component has no task {state}");
+    };
+    let (id, name) = export.result_type;
+    if id != TypeId::of::<T>() {
+        panic!(
+            "isyswasfa: a `ready` of a function returning `{name}` was passed to the result \
+             export of a function returning `{}`",
+            std::any::type_name::<T>()
+        );
+    }
+    match export.value {
         Some(value) => downcast(value),
-        None => panic!("isyswasfa: result of task {state} collected twice or before it finished"),
+        None => panic!("isyswasfa: result of task {state} collected before it finished"),
     }
 }
 

@@ -15,7 +15,7 @@ use wasmtime::component::{
 use wasmtime::{AsContextMut, Result, StoreContextMut, format_err};
 
 use crate::protocol::{IsyswasfaView, Pending, Ready};
-use crate::tasks::Value;
+use crate::tasks::{HostFunction, Value};
 
 /// The suffix of a lowered function's start half.
 pub const START_SUFFIX: &str = "-isyswasfa-start";
@@ -67,6 +67,8 @@ where
     F: Fn(StoreContextMut<'_, T>, Params) -> Result<Fut> + Send + Sync + 'static,
     Fut: Future<Output = R> + Send + 'static,
 {
+    let function = HostFunction::new(name);
+    let started = function.clone();
     instance.func_wrap(
         &format!("{name}{START_SUFFIX}"),
         move |mut store, params: Params| -> Result<(Result<R, Resource<Pending>>,)> {
@@ -80,28 +82,32 @@ where
                 return Ok((Ok(value),));
             }
             let table = &mut store.data_mut().isyswasfa().table;
-            let task = table.spawn_host(async move { Box::new(future.await) as Value });
+            let task =
+                table.spawn_host(
+                    started.clone(),
+                    async move { Box::new(future.await) as Value },
+                )?;
             Ok((Err(Resource::new_own(task)),))
         },
     )?;
     let result = format!("{name}{RESULT_SUFFIX}");
     if TypeId::of::<R>() == TypeId::of::<()>() {
         // A function without a result: its result half returns nothing.
-        instance.func_wrap(&result, |mut store, (ready,): (Resource<Ready>,)| {
+        instance.func_wrap(&result, move |mut store, (ready,): (Resource<Ready>,)| {
             store
                 .data_mut()
                 .isyswasfa()
                 .table
-                .take_host_value(ready.rep())?;
+                .take_host_value(&function, ready.rep())?;
             Ok(())
         })
     } else {
-        instance.func_wrap(&result, |mut store, (ready,): (Resource<Ready>,)| {
+        instance.func_wrap(&result, move |mut store, (ready,): (Resource<Ready>,)| {
             let value = store
                 .data_mut()
                 .isyswasfa()
                 .table
-                .take_host_value(ready.rep())?;
+                .take_host_value(&function, ready.rep())?;
             Ok((downcast::<R>(value)?,))
         })
     }

@@ -161,7 +161,12 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
             let sizes = TableSizes {
                 pipe_ends: ctx.pipes.len(),
                 pollables: ctx.pollables.len(),
+                discarded_values: ctx.pipes.discarded_len(),
                 ..ctx.table.sizes()
+            };
+            let sizes = TableSizes {
+                wasi_resources: store.data_mut().isyswasfa_and_table().1.iter_mut().count(),
+                ..sizes
             };
             Box::pin(async move { sizes })
         })
@@ -503,16 +508,18 @@ impl<T: Send + 'static> ExportCall<T> for ValCall {
                 .start
                 .call_async(&mut *store, &params, &mut results)
                 .await
-                .and_then(|()| match std::mem::replace(&mut results[0], Val::Bool(false)) {
-                    Val::Result(Ok(value)) => Ok(Ok(value.map(|v| *v).into_iter().collect())),
-                    Val::Result(Err(Some(pending))) => match *pending {
-                        Val::Resource(pending) => Ok(Err(pending
-                            .try_into_resource::<Pending>(&mut *store)?
-                            .rep())),
-                        _ => bail!("the start half did not return a `pending`"),
+                .and_then(
+                    |()| match std::mem::replace(&mut results[0], Val::Bool(false)) {
+                        Val::Result(Ok(value)) => Ok(Ok(value.map(|v| *v).into_iter().collect())),
+                        Val::Result(Err(Some(pending))) => match *pending {
+                            Val::Resource(pending) => Ok(Err(pending
+                                .try_into_resource::<Pending>(&mut *store)?
+                                .rep())),
+                            _ => bail!("the start half did not return a `pending`"),
+                        },
+                        _ => bail!("the start half did not return `result<_, pending>`"),
                     },
-                    _ => bail!("the start half did not return `result<_, pending>`"),
-                });
+                );
             match outcome {
                 Ok(Ok(values)) => self.reply(Ok(values)),
                 Ok(Err(task)) => return Some(task),
@@ -712,12 +719,16 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
             }
             // The one wait: a command, a host future, or a pollable. The pollable wait borrows
             // the store's resource table and is dropped here, before the store is entered.
+            // Values closed pipes left behind wake the loop too (their resources are released
+            // at the top of `deliver`); the queue is shared, so this needs no store borrow.
+            let discarded = self.store.data_mut().isyswasfa().pipes.discarded();
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(command) => self.handle(command).await,
                     None => break,
                 },
                 () = crate::pollables::wait_host(self.store.data_mut()) => {}
+                () = discarded.ready() => {}
             }
         }
         tracing::debug!("isyswasfa: event loop stopped (all handles dropped)");
@@ -743,6 +754,11 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                         .table
                         .listen_embedder(task)
                     {
+                        // Task ids are never reused while in flight (they carry a generation), so
+                        // an existing entry means a confused table: fail this call, keep the other.
+                        Ok(()) if self.calls.contains_key(&task) => call.fail(format_err!(
+                            "isyswasfa: the call's task is already awaited by another call"
+                        )),
                         Ok(()) => {
                             self.call_tasks.insert(id, task);
                             self.calls.insert(task, (id, call));
@@ -774,6 +790,7 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
     /// Delivers every queued event and finished embedder call, until none is left.
     async fn deliver(&mut self) -> Result<()> {
         loop {
+            crate::pipe_links::release_discarded(&mut self.store).await?;
             let table = &mut self.store.data_mut().isyswasfa().table;
             if let Some(task) = table.next_embedder_ready() {
                 if let Some((id, call)) = self.calls.remove(&task) {

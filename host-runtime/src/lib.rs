@@ -32,6 +32,8 @@
 
 mod clocks;
 mod funcs;
+#[cfg(test)]
+mod fuzz;
 mod host;
 mod pipe_links;
 pub mod pipes;
@@ -48,10 +50,16 @@ use wasmtime_wasi::WasiView;
 pub use clocks::MONOTONIC_CLOCK;
 pub use funcs::{RESULT_SUFFIX, START_SUFFIX, func_wrap_async, func_wrap_async_with_store};
 pub use host::{AsyncFunc, DynamicFunc, Host, SyncFunc};
-pub use pipe_links::{AnyPipe, PipeElement, ReaderEnd, WriterEnd};
+pub use pipe_links::{
+    AnyPipe, BYTE_CAPACITY, PipeElement, ReaderEnd, UNIT_CAPACITY, VALUE_CAPACITY, WriterEnd,
+};
 pub use protocol::{INTERFACE, IsyswasfaCtx, IsyswasfaView, POLL_PREFIX, Running};
 pub use state::State;
-pub use tasks::TableSizes;
+pub use tasks::{
+    DEFAULT_MAX_HOST_FUTURES, DEFAULT_MAX_LISTENERS_PER_COMPONENT,
+    DEFAULT_MAX_QUEUED_EVENTS_PER_COMPONENT, DEFAULT_MAX_TASKS_PER_COMPONENT, TableLimits,
+    TableSizes,
+};
 
 /// A wasmtime engine configured for isyswasfa components (component model on, concurrency
 /// support left at wasmtime's default, which native WASI 0.3 components need too).

@@ -7,13 +7,16 @@
 //! per payload type. Values travel as [`Val`]s through a [`Pipe<Val>`]; byte streams
 //! (`stream-u8`) use a [`Pipe<u8>`] and typed functions, and payload-less pipes a [`Pipe<()>`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
+
+use futures::task::AtomicWaker;
 
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{
     Component, Linker, LinkerInstance, Resource, ResourceAny, ResourceType, Val,
 };
-use wasmtime::{AsContextMut, Engine, Result, StoreContextMut, bail, format_err};
+use wasmtime::{AsContextMut, Engine, Result, Store, StoreContextMut, bail, format_err};
 
 use crate::funcs::func_wrap_async_with_store;
 use crate::pipes::Pipe;
@@ -29,10 +32,15 @@ pub struct ReaderEnd;
 /// Marker type of the `writer` resources of every pipe interface.
 pub struct WriterEnd;
 
-/// Buffer sizes: bytes of a byte stream, values of any other stream.
-const BYTE_CAPACITY: usize = 64 * 1024;
-const VALUE_CAPACITY: usize = 64;
-const UNIT_CAPACITY: usize = 64 * 1024;
+/// Buffer size of a byte stream (`stream<u8>`), in bytes: large enough for a network read or
+/// write in one go, and the most host memory one byte pipe can hold, since writes beyond the room
+/// left give back the excess.
+pub const BYTE_CAPACITY: usize = 64 * 1024;
+/// Buffer size of a stream of any other payload, in values: each value is a [`Val`] tree of
+/// unbounded size, so fewer of them are buffered.
+pub const VALUE_CAPACITY: usize = 64;
+/// Buffer size of a payload-less stream, in items (which take no memory).
+pub const UNIT_CAPACITY: usize = 64 * 1024;
 
 /// A pipe of any element type.
 #[derive(Clone)]
@@ -57,7 +65,15 @@ impl AnyPipe {
         }
     }
 
-    fn close(&self, end: End) {
+    /// Sends the values a `Val` pipe drops unread to `discarded` (other pipes hold no resources).
+    fn attach(&self, discarded: &Arc<Discarded>) {
+        if let Self::Values(pipe) = self {
+            let discarded = Arc::clone(discarded);
+            pipe.set_discard(Arc::new(move |values| discarded.push(values)));
+        }
+    }
+
+    pub(crate) fn close(&self, end: End) {
         match (self, end) {
             (Self::Bytes(p), End::Reader) => p.close_reader(),
             (Self::Bytes(p), End::Writer) => p.close_writer(),
@@ -143,18 +159,128 @@ pub(crate) enum End {
     Writer,
 }
 
+/// Values that closed pipes dropped unread, waiting for the event loop to release the resource
+/// handles inside them (which runs guest destructors, so it needs the store with no component on
+/// the stack). Readers close from anywhere (an embedder's task, a guest's `resource.drop`), so the
+/// values are queued here and the loop is woken.
+#[derive(Default)]
+pub(crate) struct Discarded {
+    values: Mutex<Vec<Val>>,
+    waker: AtomicWaker,
+}
+
+impl Discarded {
+    fn push(&self, values: Vec<Val>) {
+        // Only values that hold resources need the store; the others are dropped here.
+        let mut held: Vec<Val> = values.into_iter().filter(holds_resources).collect();
+        if held.is_empty() {
+            return;
+        }
+        self.lock().append(&mut held);
+        self.waker.wake();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Val>> {
+        self.values.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Completes once values wait for [`release_discarded`] (at once if some already do).
+    pub fn ready(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(|cx| {
+            self.waker.register(cx.waker());
+            if self.lock().is_empty() {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+    }
+}
+
+/// Whether `value` contains a resource handle (which must be released with `resource_drop`).
+fn holds_resources(value: &Val) -> bool {
+    let mut found = false;
+    visit_resources(value, &mut |_| found = true);
+    found
+}
+
+/// Calls `f` on every resource handle inside `value`.
+fn visit_resources(value: &Val, f: &mut impl FnMut(ResourceAny)) {
+    match value {
+        Val::Resource(any) => f(*any),
+        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => {
+            items.iter().for_each(|v| visit_resources(v, f))
+        }
+        Val::Record(fields) => fields.iter().for_each(|(_, v)| visit_resources(v, f)),
+        Val::Map(entries) => entries.iter().for_each(|(k, v)| {
+            visit_resources(k, f);
+            visit_resources(v, f);
+        }),
+        Val::Variant(_, Some(v)) | Val::Option(Some(v)) => visit_resources(v, f),
+        Val::Result(Ok(Some(v)) | Err(Some(v))) => visit_resources(v, f),
+        _ => {}
+    }
+}
+
+/// Releases (with `resource_drop`, running guest destructors) every resource handle inside the
+/// values closed pipes of this store dropped unread. The event loop calls it while no component
+/// is on the stack.
+pub(crate) async fn release_discarded<T: IsyswasfaView + Send + 'static>(
+    store: &mut Store<T>,
+) -> Result<()> {
+    loop {
+        let values = std::mem::take(&mut *store.data_mut().isyswasfa().pipes.discarded.lock());
+        if values.is_empty() {
+            return Ok(());
+        }
+        let mut resources = Vec::new();
+        for value in &values {
+            visit_resources(value, &mut |any| resources.push(any));
+        }
+        for resource in resources {
+            resource
+                .resource_drop_async(&mut *store)
+                .await
+                .map_err(|e| e.context("releasing a resource left in a closed stream failed"))?;
+        }
+    }
+}
+
 /// The pipe ends that components (or the embedder, before handing them over) hold, by the `rep`
-/// of their resource handles.
+/// of their resource handles. Dropping the table (with its store) closes every end it holds, so
+/// the embedder's ends of those pipes see the end of the stream or a closed pipe.
 #[derive(Default)]
 pub(crate) struct PipeTable {
     ends: Vec<Option<(AnyPipe, End)>>,
     free: Vec<u32>,
     live: usize,
+    discarded: Arc<Discarded>,
+}
+
+impl Drop for PipeTable {
+    fn drop(&mut self) {
+        for (pipe, end) in self.ends.drain(..).flatten() {
+            pipe.close(end);
+        }
+    }
 }
 
 impl PipeTable {
-    /// Adds an end; returns its rep.
+    /// The queue of values closed pipes left behind, for the event loop to wait on
+    /// ([`Discarded::ready`]) without borrowing the store.
+    pub fn discarded(&self) -> Arc<Discarded> {
+        Arc::clone(&self.discarded)
+    }
+
+    /// How many values wait for [`release_discarded`].
+    pub fn discarded_len(&self) -> usize {
+        self.discarded.lock().len()
+    }
+
+    /// Adds an end; returns its rep. A pipe of `Val`s sends the values it drops unread to this
+    /// table's discard queue, so that their resources are released.
     pub fn insert(&mut self, pipe: AnyPipe, end: End) -> u32 {
+        pipe.attach(&self.discarded);
         self.live += 1;
         match self.free.pop() {
             Some(rep) => {
@@ -296,7 +422,8 @@ fn add_op<T: IsyswasfaView + 'static>(
             func,
             |mut store, (end, values): (Resource<WriterEnd>, Vec<u8>)| {
                 let pipe = bytes(pipes(&mut store).get(end.rep(), End::Writer)?)?;
-                Ok((pipe.push(values).err().unwrap_or_default(),))
+                // The excess beyond the room left comes back, as when the reader is gone.
+                Ok((pipe.push(values).unwrap_or_else(|all| all),))
             },
         ),
         ("stream", _, End::Reader) => {
@@ -309,10 +436,12 @@ fn add_op<T: IsyswasfaView + 'static>(
             func,
             |mut store, (end, count): (Resource<WriterEnd>, u32)| {
                 let pipe = units(pipes(&mut store).get(end.rep(), End::Writer)?)?;
-                let rejected = pipe
-                    .push(vec![(); count as usize])
-                    .err()
-                    .map_or(0, |v| v.len());
+                // Never more than the room left: a huge count cannot allocate.
+                let room = pipe.capacity().min(count as usize);
+                let rejected = match pipe.push(vec![(); room]) {
+                    Ok(excess) => excess.len() + (count as usize - room),
+                    Err(_) => count as usize,
+                };
                 Ok((rejected as u32,))
             },
         ),
@@ -327,7 +456,8 @@ fn add_op<T: IsyswasfaView + 'static>(
         ("future", _, End::Writer) => {
             instance.func_wrap(func, |mut store, (end,): (Resource<WriterEnd>,)| {
                 let pipe = pipes(&mut store).remove(end.rep(), End::Writer)?;
-                let rejected = units(&pipe)?.push(vec![()]).is_err();
+                let rejected =
+                    !matches!(units(&pipe)?.push(vec![()]), Ok(excess) if excess.is_empty());
                 pipe.close(End::Writer);
                 Ok((rejected,))
             })
@@ -347,7 +477,7 @@ fn add_op<T: IsyswasfaView + 'static>(
             };
             let rep = rep_of::<WriterEnd, T>(&mut store, end)?;
             let pipe = values(pipes(&mut store).get(rep, End::Writer)?)?;
-            results[0] = Val::List(pipe.push(list.clone()).err().unwrap_or_default());
+            results[0] = Val::List(pipe.push(list.clone()).unwrap_or_else(|all| all));
             Ok(())
         }),
         (_, true, End::Reader) => instance.func_new(func, |mut store, _, params, results| {
@@ -368,9 +498,11 @@ fn add_op<T: IsyswasfaView + 'static>(
             };
             let rep = rep_of::<WriterEnd, T>(&mut store, end)?;
             let pipe = pipes(&mut store).remove(rep, End::Writer)?;
-            let rejected = values(&pipe)?.push(vec![value.clone()]).err();
+            let rejected = values(&pipe)?
+                .push(vec![value.clone()])
+                .unwrap_or_else(|all| all);
             pipe.close(End::Writer);
-            results[0] = Val::Option(rejected.and_then(|mut v| v.pop()).map(Box::new));
+            results[0] = Val::Option(rejected.into_iter().next().map(Box::new));
             Ok(())
         }),
     }

@@ -16,10 +16,15 @@
 //! Every end closes its side of the pipe when dropped. Nothing here busy-polls: a reader waiting
 //! for values and a writer waiting for room sleep on wakers, which the other side wakes.
 //!
-//! Backpressure: a writer waits until the buffer holds fewer than `capacity` values, then appends
-//! a whole write, so the buffer never holds more than `capacity - 1 +` (the largest single write)
-//! values. Byte writes through [`tokio::io::AsyncWrite`] only append as much as fits, so a byte
-//! pipe written that way never exceeds its capacity.
+//! Backpressure: a write appends only as many values as there is room for (`capacity` minus what
+//! is buffered) and gives back the excess, as a native component-model stream write completes
+//! with fewer values than it was given; so the buffer never holds more than `capacity` values,
+//! whatever a writer (a hostile guest included) does. The embedder's [`StreamWriter::write`] and a
+//! guest's `write_all` wait for room again until everything is written.
+//!
+//! A pipe can be given a *discard sink* ([`Pipe::set_discard`]): values still buffered when the
+//! reader closes go there instead of being dropped, so that the host can release the resource
+//! handles inside them (running the guests' destructors) where it has the store at hand.
 //!
 //! Each pipe keeps one waker per side, so each side is meant to be waited on by one task at a
 //! time (the holder of that end); a second task waiting on the same side replaces the first one's
@@ -60,7 +65,12 @@ struct State<T> {
     reader_waker: Option<Waker>,
     /// The writer waiting for room (or for the reader to go away).
     writer_waker: Option<Waker>,
+    /// Where values still buffered when the reader closes go (see [`Pipe::set_discard`]).
+    discard: Option<DiscardSink<T>>,
 }
+
+/// Receives the values a pipe drops unread when its reader closes; see [`Pipe::set_discard`].
+pub type DiscardSink<T> = Arc<dyn Fn(Vec<T>) + Send + Sync>;
 
 /// Stores `cx`'s waker in `slot`, unless the waker already there would wake the same task.
 fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
@@ -89,8 +99,15 @@ impl<T> Pipe<T> {
                 writer_open: true,
                 reader_waker: None,
                 writer_waker: None,
+                discard: None,
             }),
         })
+    }
+
+    /// Sends the values this pipe drops unread (buffered when the reader closes) to `sink`
+    /// instead of dropping them: the host uses it to release the resources inside `Val`s.
+    pub fn set_discard(&self, sink: DiscardSink<T>) {
+        self.lock().discard = Some(sink);
     }
 
     /// Locks the state; a poisoned lock is still usable (every update leaves the state valid).
@@ -203,10 +220,11 @@ impl<T> Pipe<T> {
         Poll::Ready(Ok(result))
     }
 
-    /// Appends one value without waiting (the caller waited for `poll_writable`).
+    /// Appends one value without waiting (the caller waited for `poll_writable`). `Err(value)`
+    /// when the pipe is closed or (if the caller did not wait) full.
     fn push_one(&self, value: T) -> Result<(), T> {
         let mut state = self.lock();
-        if !state.reader_open || !state.writer_open {
+        if !state.reader_open || !state.writer_open || state.buffer.len() >= state.capacity {
             return Err(value);
         }
         state.buffer.push_back(value);
@@ -216,47 +234,57 @@ impl<T> Pipe<T> {
         Ok(())
     }
 
-    /// Appends all `values` (wakes the reader), even beyond capacity: callers wait for
-    /// `poll_writable` first, so the buffer exceeds capacity by at most one write.
-    /// `Err(values)` when the reader is closed (or this writer end was already closed); nothing
-    /// is appended then.
-    pub fn push(&self, values: Vec<T>) -> Result<(), Vec<T>> {
+    /// Appends as many of `values` as there is room for, without waiting (wakes the reader), and
+    /// returns the rest: `Ok(excess)`, empty when everything fit. The buffer never exceeds its
+    /// capacity, whatever the caller does. `Err(values)` when the reader is closed (or this
+    /// writer end was already closed); nothing is appended then.
+    pub fn push(&self, mut values: Vec<T>) -> Result<Vec<T>, Vec<T>> {
         let mut state = self.lock();
         if !state.reader_open || !state.writer_open {
             return Err(values);
         }
+        let room = state.capacity.saturating_sub(state.buffer.len());
+        let excess = values.split_off(room.min(values.len()));
         if values.is_empty() {
-            return Ok(());
+            return Ok(excess);
         }
         state.buffer.extend(values);
         let reader = state.reader_waker.take();
         drop(state);
         wake(reader);
-        Ok(())
+        Ok(excess)
     }
 
-    /// The reader end is gone: wakes the writer; buffered values are dropped. Idempotent.
+    /// The reader end is gone: wakes both sides' waiters (a writer sees the pipe closed, a wait
+    /// on the reader side sees the end); buffered values go to the discard sink, if any, or are
+    /// dropped. Idempotent.
     pub fn close_reader(&self) {
         let mut state = self.lock();
         state.reader_open = false;
         let dropped = std::mem::take(&mut state.buffer);
         let writer = state.writer_waker.take();
-        state.reader_waker = None;
+        let reader = state.reader_waker.take();
+        let discard = state.discard.clone();
         drop(state);
-        // Values (e.g. `Val`s holding resources) are dropped outside the lock.
-        drop(dropped);
+        // Values (e.g. `Val`s holding resources) are handed over outside the lock.
+        match discard {
+            Some(sink) if !dropped.is_empty() => sink(dropped.into()),
+            _ => drop(dropped),
+        }
         wake(writer);
+        wake(reader);
     }
 
-    /// The writer end is gone: wakes the reader (it reads what is left, then end of stream).
-    /// Idempotent.
+    /// The writer end is gone: wakes both sides' waiters (the reader reads what is left, then
+    /// end of stream; a wait on the writer side sees the pipe closed). Idempotent.
     pub fn close_writer(&self) {
         let mut state = self.lock();
         state.writer_open = false;
         let reader = state.reader_waker.take();
-        state.writer_waker = None;
+        let writer = state.writer_waker.take();
         drop(state);
         wake(reader);
+        wake(writer);
     }
 
     /// Whether the reader end is still open.
@@ -345,25 +373,30 @@ impl Pipe<u8> {
         }
     }
 
-    /// Appends all of `bytes` (wakes the reader), like [`push`](Self::push) without a `Vec`.
+    /// Appends as many of `bytes` as there is room for (wakes the reader), like
+    /// [`push`](Self::push) without a `Vec`, and returns how many were appended.
     /// `Err(())` when the reader is closed (nothing appended).
     #[allow(
         clippy::result_unit_err,
         reason = "the only error is the reader being gone"
     )]
-    pub fn push_slice(&self, bytes: &[u8]) -> Result<(), ()> {
+    pub fn push_slice(&self, bytes: &[u8]) -> Result<usize, ()> {
         let mut state = self.lock();
         if !state.reader_open || !state.writer_open {
             return Err(());
         }
-        if bytes.is_empty() {
-            return Ok(());
+        let n = state
+            .capacity
+            .saturating_sub(state.buffer.len())
+            .min(bytes.len());
+        if n == 0 {
+            return Ok(0);
         }
-        state.buffer.extend(bytes.iter().copied());
+        state.buffer.extend(bytes[..n].iter().copied());
         let reader = state.reader_waker.take();
         drop(state);
         wake(reader);
-        Ok(())
+        Ok(n)
     }
 }
 
@@ -549,21 +582,22 @@ impl<T> StreamWriter<T> {
         &self.pipe
     }
 
-    /// Waits until the pipe has room, then appends all of `values` (possibly beyond capacity, by
-    /// at most this one write). `Err(values)` when the reader is gone (nothing was written).
-    /// An empty `values` does not wait.
+    /// Writes all of `values`, waiting for room as often as needed (the pipe never holds more
+    /// than its capacity). `Err(rest)` when the reader is gone: `rest` are the values not
+    /// written. An empty `values` does not wait.
     ///
-    /// All or nothing: dropping the returned future before it completes writes none of `values`
-    /// (they are dropped with it) and leaves the pipe as it was.
-    pub async fn write(&mut self, values: Vec<T>) -> Result<(), Vec<T>> {
-        if values.is_empty() {
-            return self.pipe.push(values);
-        }
+    /// Dropping the returned future before it completes may have written a prefix of `values`;
+    /// the others are dropped with it. A write that fits in the room left completes at once.
+    pub async fn write(&mut self, mut values: Vec<T>) -> Result<(), Vec<T>> {
         let pipe = &self.pipe;
-        if std::future::poll_fn(|cx| pipe.poll_writable(cx)).await {
-            pipe.push(values)
-        } else {
-            Err(values)
+        loop {
+            if values.is_empty() {
+                return pipe.push(values).map(drop);
+            }
+            if !std::future::poll_fn(|cx| pipe.poll_writable(cx)).await {
+                return Err(values);
+            }
+            values = pipe.push(values)?;
         }
     }
 }
@@ -781,14 +815,14 @@ mod tests {
         assert_eq!(pipe.poll_readable(&mut cx), Poll::Pending);
         assert_eq!(pipe.take(10), Some(vec![]));
         assert_eq!(pipe.poll_writable(&mut cx), Poll::Ready(true));
-        assert_eq!(pipe.push(vec![1, 2, 3]), Ok(()));
-        assert_eq!(pipe.len(), 3);
+        // Only what fits is appended; the excess is given back.
+        assert_eq!(pipe.push(vec![1, 2, 3]), Ok(vec![2, 3]));
+        assert_eq!(pipe.len(), 1);
         assert_eq!(pipe.poll_writable(&mut cx), Poll::Pending);
+        assert_eq!(pipe.push(vec![2, 3]), Ok(vec![2, 3]));
         assert_eq!(pipe.poll_readable(&mut cx), Poll::Ready(()));
         assert_eq!(pipe.take(0), Some(vec![]));
-        assert_eq!(pipe.take(2), Some(vec![1, 2]));
-        assert_eq!(pipe.poll_writable(&mut cx), Poll::Pending);
-        assert_eq!(pipe.take(2), Some(vec![3]));
+        assert_eq!(pipe.take(2), Some(vec![1]));
         assert_eq!(pipe.poll_writable(&mut cx), Poll::Ready(true));
         pipe.push(vec![4]).unwrap();
         pipe.close_writer();
@@ -827,6 +861,19 @@ mod tests {
         pipe.close_writer();
         assert!(woken(&flag), "close_writer wakes the reader");
         assert_eq!(pipe.take_into(&mut buf), None);
+
+        // Closing an end also wakes a wait registered on that same end.
+        let pipe = Pipe::<u8>::new(1);
+        assert_eq!(pipe.poll_readable(&mut cx), Poll::Pending);
+        pipe.close_reader();
+        assert!(woken(&flag), "close_reader wakes a wait on the reader side");
+        assert_eq!(pipe.poll_readable(&mut cx), Poll::Ready(()));
+        let pipe = Pipe::<u8>::new(1);
+        pipe.push_slice(b"x").unwrap();
+        assert_eq!(pipe.poll_writable(&mut cx), Poll::Pending);
+        pipe.close_writer();
+        assert!(woken(&flag), "close_writer wakes a wait on the writer side");
+        assert_eq!(pipe.poll_writable(&mut cx), Poll::Ready(false));
 
         let pipe = Pipe::<u8>::new(1);
         pipe.push_slice(b"x").unwrap();
@@ -909,13 +956,41 @@ mod tests {
     async fn writer_waits_exactly_while_full() {
         let (mut writer, mut reader) = stream::<u8>(2);
         writer.write(vec![1]).await.unwrap();
-        // Room for one more: a write of three is accepted whole (one write beyond capacity).
-        writer.write(vec![2, 3, 4]).await.unwrap();
-        assert_eq!(reader.pipe().len(), 4);
-        let mut write = Box::pin(writer.write(vec![5]));
+        // Room for one more: a write of three appends one value, then waits for room.
+        let mut write = Box::pin(writer.write(vec![2, 3, 4]));
         assert!(poll_once(&mut write).is_pending());
-        assert_eq!(reader.read(3).await, Some(vec![1, 2, 3]));
+        assert_eq!(reader.pipe().len(), 2);
+        assert_eq!(reader.read(1).await, Some(vec![1]));
+        assert!(poll_once(&mut write).is_pending());
+        assert_eq!(reader.pipe().len(), 2, "never more than the capacity");
+        assert_eq!(reader.read(3).await, Some(vec![2, 3]));
         assert_eq!(poll_once(&mut write), Poll::Ready(Ok(())));
+        drop(write);
+        // Only what fits is appended; a write that fits completes at once.
+        let mut write = Box::pin(writer.write(vec![5, 6]));
+        assert!(poll_once(&mut write).is_pending());
+        assert_eq!(reader.read(3).await, Some(vec![4, 5]));
+        assert_eq!(poll_once(&mut write), Poll::Ready(Ok(())));
+        drop(write);
+        assert_eq!(
+            poll_once(&mut Box::pin(writer.write(vec![7]))),
+            Poll::Ready(Ok(()))
+        );
+    }
+
+    #[test]
+    fn push_never_exceeds_capacity_and_discards_to_the_sink() {
+        let pipe = Pipe::<u32>::new(64);
+        let excess = pipe.push((0..1000).collect()).unwrap();
+        assert_eq!((pipe.len(), excess.len()), (64, 936));
+        assert_eq!(excess[0], 64);
+        assert_eq!(pipe.push(excess.clone()), Ok(excess));
+        let discarded = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&discarded);
+        pipe.set_discard(Arc::new(move |values| sink.lock().unwrap().extend(values)));
+        pipe.close_reader();
+        assert_eq!(*discarded.lock().unwrap(), (0..64).collect::<Vec<u32>>());
+        assert_eq!(pipe.len(), 0);
     }
 
     #[tokio::test]
@@ -1011,9 +1086,9 @@ mod tests {
             tokio::time::timeout(Duration::from_millis(2), writer.write(vec![200])).await;
         assert!(timed_out.is_err());
         assert_eq!(reader.pipe().len(), 2);
-        assert_eq!(reader.read(1).await, Some(vec![1]));
+        assert_eq!(reader.read(2).await, Some(vec![1, 2]));
         writer.write(vec![3, 4]).await.unwrap();
-        assert_eq!(reader.read(10).await, Some(vec![2, 3, 4]));
+        assert_eq!(reader.read(10).await, Some(vec![3, 4]));
         writer.write(vec![5]).await.unwrap();
         drop(writer);
         let rest: Vec<u32> = reader.collect().await;

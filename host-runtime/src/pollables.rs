@@ -25,7 +25,7 @@ use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::io::poll::{Host as _, HostPollable as _};
 
 use crate::protocol::{IsyswasfaCtx, IsyswasfaView, Pending};
-use crate::tasks::Value;
+use crate::tasks::{HostFunction, Value};
 
 /// The interface through which components hand pollables to the host.
 pub const INTERFACE: &str = "isyswasfa:isyswasfa/pollables@0.1.0";
@@ -127,9 +127,10 @@ pub(crate) async fn wait_host<T: IsyswasfaView>(data: &mut T) {
 /// (which must already hold wasmtime-wasi's `wasi:io`).
 pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
     let mut pollables = linker.instance(INTERFACE)?;
+    let wait_function = HostFunction::new("wait");
     pollables.func_wrap(
         "wait",
-        |mut store: StoreContextMut<'_, T>, (pollable,): (Resource<DynPollable>,)| {
+        move |mut store: StoreContextMut<'_, T>, (pollable,): (Resource<DynPollable>,)| {
             let (ctx, table) = store.data_mut().isyswasfa_and_table();
             let ready_now = {
                 let ready = pin!(table.ready(Resource::new_borrow(pollable.rep())));
@@ -144,11 +145,11 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
             }
             ctx.pollables.reap(table);
             let (done, finished) = oneshot::channel();
-            let task = ctx.table.spawn_host(async move {
+            let task = ctx.table.spawn_host(wait_function.clone(), async move {
                 // A closed channel means the loop dropped the wait: finish all the same.
                 let _ = finished.await;
                 Box::new(()) as Value
-            });
+            })?;
             ctx.pollables.waits.push(Wait { pollable, done });
             Ok((Some(Resource::new_own(task)),))
         },
@@ -234,7 +235,10 @@ impl IsyswasfaCtx {
                 let names: Vec<&str> = (0..self.table.component_count())
                     .map(|c| self.table.component_name(c))
                     .collect();
-                format!("the call to `{export}` (component(s) `{}`)", names.join("`, `"))
+                format!(
+                    "the call to `{export}` (component(s) `{}`)",
+                    names.join("`, `")
+                )
             }
             crate::protocol::Running::Idle => "a component".to_string(),
         }

@@ -4,7 +4,7 @@
 use wasmtime::component::{ComponentType, Linker, Lower, Resource, ResourceTable, ResourceType};
 use wasmtime::{Result, StoreContextMut, format_err};
 
-use crate::tasks::{ComponentId, Event, TaskTable};
+use crate::tasks::{ComponentId, Event, TableLimits, TaskTable};
 
 /// The name of the protocol interface, as components import it.
 pub const INTERFACE: &str = "isyswasfa:isyswasfa/isyswasfa@0.1.0";
@@ -82,6 +82,11 @@ impl IsyswasfaCtx {
     /// The task table.
     pub fn table(&self) -> &TaskTable {
         &self.table
+    }
+
+    /// Sets the caps on the task table (see [`TableLimits`]).
+    pub fn set_limits(&mut self, limits: TableLimits) {
+        self.table.set_limits(limits);
     }
 
     /// May `component` wait for events now, from inside a synchronous call (`block_on`)?

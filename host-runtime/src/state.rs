@@ -4,6 +4,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::protocol::{IsyswasfaCtx, IsyswasfaView};
+use crate::tasks::TableLimits;
 
 /// Store data with WASI 0.2 (from `wasmtime-wasi`) and the isyswasfa state.
 pub struct State {
@@ -28,6 +29,14 @@ impl State {
             table: ResourceTable::new(),
             isyswasfa: IsyswasfaCtx::default(),
         }
+    }
+}
+
+impl State {
+    /// Sets the caps on the store's task table (see [`TableLimits`]).
+    pub fn with_limits(mut self, limits: TableLimits) -> Self {
+        self.isyswasfa.set_limits(limits);
+        self
     }
 }
 

@@ -8,6 +8,8 @@
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
 use futures::future::{AbortHandle, Abortable};
@@ -19,11 +21,91 @@ pub type Value = Box<dyn Any + Send>;
 
 type HostFuture = Pin<Box<dyn Future<Output = (TaskId, Option<Value>)> + Send>>;
 
-/// The index of a task in the table; also the `rep` of its `pending` and `ready` handles.
+/// A task's handle: the `rep` of its `pending` and `ready` resources.
+///
+/// The low [`INDEX_BITS`] bits are the task's slot in the table, the high bits the slot's
+/// generation, which changes every time the slot is freed. A rep that outlived its task (a
+/// stale `ready` dropped late, a token reused after a confirmed cancellation) therefore never
+/// names the slot's next task: it is rejected. A slot whose generation would wrap is retired
+/// instead of reused, so the rejection holds for the whole life of the store.
 pub type TaskId = u32;
+
+/// Bits of a [`TaskId`] that index the table: at most 2^20 (about a million) tasks are in flight
+/// in one store at once, far above the per-component caps of [`TableLimits`].
+pub const INDEX_BITS: u32 = 20;
+const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
+/// Generations a slot goes through before it is retired (2^12).
+const GENERATIONS: u32 = 1 << (32 - INDEX_BITS);
 
 /// The index of a component (one poll export) in the composition.
 pub type ComponentId = usize;
+
+/// Per-component (and per-store) caps on the task table, so that a guest that loops creating
+/// tasks, listeners or host futures gets a clear trap instead of growing host memory without
+/// bound. Each protocol call that would exceed a cap fails, naming the cap.
+///
+/// The defaults are far above what a well-behaved component needs (an HTTP handler in flight
+/// uses a handful of each) and small enough that the host's tables stay within a few MiB per
+/// component. Change them with [`crate::IsyswasfaCtx::set_limits`] (or
+/// [`crate::State::with_limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableLimits {
+    /// Tasks one component implements at once (exported async calls that returned `pending`).
+    pub max_tasks_per_component: usize,
+    /// Tasks one component listens to at once (`poller.listen` not yet answered by `ready`).
+    pub max_listeners_per_component: usize,
+    /// Events queued for one component and not yet delivered to its poll export: a component
+    /// that never lets the host deliver its events cannot make the queue grow further.
+    pub max_queued_events_per_component: usize,
+    /// Host futures (timers, host functions, pipe waits) in flight in the store. Counted per
+    /// store, not per component: in a composition every component shares the host's imports,
+    /// so a host function cannot tell which one called it (DESIGN.md §3).
+    pub max_host_futures: usize,
+}
+
+/// Default of [`TableLimits::max_tasks_per_component`].
+pub const DEFAULT_MAX_TASKS_PER_COMPONENT: usize = 10_000;
+/// Default of [`TableLimits::max_listeners_per_component`].
+pub const DEFAULT_MAX_LISTENERS_PER_COMPONENT: usize = 10_000;
+/// Default of [`TableLimits::max_queued_events_per_component`].
+pub const DEFAULT_MAX_QUEUED_EVENTS_PER_COMPONENT: usize = 20_000;
+/// Default of [`TableLimits::max_host_futures`].
+pub const DEFAULT_MAX_HOST_FUTURES: usize = 50_000;
+
+impl Default for TableLimits {
+    fn default() -> Self {
+        Self {
+            max_tasks_per_component: DEFAULT_MAX_TASKS_PER_COMPONENT,
+            max_listeners_per_component: DEFAULT_MAX_LISTENERS_PER_COMPONENT,
+            max_queued_events_per_component: DEFAULT_MAX_QUEUED_EVENTS_PER_COMPONENT,
+            max_host_futures: DEFAULT_MAX_HOST_FUTURES,
+        }
+    }
+}
+
+/// The identity of a host-implemented async function, recorded in each task it starts so that
+/// its `ready` is only accepted by the same function's result half.
+#[derive(Debug, Clone)]
+pub struct HostFunction {
+    id: u32,
+    name: Arc<str>,
+}
+
+impl HostFunction {
+    /// A new identity for the function `name` (used in messages); every call makes a distinct one.
+    pub fn new(name: &str) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        Self {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            name: name.into(),
+        }
+    }
+
+    /// The function's name, as given to [`HostFunction::new`].
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
 
 /// Who implements a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +119,8 @@ pub enum Callee {
 /// Who waits for a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
-    /// Nobody yet: the `pending` handle has not been passed to `listen`.
+    /// Nobody yet: the `pending` handle has not been passed to `listen`, or the `ready` event
+    /// was delivered (the task is then reached through the `ready` handle alone).
     None,
     /// A component, which gets a `ready` event tagged with `state`.
     Component { component: ComponentId, state: u32 },
@@ -45,7 +128,7 @@ pub enum Listener {
     Embedder,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     Running,
     /// Finished; a host task's value waits here, a component's in the component.
@@ -58,10 +141,19 @@ struct Task {
     callee: Callee,
     listener: Listener,
     status: Status,
+    /// The host function that started a host task.
+    function: Option<HostFunction>,
     /// A host task's value, once computed.
     value: Option<Value>,
     /// Aborts a host task's future.
     abort: Option<AbortHandle>,
+}
+
+/// One entry of the table: its current generation and task, if any.
+#[derive(Default)]
+struct Slot {
+    generation: u32,
+    task: Option<Task>,
 }
 
 /// An event waiting to be delivered to a component's poll export.
@@ -86,7 +178,7 @@ struct ComponentTasks {
     listens: HashMap<u32, TaskId>,
 }
 
-/// How many entries the task table holds; equal before and after a call that leaks nothing.
+/// How many entries the host's tables hold; equal before and after a call that leaks nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TableSizes {
     /// Tasks in flight (host and component tasks).
@@ -97,25 +189,50 @@ pub struct TableSizes {
     pub queued_events: usize,
     /// Index entries (tokens of implemented and listened tasks).
     pub tokens: usize,
+    /// Finished tasks the embedder awaits, not yet collected by the event loop.
+    pub embedder_ready: usize,
     /// Pipe ends held by components (stream and future handles).
     pub pipe_ends: usize,
     /// WASI 0.2 pollables the host waits for on behalf of components.
     pub pollables: usize,
+    /// Values left in closed pipes, waiting for the event loop to release their resources.
+    pub discarded_values: usize,
+    /// Entries of the store's WASI resource table.
+    pub wasi_resources: usize,
 }
 
 /// The task table of one store.
 #[derive(Default)]
 pub struct TaskTable {
-    tasks: Vec<Option<Task>>,
-    free: Vec<TaskId>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
     live: usize,
     components: Vec<ComponentTasks>,
     host_futures: FuturesUnordered<HostFuture>,
     /// Tasks the embedder awaits that have finished.
     embedder_ready: VecDeque<TaskId>,
+    limits: TableLimits,
+}
+
+fn index_of(id: TaskId) -> usize {
+    (id & INDEX_MASK) as usize
+}
+
+fn generation_of(id: TaskId) -> u32 {
+    id >> INDEX_BITS
 }
 
 impl TaskTable {
+    /// Sets the caps checked by the protocol calls (they apply to later calls).
+    pub fn set_limits(&mut self, limits: TableLimits) {
+        self.limits = limits;
+    }
+
+    /// The caps in force.
+    pub fn limits(&self) -> TableLimits {
+        self.limits
+    }
+
     /// Registers a component (one poll export) and queues its `init` event.
     pub fn add_component(&mut self, name: &str) -> ComponentId {
         let mut component = ComponentTasks {
@@ -139,59 +256,117 @@ impl TaskTable {
         self.components.len()
     }
 
-    fn insert(&mut self, callee: Callee) -> TaskId {
+    fn insert(&mut self, callee: Callee, function: Option<HostFunction>) -> Result<TaskId> {
         let task = Task {
             callee,
             listener: Listener::None,
             status: Status::Running,
+            function,
             value: None,
             abort: None,
         };
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None if self.slots.len() <= INDEX_MASK as usize => {
+                self.slots.push(Slot::default());
+                (self.slots.len() - 1) as u32
+            }
+            None => bail!(
+                "isyswasfa: the host's task table is full ({} tasks in flight or retired)",
+                self.slots.len()
+            ),
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.task = Some(task);
         self.live += 1;
-        match self.free.pop() {
-            Some(id) => {
-                self.tasks[id as usize] = Some(task);
-                id
-            }
-            None => {
-                self.tasks.push(Some(task));
-                (self.tasks.len() - 1) as TaskId
-            }
-        }
+        Ok((slot.generation << INDEX_BITS) | index)
     }
 
+    /// Frees a task's slot; its id (and every handle still carrying it) is stale from now on.
     fn remove(&mut self, id: TaskId) -> Option<Task> {
-        let task = self.tasks.get_mut(id as usize)?.take()?;
-        self.free.push(id);
+        let slot = self.slots.get_mut(index_of(id))?;
+        if slot.generation != generation_of(id) {
+            return None;
+        }
+        let task = slot.task.take()?;
+        slot.generation += 1;
+        // A slot whose generation would wrap is never reused, so old ids stay invalid.
+        if slot.generation < GENERATIONS {
+            self.free.push(id & INDEX_MASK);
+        }
         self.live -= 1;
         Some(task)
     }
 
-    fn task(&mut self, id: TaskId) -> Result<&mut Task> {
-        match self.tasks.get_mut(id as usize) {
-            Some(Some(task)) => Ok(task),
-            _ => bail!("isyswasfa: no task {id} in the host's table"),
+    fn get(&self, id: TaskId) -> Option<&Task> {
+        let slot = self.slots.get(index_of(id))?;
+        (slot.generation == generation_of(id))
+            .then_some(slot.task.as_ref())
+            .flatten()
+    }
+
+    fn get_mut(&mut self, id: TaskId) -> Option<&mut Task> {
+        let slot = self.slots.get_mut(index_of(id))?;
+        if slot.generation != generation_of(id) {
+            return None;
+        }
+        slot.task.as_mut()
+    }
+
+    /// The task behind a handle passed to protocol call `call` by `component` (for messages).
+    fn task_for(
+        &mut self,
+        call: &str,
+        component: Option<ComponentId>,
+        id: TaskId,
+    ) -> Result<&mut Task> {
+        if self.get(id).is_none() {
+            let who = self.who(component);
+            bail!("isyswasfa: `{call}`{who}: the handle names no task in flight (stale or forged)");
+        }
+        self.get_mut(id)
+            .ok_or_else(|| wasmtime::format_err!("isyswasfa: `{call}`: task vanished"))
+    }
+
+    /// " from component `name`", for messages.
+    fn who(&self, component: Option<ComponentId>) -> String {
+        match component {
+            Some(c) => format!(" from component `{}`", self.component_name(c)),
+            None => String::new(),
         }
     }
 
-    fn component(&mut self, component: ComponentId) -> Result<&mut ComponentTasks> {
+    fn component(&mut self, call: &str, component: ComponentId) -> Result<&mut ComponentTasks> {
         match self.components.get_mut(component) {
             Some(c) => Ok(c),
-            None => bail!("isyswasfa: no component {component}"),
+            None => bail!("isyswasfa: `{call}`: no component {component}"),
         }
     }
 
-    /// Starts a host task: `future` is polled by the event loop until it yields its value.
-    pub fn spawn_host(&mut self, future: impl Future<Output = Value> + Send + 'static) -> TaskId {
-        let id = self.insert(Callee::Host);
+    /// Starts a host task for `function`: `future` is polled by the event loop until it yields
+    /// its value. Fails when the store already runs [`TableLimits::max_host_futures`].
+    pub fn spawn_host(
+        &mut self,
+        function: HostFunction,
+        future: impl Future<Output = Value> + Send + 'static,
+    ) -> Result<TaskId> {
+        if self.host_futures.len() >= self.limits.max_host_futures {
+            bail!(
+                "isyswasfa: `{}`: the store already runs {} host futures (limit \
+                 `max_host_futures`)",
+                function.name(),
+                self.limits.max_host_futures
+            );
+        }
+        let id = self.insert(Callee::Host, Some(function))?;
         let (abort, registration) = AbortHandle::new_pair();
-        if let Ok(task) = self.task(id) {
+        if let Some(task) = self.get_mut(id) {
             task.abort = Some(abort);
         }
         let future = Abortable::new(future, registration);
         self.host_futures
             .push(Box::pin(async move { (id, future.await.ok()) }));
-        id
+        Ok(id)
     }
 
     /// Polls the host futures; records every value that is ready. Returns `Ready` when at least
@@ -217,7 +392,10 @@ impl TaskTable {
     }
 
     fn host_task_done(&mut self, id: TaskId, value: Value) {
-        let Ok(task) = self.task(id) else { return };
+        let Some(task) = self.get_mut(id) else { return };
+        if task.status != Status::Running {
+            return;
+        }
         task.status = Status::Done;
         task.value = Some(value);
         task.abort = None;
@@ -226,7 +404,7 @@ impl TaskTable {
 
     /// Queues the delivery of a finished task to its listener.
     fn notify(&mut self, id: TaskId) {
-        let Some(Some(task)) = self.tasks.get(id as usize) else {
+        let Some(task) = self.get(id) else {
             return;
         };
         match task.listener {
@@ -242,17 +420,35 @@ impl TaskTable {
 
     /// `poller.listen`: `component` waits for `task` with its token `state`.
     pub fn listen(&mut self, component: ComponentId, task: TaskId, state: u32) -> Result<()> {
-        let c = self.component(component)?;
+        const CALL: &str = "poller.listen";
+        let limits = self.limits;
+        let name = self.component_name(component).to_string();
+        let c = self.component(CALL, component)?;
         if c.listens.contains_key(&state) {
-            bail!("isyswasfa: component listens twice with token {state}");
+            bail!("isyswasfa: `{CALL}` from component `{name}`: token {state} is already in use");
         }
-        c.listens.insert(state, task);
-        let t = self.task(task)?;
-        if t.listener != Listener::None {
-            bail!("isyswasfa: task {task} already has a listener");
+        if c.listens.len() >= limits.max_listeners_per_component {
+            bail!(
+                "isyswasfa: `{CALL}` from component `{name}`: it already listens to {} tasks \
+                 (limit `max_listeners_per_component`)",
+                limits.max_listeners_per_component
+            );
+        }
+        if c.events.len() >= limits.max_queued_events_per_component {
+            bail!(
+                "isyswasfa: `{CALL}` from component `{name}`: {} events are already queued for it \
+                 (limit `max_queued_events_per_component`)",
+                limits.max_queued_events_per_component
+            );
+        }
+        let t = self.task_for(CALL, Some(component), task)?;
+        if t.listener != Listener::None || t.status == Status::Cancelling {
+            bail!("isyswasfa: `{CALL}` from component `{name}`: the task already has a listener");
         }
         t.listener = Listener::Component { component, state };
-        if matches!(t.status, Status::Done) {
+        let done = t.status == Status::Done;
+        self.component(CALL, component)?.listens.insert(state, task);
+        if done {
             self.notify(task);
         }
         Ok(())
@@ -260,106 +456,186 @@ impl TaskTable {
 
     /// The embedder waits for `task` (returned `pending` by an export it called).
     pub fn listen_embedder(&mut self, task: TaskId) -> Result<()> {
-        let t = self.task(task)?;
+        const CALL: &str = "pending returned to the embedder";
+        let t = self.task_for(CALL, None, task)?;
+        if t.listener != Listener::None || t.status == Status::Cancelling {
+            bail!("isyswasfa: `{CALL}`: the task already has a listener");
+        }
         t.listener = Listener::Embedder;
-        if matches!(t.status, Status::Done) {
+        if t.status == Status::Done {
             self.notify(task);
         }
         Ok(())
     }
 
-    /// The next task the embedder awaits that has finished.
+    /// The next task the embedder awaits that has finished; the embedder then reaches it through
+    /// its `ready` alone (as a component does once its `ready` event is delivered). Tasks the
+    /// embedder stopped awaiting after they finished are skipped.
     pub fn next_embedder_ready(&mut self) -> Option<TaskId> {
-        self.embedder_ready.pop_front()
+        while let Some(id) = self.embedder_ready.pop_front() {
+            if let Some(task) = self.get_mut(id)
+                && task.listener == Listener::Embedder
+            {
+                task.listener = Listener::None;
+                return Some(id);
+            }
+        }
+        None
     }
 
     /// `poller.start-task`: an export of `component` did not finish at once.
     pub fn start_task(&mut self, component: ComponentId, state: u32) -> Result<TaskId> {
-        if self.component(component)?.implements.contains_key(&state) {
-            bail!("isyswasfa: component starts two tasks with token {state}");
+        const CALL: &str = "poller.start-task";
+        let limits = self.limits;
+        let name = self.component_name(component).to_string();
+        let c = self.component(CALL, component)?;
+        if c.implements.contains_key(&state) {
+            bail!("isyswasfa: `{CALL}` from component `{name}`: token {state} is already in use");
         }
-        let id = self.insert(Callee::Component { component, state });
-        self.component(component)?.implements.insert(state, id);
+        if c.implements.len() >= limits.max_tasks_per_component {
+            bail!(
+                "isyswasfa: `{CALL}` from component `{name}`: it already runs {} tasks (limit \
+                 `max_tasks_per_component`)",
+                limits.max_tasks_per_component
+            );
+        }
+        let id = self.insert(Callee::Component { component, state }, None)?;
+        self.component(CALL, component)?
+            .implements
+            .insert(state, id);
         Ok(id)
     }
 
-    /// `poller.task-ready`: the task `state` of `component` has finished.
-    pub fn task_ready(&mut self, component: ComponentId, state: u32) -> Result<()> {
-        let Some(&id) = self.component(component)?.implements.get(&state) else {
-            bail!("isyswasfa: component has no task with token {state}");
-        };
-        let task = self.task(id)?;
-        if matches!(task.status, Status::Running) {
-            task.status = Status::Done;
-            self.notify(id);
+    /// The task `component` implements with token `state`, for protocol call `call`.
+    fn implemented(&mut self, call: &str, component: ComponentId, state: u32) -> Result<TaskId> {
+        let name = self.component_name(component).to_string();
+        match self.component(call, component)?.implements.get(&state) {
+            Some(&id) => Ok(id),
+            None => bail!("isyswasfa: `{call}` from component `{name}`: it has no task {state}"),
         }
-        Ok(())
+    }
+
+    /// `poller.task-ready`: the task `state` of `component` has finished.
+    ///
+    /// A task being cancelled may still finish (the component had not seen the `cancel` event
+    /// yet): that is ignored. Finishing twice is an error.
+    pub fn task_ready(&mut self, component: ComponentId, state: u32) -> Result<()> {
+        const CALL: &str = "poller.task-ready";
+        let id = self.implemented(CALL, component, state)?;
+        let name = self.component_name(component).to_string();
+        let task = self.task_for(CALL, Some(component), id)?;
+        match task.status {
+            Status::Running => {
+                task.status = Status::Done;
+                self.notify(id);
+                Ok(())
+            }
+            Status::Cancelling => Ok(()),
+            Status::Done => {
+                bail!("isyswasfa: `{CALL}` from component `{name}`: task {state} already finished")
+            }
+        }
     }
 
     /// `poller.take-result`: `component` claims the `ready` handed to one of its result exports.
     /// Returns its token; the task leaves the table.
+    ///
+    /// Checks that the task is one of `component`'s and has finished. Which of its functions
+    /// the task belongs to is checked by the component's runtime, which recorded it when the
+    /// task started (`isyswasfa-guest` traps naming both functions' result types).
     pub fn take_result(&mut self, component: ComponentId, task: TaskId) -> Result<u32> {
-        let t = self.task(task)?;
-        let Callee::Component {
-            component: callee,
-            state,
-        } = t.callee
-        else {
-            bail!("isyswasfa: a `ready` of a host task was passed to a component's result export");
+        const CALL: &str = "poller.take-result";
+        let name = self.component_name(component).to_string();
+        let t = self.task_for(CALL, Some(component), task)?;
+        let (callee, state) = match t.callee {
+            Callee::Component { component, state } => (component, state),
+            Callee::Host => bail!(
+                "isyswasfa: `{CALL}` from component `{name}`: the `ready` belongs to a host \
+                 function, not to a result export of this component"
+            ),
         };
+        let (status, listener) = (t.status, t.listener);
         if callee != component {
-            let (from, to) = (self.component_name(callee), self.component_name(component));
+            let from = self.component_name(callee);
             bail!(
-                "isyswasfa: a `ready` for a task of component `{from}` was passed to a result \
-                 export of component `{to}`"
+                "isyswasfa: `{CALL}` from component `{name}`: the `ready` belongs to a task of \
+                 component `{from}`, it was passed to a result export of component `{name}`"
             );
         }
-        self.component(component)?.implements.remove(&state);
+        if status != Status::Done || listener != Listener::None {
+            bail!(
+                "isyswasfa: `{CALL}` from component `{name}`: task {state} has not finished or \
+                 was not delivered yet"
+            );
+        }
+        self.component(CALL, component)?.implements.remove(&state);
         self.remove(task);
         Ok(state)
     }
 
-    /// The `-isyswasfa-result` host function of a host task: takes its value out of the table.
-    pub fn take_host_value(&mut self, task: TaskId) -> Result<Value> {
-        let t = self.task(task)?;
-        if t.callee != Callee::Host {
-            bail!("isyswasfa: a `ready` of a component's task was passed to a host function");
+    /// The `-isyswasfa-result` host function of `function`: takes the task's value out of the
+    /// table. Fails (naming the function) for a `ready` of another function, of a component,
+    /// or of a task that has not finished.
+    pub fn take_host_value(&mut self, function: &HostFunction, task: TaskId) -> Result<Value> {
+        let call = format!("{}-isyswasfa-result", function.name());
+        let t = self.task_for(&call, None, task)?;
+        let started_by = match (&t.callee, &t.function) {
+            (Callee::Host, Some(f)) => f,
+            _ => bail!("isyswasfa: `{call}`: the `ready` belongs to a component's task"),
+        };
+        if started_by.id != function.id {
+            bail!(
+                "isyswasfa: `{call}`: the `ready` belongs to a call of `{}`",
+                started_by.name
+            );
+        }
+        if t.status != Status::Done || t.listener != Listener::None {
+            bail!("isyswasfa: `{call}`: the task has not finished or was not delivered yet");
         }
         match t.value.take() {
             Some(value) => {
                 self.remove(task);
                 Ok(value)
             }
-            None => bail!("isyswasfa: task {task} has no value yet"),
+            None => bail!("isyswasfa: `{call}`: the task has no value"),
         }
     }
 
     /// `poller.cancel`: `component` no longer waits for the task it listens to with `state`.
     pub fn cancel_listen(&mut self, component: ComponentId, state: u32) -> Result<()> {
-        let c = self.component(component)?;
-        let Some(task) = c.listens.remove(&state) else {
-            bail!("isyswasfa: component cancels unknown token {state}");
+        const CALL: &str = "poller.cancel";
+        let name = self.component_name(component).to_string();
+        let Some(task) = self.component(CALL, component)?.listens.remove(&state) else {
+            bail!(
+                "isyswasfa: `{CALL}` from component `{name}`: it listens to no task with token \
+                 {state} (unknown, or its `ready` was already delivered)"
+            );
         };
-        // A `ready` not yet delivered is withdrawn with the task.
-        c.events
-            .retain(|event| !matches!(event, Event::Ready { task: t, .. } if *t == task));
         self.cancel(task);
         Ok(())
     }
 
     /// Drops a task whose listener is gone (the embedder's call future was dropped, or a `pending`
     /// or uncollected `ready` handle was dropped). A host task is dropped at once; a component
-    /// is asked to drop its task and confirms with `task-cancelled`.
+    /// is asked to drop its task and confirms with `task-cancelled`. A stale id is ignored.
     pub fn cancel(&mut self, task: TaskId) {
-        let Some(Some(t)) = self.tasks.get_mut(task as usize) else {
+        let Some(t) = self.get_mut(task) else {
             return;
         };
-        if let Listener::Component { component, state } = t.listener
+        let listener = std::mem::replace(&mut t.listener, Listener::None);
+        if let Listener::Component { component, state } = listener
             && let Some(c) = self.components.get_mut(component)
         {
-            c.listens.remove(&state);
+            if c.listens.get(&state) == Some(&task) {
+                c.listens.remove(&state);
+            }
+            // A `ready` not yet delivered is withdrawn with the task.
+            c.events
+                .retain(|event| !matches!(event, Event::Ready { task: t, .. } if *t == task));
         }
-        t.listener = Listener::None;
+        let Some(t) = self.get_mut(task) else {
+            return;
+        };
         match t.callee {
             Callee::Host => {
                 if let Some(abort) = t.abort.take() {
@@ -368,7 +644,7 @@ impl TaskTable {
                 self.remove(task);
             }
             Callee::Component { component, state } => {
-                if matches!(t.status, Status::Cancelling) {
+                if t.status == Status::Cancelling {
                     return;
                 }
                 t.status = Status::Cancelling;
@@ -379,26 +655,45 @@ impl TaskTable {
         }
     }
 
-    /// `poller.task-cancelled`: the component has dropped its cancelled task.
+    /// `poller.task-cancelled`: the component has dropped its cancelled task. Only a task the
+    /// host asked it to cancel (with a `cancel` event) can be confirmed.
     pub fn task_cancelled(&mut self, component: ComponentId, state: u32) -> Result<()> {
-        let Some(task) = self.component(component)?.implements.remove(&state) else {
-            bail!("isyswasfa: component confirms cancelling unknown token {state}");
-        };
-        self.remove(task);
+        const CALL: &str = "poller.task-cancelled";
+        let id = self.implemented(CALL, component, state)?;
+        let name = self.component_name(component).to_string();
+        if self.task_for(CALL, Some(component), id)?.status != Status::Cancelling {
+            bail!(
+                "isyswasfa: `{CALL}` from component `{name}`: task {state} was not cancelled \
+                 (its caller still waits for it)"
+            );
+        }
+        self.component(CALL, component)?.implements.remove(&state);
+        self.remove(id);
         Ok(())
     }
 
     /// Takes the events queued for `component`. A delivered `ready` ends the listening: from
     /// then on the task is reached through the `ready` handle alone.
+    ///
+    /// Within the batch, `cancel` events come last: cancelling one of the component's tasks may
+    /// drop its wait for a task whose `ready` is in the same batch, and that wait must see the
+    /// `ready` delivered rather than ask to cancel it.
     pub fn take_events(&mut self, component: ComponentId) -> Vec<Event> {
         let Some(c) = self.components.get_mut(component) else {
             return Vec::new();
         };
-        let events: Vec<Event> = c.events.drain(..).collect();
+        let (mut events, cancels): (Vec<Event>, Vec<Event>) = c
+            .events
+            .drain(..)
+            .partition(|event| !matches!(event, Event::Cancel { .. }));
+        events.extend(cancels);
         for event in &events {
             if let Event::Ready { state, task } = *event {
                 c.listens.remove(&state);
-                if let Some(Some(t)) = self.tasks.get_mut(task as usize) {
+                if let Some(slot) = self.slots.get_mut(index_of(task))
+                    && slot.generation == generation_of(task)
+                    && let Some(t) = slot.task.as_mut()
+                {
                     t.listener = Listener::None;
                 }
             }
@@ -444,7 +739,7 @@ impl TaskTable {
         };
         let mut others = Vec::new();
         for task in tasks {
-            let Some(Some(t)) = self.tasks.get(task as usize) else {
+            let Some(t) = self.get(task) else {
                 continue;
             };
             match t.callee {
@@ -480,8 +775,8 @@ impl TaskTable {
                 .iter()
                 .map(|c| c.implements.len() + c.listens.len())
                 .sum(),
-            pipe_ends: 0,
-            pollables: 0,
+            embedder_ready: self.embedder_ready.len(),
+            ..TableSizes::default()
         }
     }
 }
@@ -519,7 +814,11 @@ mod tests {
         table.listen(0, task, 3).unwrap();
         assert!(table.component_with_events().is_none());
         table.task_ready(1, 7).unwrap();
-        table.task_ready(1, 7).unwrap();
+        let err = table.task_ready(1, 7).unwrap_err().to_string();
+        assert!(
+            err.contains("poller.task-ready") && err.contains("`b`"),
+            "{err}"
+        );
         assert_eq!(table.take_events(0), vec![Event::Ready { state: 3, task }]);
         assert!(table.component_with_events().is_none());
     }
@@ -561,12 +860,21 @@ mod tests {
     #[tokio::test]
     async fn host_task_value_is_collected_and_table_empties() {
         let mut table = table_with(&["a"]);
-        let task = table.spawn_host(async { Box::new(5u32) as Value });
+        let function = HostFunction::new("five");
+        let task = table
+            .spawn_host(function.clone(), async { Box::new(5u32) as Value })
+            .unwrap();
         table.listen(0, task, 1).unwrap();
         assert!(table.can_block(0, &[]).is_ok());
         std::future::poll_fn(|cx| table.poll_host(cx)).await;
         assert_eq!(table.take_events(0), vec![Event::Ready { state: 1, task }]);
-        let value = table.take_host_value(task).unwrap();
+        let other = HostFunction::new("other");
+        let err = table.take_host_value(&other, task).unwrap_err().to_string();
+        assert!(
+            err.contains("other-isyswasfa-result") && err.contains("`five`"),
+            "{err}"
+        );
+        let value = table.take_host_value(&function, task).unwrap();
         assert_eq!(*value.downcast::<u32>().unwrap(), 5);
         assert_eq!(table.sizes(), TableSizes::default());
     }
@@ -575,15 +883,155 @@ mod tests {
     async fn cancelled_host_task_is_dropped() {
         let mut table = table_with(&["a"]);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = table.spawn_host(async move {
-            let _keep = tx;
-            std::future::pending::<()>().await;
-            Box::new(()) as Value
-        });
+        let task = table
+            .spawn_host(HostFunction::new("never"), async move {
+                let _keep = tx;
+                std::future::pending::<()>().await;
+                Box::new(()) as Value
+            })
+            .unwrap();
         table.listen(0, task, 1).unwrap();
         table.cancel_listen(0, 1).unwrap();
         std::future::poll_fn(|cx| table.poll_host(cx)).await;
         assert!(rx.await.is_err(), "the host future was dropped");
         assert_eq!(table.sizes(), TableSizes::default());
+    }
+
+    #[test]
+    fn stale_handles_are_rejected_after_the_slot_is_reused() {
+        let mut table = table_with(&["a", "b", "c"]);
+        // b's task finishes and is collected; its id's slot is reused by c's task.
+        let old = table.start_task(1, 7).unwrap();
+        table.task_ready(1, 7).unwrap();
+        table.listen(0, old, 3).unwrap();
+        table.take_events(0);
+        table.take_result(1, old).unwrap();
+        let new = table.start_task(2, 9).unwrap();
+        assert_eq!(index_of(old), index_of(new), "the slot is reused");
+        assert_ne!(old, new, "with another generation");
+        // A stale `ready` dropped late, or passed again, touches nothing.
+        table.cancel(old);
+        assert!(table.take_events(2).is_empty(), "c's task is not cancelled");
+        let err = table.take_result(1, old).unwrap_err().to_string();
+        assert!(
+            err.contains("stale or forged") && err.contains("`b`"),
+            "{err}"
+        );
+        let err = table.listen(0, old, 4).unwrap_err().to_string();
+        assert!(err.contains("poller.listen"), "{err}");
+        // A forged rep beyond the table is rejected the same way.
+        assert!(table.listen(0, 12345, 5).is_err());
+    }
+
+    #[test]
+    fn callee_cannot_free_a_task_its_caller_listens_to() {
+        let mut table = table_with(&["a", "b"]);
+        let task = table.start_task(1, 7).unwrap();
+        table.listen(0, task, 3).unwrap();
+        let err = table.task_cancelled(1, 7).unwrap_err().to_string();
+        assert!(
+            err.contains("poller.task-cancelled") && err.contains("not cancelled"),
+            "{err}"
+        );
+        // Nor take its result before it is delivered.
+        table.task_ready(1, 7).unwrap();
+        assert!(table.take_result(1, task).is_err());
+        assert_eq!(table.take_events(0), vec![Event::Ready { state: 3, task }]);
+        assert_eq!(table.take_result(1, task).unwrap(), 7);
+        assert_eq!(table.sizes(), TableSizes::default());
+    }
+
+    #[test]
+    fn a_slot_is_retired_before_its_generation_wraps() {
+        let mut table = table_with(&["a"]);
+        let first = table.start_task(0, 0).unwrap();
+        let mut last = first;
+        for state in 0..GENERATIONS {
+            let id = if state == 0 {
+                first
+            } else {
+                table.start_task(0, state).unwrap()
+            };
+            assert_eq!(index_of(id), 0, "the same slot, generation {state}");
+            table.cancel(id);
+            table.take_events(0);
+            table.task_cancelled(0, state).unwrap();
+            last = id;
+        }
+        assert_eq!(generation_of(last), GENERATIONS - 1);
+        let next = table.start_task(0, GENERATIONS).unwrap();
+        assert_eq!(index_of(next), 1, "slot 0 is retired");
+        table.cancel(first);
+        assert!(table.take_events(0).is_empty(), "the first id stays stale");
+    }
+
+    #[test]
+    fn limits_are_enforced_with_their_names() {
+        let limits = TableLimits {
+            max_tasks_per_component: 2,
+            max_listeners_per_component: 1,
+            max_queued_events_per_component: 1,
+            max_host_futures: 1,
+        };
+        let mut table = table_with(&["a", "b"]);
+        table.set_limits(limits);
+        let first = table.start_task(1, 0).unwrap();
+        let second = table.start_task(1, 1).unwrap();
+        let err = table.start_task(1, 2).unwrap_err().to_string();
+        assert!(
+            err.contains("max_tasks_per_component") && err.contains("`b`"),
+            "{err}"
+        );
+        table.listen(0, first, 0).unwrap();
+        let err = table.listen(0, second, 1).unwrap_err().to_string();
+        assert!(err.contains("max_listeners_per_component"), "{err}");
+
+        // An event waits for `a` (the ready of `first`): its queue is at its cap.
+        let mut table = table_with(&["a", "b"]);
+        table.set_limits(TableLimits {
+            max_listeners_per_component: 10,
+            ..limits
+        });
+        let first = table.start_task(1, 0).unwrap();
+        let second = table.start_task(1, 1).unwrap();
+        table.listen(0, first, 0).unwrap();
+        table.task_ready(1, 0).unwrap();
+        let err = table.listen(0, second, 1).unwrap_err().to_string();
+        assert!(err.contains("max_queued_events_per_component"), "{err}");
+
+        let host = HostFunction::new("sleep");
+        table
+            .spawn_host(host.clone(), std::future::pending::<Value>())
+            .unwrap();
+        let err = table
+            .spawn_host(host, std::future::pending::<Value>())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("max_host_futures") && err.contains("`sleep`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_batch_delivers_ready_events_before_cancel_events() {
+        let mut table = table_with(&["a", "b"]);
+        // `a` implements a task `b` waits for, and waits for a task of `b` itself.
+        let a_task = table.start_task(0, 1).unwrap();
+        table.listen(1, a_task, 10).unwrap();
+        let b_task = table.start_task(1, 2).unwrap();
+        table.listen(0, b_task, 20).unwrap();
+        table.cancel_listen(1, 10).unwrap();
+        table.task_ready(1, 2).unwrap();
+        assert_eq!(
+            table.take_events(0),
+            vec![
+                Event::Ready {
+                    state: 20,
+                    task: b_task
+                },
+                Event::Cancel { state: 1 }
+            ]
+        );
     }
 }

@@ -25,7 +25,10 @@ async fn many_pollables_wait_at_once() -> Result<()> {
     let (wall, cpu) = (wall.elapsed(), common::cpu_time() - cpu);
     assert_eq!(finished, 1000);
     assert!(wall >= Duration::from_secs(1), "finished early: {wall:?}");
-    assert!(wall < Duration::from_millis(1500), "1000 pollables took {wall:?}");
+    assert!(
+        wall < Duration::from_millis(1500),
+        "1000 pollables took {wall:?}"
+    );
     assert!(cpu < Duration::from_millis(300), "they used {cpu:?} of CPU");
     assert_eq!(host.table_sizes().await?, Default::default());
     Ok(())

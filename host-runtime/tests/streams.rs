@@ -256,11 +256,13 @@ async fn backpressure_and_cancelled_write() -> Result<()> {
     let last = status_after_running(&host, &status).await?;
     assert_eq!(last, "cancelled", "a writer faster than its reader waits");
     let values = read_all::<Val>(&host, out).await?;
-    let buffered = values.len() as u32;
-    assert!(
-        (1..1000).contains(&buffered),
-        "the buffer is bounded: {buffered} values were written before the writer waited"
+    let buffered = values.len();
+    assert_eq!(
+        buffered,
+        isyswasfa_host::VALUE_CAPACITY,
+        "the buffer holds exactly its capacity before the writer waits"
     );
+    let buffered = buffered as u32;
     let expected: Vec<Val> = (0..buffered).map(Val::U32).collect();
     assert_eq!(values, expected, "the cancelled write added nothing");
     Ok(())
@@ -279,6 +281,97 @@ async fn stream_ends_release_their_handles() -> Result<()> {
         assert_eq!(read_all::<Val>(&host, out).await?, vec![Val::U32(2)]);
     }
     tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(host.table_sizes().await?, before);
+    Ok(())
+}
+
+/// Waits until `len()` stops changing (the guest has written all it could), for at most 1 s.
+async fn settled_len(len: impl Fn() -> usize) -> usize {
+    let mut last = usize::MAX;
+    for _ in 0..100 {
+        let now = len();
+        if now == last && now > 0 {
+            break;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    len()
+}
+
+#[tokio::test]
+async fn pipe_write_beyond_room() -> Result<()> {
+    let host = common::streams().await?;
+    // One guest write of 100 000 values into a stream of capacity 64, nobody reading yet.
+    let flood = host.func::<(u32,), Stream>(STREAMS, "flood").await?;
+    let out = host.call(&flood, (100_000,)).await?;
+    let mut reader = host.open_stream::<Val>(out).await?;
+    let pipe = std::sync::Arc::clone(reader.pipe());
+    let held = settled_len(|| pipe.len()).await;
+    assert_eq!(
+        held,
+        isyswasfa_host::VALUE_CAPACITY,
+        "values buffered in host memory"
+    );
+    assert_eq!(pipe.capacity(), isyswasfa_host::VALUE_CAPACITY);
+    // The rest follows as the reader makes room, in order, and the buffer never grows.
+    let mut next = 0u32;
+    while let Some(chunk) = reader.read(1000).await {
+        for value in chunk {
+            assert_eq!(value, Val::U32(next));
+            next += 1;
+        }
+        assert!(pipe.len() <= pipe.capacity());
+    }
+    assert_eq!(next, 100_000);
+
+    // The same through the byte stream's own write operation: 1 MiB in one write.
+    let flood = host.func::<(u32,), Stream>(STREAMS, "flood-bytes").await?;
+    let out = host.call(&flood, (1 << 20,)).await?;
+    let mut reader = host.open_stream::<u8>(out).await?;
+    let pipe = std::sync::Arc::clone(reader.pipe());
+    let held = settled_len(|| pipe.len()).await;
+    assert_eq!(
+        held,
+        isyswasfa_host::BYTE_CAPACITY,
+        "bytes buffered in host memory"
+    );
+    let mut count = 0u32;
+    while let Some(chunk) = reader.read(100_000).await {
+        for byte in chunk {
+            assert_eq!(byte, (count % 251) as u8);
+            count += 1;
+        }
+        assert!(pipe.len() <= pipe.capacity());
+    }
+    assert_eq!(count, 1 << 20);
+    Ok(())
+}
+
+#[tokio::test]
+async fn buffered_resources_are_released() -> Result<()> {
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let host = common::streams_counting_drops(std::sync::Arc::clone(&dropped)).await?;
+    let before = host.table_sizes().await?;
+    // The guest writes 3 things (resources) into a stream; its reader is dropped unread.
+    let things = host.func::<(u32,), Stream>(STREAMS, "things").await?;
+    let out = host.call(&things, (3,)).await?;
+    let reader = host.open_stream::<Val>(out).await?;
+    let pipe = std::sync::Arc::clone(reader.pipe());
+    assert_eq!(settled_len(|| pipe.len()).await, 3);
+    assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 0);
+    drop(reader);
+    for _ in 0..100 {
+        if dropped.load(std::sync::atomic::Ordering::SeqCst) == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        dropped.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "each buffered resource is released with its destructor"
+    );
     assert_eq!(host.table_sizes().await?, before);
     Ok(())
 }

@@ -128,12 +128,22 @@ pub struct ThingRes;
 
 /// A host for the `streams` guest, with `component:streams/types.thing` implemented.
 pub async fn streams() -> Result<Host<State>> {
+    streams_counting_drops(Default::default()).await
+}
+
+/// Like [`streams`], counting in `dropped` the calls of `thing`'s destructor.
+pub async fn streams_counting_drops(
+    dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Result<Host<State>> {
     let mut linker = isyswasfa_host::linker::<State>(engine())?;
     let mut types = linker.instance("component:streams/types")?;
     types.resource(
         "thing",
         wasmtime::component::ResourceType::host::<ThingRes>(),
-        |_, _| Ok(()),
+        move |_, _| {
+            dropped.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        },
     )?;
     types.func_wrap("[constructor]thing", |_, (value,): (u32,)| {
         Ok((wasmtime::component::Resource::<ThingRes>::new_own(value),))
@@ -160,9 +170,7 @@ pub fn add_service(linker: &mut Linker<State>) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(millis.into())).await;
         format!("host slept {millis} ms")
     })?;
-    isyswasfa_host::func_wrap_async(&mut service, "never", |(): ()| {
-        std::future::pending::<()>()
-    })?;
+    isyswasfa_host::func_wrap_async(&mut service, "never", |(): ()| std::future::pending::<()>())?;
     Ok(())
 }
 

@@ -164,6 +164,22 @@ impl exports::component::streams::streams::Guest for Component {
         rx
     }
 
+    async fn flood(count: u32) -> StreamReader<u32> {
+        let (mut tx, rx) = wit_stream::new::<u32>();
+        spawn_local(async move {
+            tx.write_all((0..count).collect()).await;
+        });
+        rx
+    }
+
+    async fn flood_bytes(count: u32) -> StreamReader<u8> {
+        let (mut tx, rx) = wit_stream::new::<u8>();
+        spawn_local(async move {
+            tx.write_all((0..count).map(|i| (i % 251) as u8).collect()).await;
+        });
+        rx
+    }
+
     async fn unwritten() -> isyswasfa_guest::FutureReader<String> {
         let (tx, rx) = wit_future::new(|| "the default".to_string());
         drop(tx);
