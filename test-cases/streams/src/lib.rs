@@ -129,13 +129,14 @@ impl exports::component::streams::streams::Guest for Component {
 
     async fn cancel_read(mut s: StreamReader<u32>, ms: u32) -> (String, Vec<u32>) {
         let first = {
-            let mut read = s.read(Vec::with_capacity(16));
+            let read = s.read(Vec::with_capacity(16));
+            futures::pin_mut!(read);
             let timeout = monotonic_clock::wait_for(millis(ms)).fuse();
             futures::pin_mut!(timeout);
             futures::select_biased! {
-                (result, _) = (&mut read).fuse() => format!("{result:?}"),
+                (result, _) = read.as_mut().fuse() => format!("{result:?}"),
                 () = timeout => {
-                    let (result, _) = std::pin::Pin::new(&mut read).cancel();
+                    let (result, _) = read.as_mut().cancel();
                     format!("{result:?}")
                 }
             }
@@ -148,12 +149,13 @@ impl exports::component::streams::streams::Guest for Component {
         set_status("running");
         spawn_local(async move {
             for value in 0..count {
-                let mut write = tx.write(vec![value]);
+                let write = tx.write(vec![value]);
+                futures::pin_mut!(write);
                 let timeout = monotonic_clock::wait_for(millis(ms)).fuse();
                 futures::pin_mut!(timeout);
                 let status = futures::select_biased! {
-                    (result, _) = (&mut write).fuse() => result,
-                    () = timeout => std::pin::Pin::new(&mut write).cancel().0,
+                    (result, _) = write.as_mut().fuse() => result,
+                    () = timeout => write.as_mut().cancel().0,
                 };
                 if status != StreamResult::Complete(1) {
                     return set_status(&format!("{status:?}").to_lowercase());
