@@ -85,7 +85,11 @@ impl GuestOptions {
 
 /// Native WASI 0.3 bindings of `world`: wit-bindgen's own output (async included), with the
 /// runtime reached through `opts.runtime`.
-pub fn generate_native(resolve: &Resolve, world: WorldId, opts: &GuestOptions) -> Result<TokenStream> {
+pub fn generate_native(
+    resolve: &Resolve,
+    world: WorldId,
+    opts: &GuestOptions,
+) -> Result<TokenStream> {
     let mut resolve = resolve.clone();
     let mut wit = opts.wit_bindgen_opts();
     wit.default_bindings_module = opts.default_bindings_module.clone();
@@ -136,8 +140,9 @@ pub fn generate(lowered: &Lowered, opts: &GuestOptions) -> Result<TokenStream> {
     let raw_export = format_ident!("{}", raw_export_macro(lowered));
     let world = to_rust_ident(&lowered.resolve.worlds[lowered.world].name);
     let facade_macro = format_ident!("__isyswasfa_export_{}_impl", world.trim_start_matches("r#"));
-    let export_name = syn::parse_str::<Ident>(opts.export_macro_name.as_deref().unwrap_or("export"))
-        .context("invalid export_macro_name")?;
+    let export_name =
+        syn::parse_str::<Ident>(opts.export_macro_name.as_deref().unwrap_or("export"))
+            .context("invalid export_macro_name")?;
     let (macro_export, visibility, raw_visibility) = match opts.pub_export_macro {
         true => (quote!(#[macro_export]), quote!(pub), quote!(pub)),
         false => (TokenStream::new(), quote!(pub(crate)), TokenStream::new()),
@@ -215,7 +220,10 @@ fn generate_raw(lowered: &Lowered, opts: &GuestOptions) -> Result<String> {
 /// `pub_export_macro` lives at the crate root).
 fn raw_export_macro(lowered: &Lowered) -> String {
     let world = &lowered.resolve.worlds[lowered.world].name;
-    format!("{RAW_EXPORT_MACRO}_{}", to_rust_ident(world).trim_start_matches("r#"))
+    format!(
+        "{RAW_EXPORT_MACRO}_{}",
+        to_rust_ident(world).trim_start_matches("r#")
+    )
 }
 
 /// Façade items to add, by raw module path (`[]` is the root).

@@ -50,7 +50,9 @@ pub(crate) fn with_options(lowered: &Lowered) -> Vec<(String, wit_bindgen_rust::
         for (index, copy) in lowered.pipes.copies.iter().enumerate() {
             with.push((
                 format!("{ops}/{}", copy.name),
-                wit_bindgen_rust::WithOption::Path(format!("{PLACEHOLDER}::{EXPORT_TYPE}::T{index}")),
+                wit_bindgen_rust::WithOption::Path(format!(
+                    "{PLACEHOLDER}::{EXPORT_TYPE}::T{index}"
+                )),
             ));
         }
     }

@@ -151,10 +151,7 @@ fn resource_of_an_export_only_interface_is_a_clear_error() {
         error.contains("`forward`") && error.contains("test:bad-stream-resource/pipe"),
         "{error}"
     );
-    assert!(
-        error.contains("stream-exported-resource.wit:4:"),
-        "{error}"
-    );
+    assert!(error.contains("stream-exported-resource.wit:4:"), "{error}");
 }
 
 #[test]

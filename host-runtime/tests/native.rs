@@ -63,7 +63,10 @@ enum Problem {
 }
 
 fn point_val(p: Point) -> Val {
-    Val::Record(vec![("x".into(), Val::S32(p.x)), ("y".into(), Val::S32(p.y))])
+    Val::Record(vec![
+        ("x".into(), Val::S32(p.x)),
+        ("y".into(), Val::S32(p.y)),
+    ])
 }
 
 fn point_of(val: &Val) -> Option<Point> {
@@ -200,8 +203,8 @@ async fn native_answers() -> Result<StreamAnswers> {
     let (out,) = guest.call(double, (input,)).await?;
     let double = guest.collect(out).await?;
 
-    let shift = guest
-        .func::<(StreamReader<Point>, i32, i32), (StreamReader<Point>,)>(iface, "shift")?;
+    let shift =
+        guest.func::<(StreamReader<Point>, i32, i32), (StreamReader<Point>,)>(iface, "shift")?;
     let input = StreamReader::new(&mut guest.store, POINTS.to_vec())?;
     let (out,) = guest.call(shift, (input, 10, 20)).await?;
     let shift = guest.collect(out).await?;

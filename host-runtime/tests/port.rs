@@ -28,7 +28,10 @@ struct Point {
 }
 
 fn point_val(p: Point) -> Val {
-    Val::Record(vec![("x".into(), Val::S32(p.x)), ("y".into(), Val::S32(p.y))])
+    Val::Record(vec![
+        ("x".into(), Val::S32(p.x)),
+        ("y".into(), Val::S32(p.y)),
+    ])
 }
 
 fn point_of(val: &Val) -> Result<Point> {
@@ -115,7 +118,9 @@ async fn polyfilled_answers() -> Result<Answers> {
     };
 
     let total = host.func::<(Stream,), Point>(Some(API), "total").await?;
-    let total = host.call(&total, (polyfilled_stream(&host).await?,)).await?;
+    let total = host
+        .call(&total, (polyfilled_stream(&host).await?,))
+        .await?;
     Ok(Answers {
         count,
         shift,

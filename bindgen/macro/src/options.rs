@@ -118,8 +118,7 @@ impl Options {
                     }
                     "poll_suffix" => self.poll_suffix = Some(input.parse::<LitStr>()?.value()),
                     "default_bindings_module" => {
-                        self.guest.default_bindings_module =
-                            Some(input.parse::<LitStr>()?.value())
+                        self.guest.default_bindings_module = Some(input.parse::<LitStr>()?.value())
                     }
                     "export_macro_name" => {
                         self.guest.export_macro_name = Some(input.parse::<LitStr>()?.value())

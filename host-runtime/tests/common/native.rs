@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use isyswasfa_host::State;
 use tokio::sync::oneshot;
 use wasmtime::component::{
-    Accessor, Component, ComponentNamedList, FutureConsumer, Instance, Lift, Linker, Lower,
-    Source, StreamConsumer, StreamReader, StreamResult, TypedFunc,
+    Accessor, Component, ComponentNamedList, FutureConsumer, Instance, Lift, Linker, Lower, Source,
+    StreamConsumer, StreamReader, StreamResult, TypedFunc,
 };
 use wasmtime::{AsContextMut, Config, Engine, Result, Store, StoreContextMut, format_err};
 
@@ -32,7 +32,13 @@ pub fn feature_guest_path(name: &str) -> PathBuf {
     let target = super::guest_target_dir().with_file_name("guests-native");
     BUILT.get_or_init(|| {
         let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        command.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"]);
+        command.args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ]);
         command.arg(repo_root().join("test-cases").join("Cargo.toml"));
         let mut features = Vec::new();
         for guest in NATIVE_FEATURE_GUESTS {
@@ -46,7 +52,10 @@ pub fn feature_guest_path(name: &str) -> PathBuf {
             .expect("failed to run cargo to build the native test guests");
         assert!(status.success(), "building the native test guests failed");
     });
-    assert!(NATIVE_FEATURE_GUESTS.contains(&name), "{name} has no native build");
+    assert!(
+        NATIVE_FEATURE_GUESTS.contains(&name),
+        "{name} has no native build"
+    );
     target
         .join("wasm32-wasip2")
         .join("release")

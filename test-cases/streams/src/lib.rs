@@ -52,7 +52,9 @@ impl exports::component::streams::streams::Guest for Component {
         pipe_through(s, |values| values.into_iter().map(|v| v * 2).collect())
     }
 
-    async fn later(f: isyswasfa_guest::FutureReader<String>) -> isyswasfa_guest::FutureReader<String> {
+    async fn later(
+        f: isyswasfa_guest::FutureReader<String>,
+    ) -> isyswasfa_guest::FutureReader<String> {
         let (tx, rx) = wit_future::new(String::new);
         spawn_local(async move {
             let value = f.await;
@@ -89,9 +91,7 @@ impl exports::component::streams::streams::Guest for Component {
         s.collect().await.iter().map(Thing::value).sum()
     }
 
-    async fn outcome(
-        which: u32,
-    ) -> isyswasfa_guest::FutureReader<Result<Option<Point>, Problem>> {
+    async fn outcome(which: u32) -> isyswasfa_guest::FutureReader<Result<Option<Point>, Problem>> {
         let (tx, rx) = wit_future::new(|| Err(Problem::Bad(0)));
         let value = match which {
             0 => Ok(Some(Point { x: 1, y: 2 })),
