@@ -98,7 +98,11 @@ impl exports::component::streams::streams::Guest for Component {
             1 => Ok(None),
             _ => Err(Problem::Missing("nothing here".to_string())),
         };
-        let _ = tx.write(value).await;
+        // A native future write waits for the reader, which the caller only gets once this
+        // returns: write from a task of its own.
+        spawn_local(async move {
+            let _ = tx.write(value).await;
+        });
         rx
     }
 
