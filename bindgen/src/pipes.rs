@@ -31,9 +31,12 @@
 //! ```
 //!
 //! A payload-less `stream` reads and writes counts (`option<u32>`, `u32`), a payload-less `future`
-//! a `bool`. Named payload types must be defined in an interface the world imports (the host
-//! carries the values, so it must know their types): a type of an interface that is only
-//! exported is reported as an error naming it.
+//! a `bool`. The host carries the values, so the ops interface names the payload types: those
+//! of imported interfaces through `use`; those of interfaces the world only exports (which an
+//! import cannot `use`) through structural copies defined in the ops interface itself
+//! (`record c0-point { … }`, see [`TypeCopy`]), which the Rust bindings map back onto the
+//! exported types. A resource the world exports cannot be carried (an import cannot name it):
+//! that is an error naming it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -80,6 +83,18 @@ pub struct Pipes {
     pub pipes: Vec<Pipe>,
     /// The ops interface (`<world package>/isyswasfa-ops-<suffix>`), when there is any pipe.
     pub ops: Option<String>,
+    /// Copies, in the ops interface, of payload types defined in interfaces the world only
+    /// exports (an import cannot use an export's types).
+    pub copies: Vec<TypeCopy>,
+}
+
+/// A structural copy of an exported type, defined in the ops interface.
+#[derive(Debug, Clone)]
+pub struct TypeCopy {
+    /// Its name in the ops interface, e.g. `c0-point`.
+    pub name: String,
+    /// The exported type it copies.
+    pub original: TypeId,
 }
 
 /// The mangled name of a payload: its WIT type spelled in kebab-case, with named types by name
@@ -415,8 +430,8 @@ pub(crate) fn lower_pipes(resolve: &mut Resolve, world: WorldId, suffix: &str) -
     let ops_wit = format!(
         "package isyswasfa:pipes-{suffix};\n\
          /// The typed operations on the pipes this component uses (see `isyswasfa:pipes`).\n\
-         interface ops {{\n{}{body}}}\n",
-        uses.text
+         interface ops {{\n{}{}{body}}}\n",
+        uses.text, uses.definitions
     );
     let ops_pkg = resolve
         .push_str("isyswasfa-pipe-ops.wit", &ops_wit)
@@ -487,6 +502,7 @@ pub(crate) fn lower_pipes(resolve: &mut Resolve, world: WorldId, suffix: &str) -
     Ok(Pipes {
         pipes,
         ops: Some(ops_name),
+        copies: uses.copies,
     })
 }
 
@@ -512,8 +528,12 @@ fn package_interface(resolve: &Resolve, pkg: PackageId, name: &str) -> Result<In
 #[derive(Default)]
 struct TypeUses {
     text: String,
-    /// Named type → its local alias in the ops interface.
+    /// Definitions of the copies of export-only types.
+    definitions: String,
+    /// Named type → its local alias (or copy) in the ops interface.
     aliases: HashMap<TypeId, String>,
+    /// The copies of export-only types, in definition order.
+    copies: Vec<TypeCopy>,
 }
 
 impl TypeUses {
@@ -554,19 +574,26 @@ impl TypeUses {
                 );
             };
             if !imported.contains(&owner) {
-                bail!(
-                    "the stream/future payload type `{name}` (in {context}) is defined in \
-                     `{owner_name}`, which the world only exports; the host carries the values, \
-                     so move the type to an interface of its own that `{owner_name}` uses ({})",
-                    resolve.render_location(def.span)
-                );
+                return self.copy(resolve, id, imported, context);
             }
-            let alias = format!("t{}", self.aliases.len());
+            let alias = format!("t{}", self.aliases.len() - self.copies.len());
             let _ = writeln!(self.text, "  use {owner_name}.{{{name} as {alias}}};");
             self.aliases.insert(id, alias.clone());
             return Ok(alias);
         }
-        Ok(match &def.kind {
+        self.anonymous(resolve, &def.kind, imported, context)
+    }
+
+    /// WIT text of an anonymous type (`list<…>`, `option<…>`, …).
+    fn anonymous(
+        &mut self,
+        resolve: &Resolve,
+        kind: &TypeDefKind,
+        imported: &[InterfaceId],
+        context: &str,
+    ) -> Result<String> {
+        let inner = |uses: &mut Self, t: &Type| uses.wit_type(resolve, t, imported, context);
+        Ok(match kind {
             TypeDefKind::Type(t) => inner(self, t)?,
             TypeDefKind::Handle(Handle::Own(r)) => inner(self, &Type::Id(*r))?,
             TypeDefKind::List(t) => format!("list<{}>", inner(self, t)?),
@@ -592,6 +619,70 @@ impl TypeUses {
                 other.as_str()
             ),
         })
+    }
+
+    /// Defines a structural copy of the export-only named type `id` in the ops interface and
+    /// returns its name there. The Rust bindings map the copy back onto the exported type.
+    fn copy(
+        &mut self,
+        resolve: &Resolve,
+        id: TypeId,
+        imported: &[InterfaceId],
+        context: &str,
+    ) -> Result<String> {
+        let def = &resolve.types[id];
+        let name = def.name.clone().unwrap_or_default();
+        let owner_name = match def.owner {
+            TypeOwner::Interface(i) => resolve.id_of(i).unwrap_or_default(),
+            _ => String::new(),
+        };
+        let local = format!("c{}-{name}", self.copies.len());
+        self.aliases.insert(id, local.clone());
+        self.copies.push(TypeCopy {
+            name: local.clone(),
+            original: id,
+        });
+        let inner = |uses: &mut Self, t: &Type| uses.wit_type(resolve, t, imported, context);
+        let definition = match &def.kind {
+            TypeDefKind::Record(record) => {
+                let mut fields = Vec::new();
+                for field in &record.fields {
+                    fields.push(format!("%{}: {}", field.name, inner(self, &field.ty)?));
+                }
+                format!("record %{local} {{ {} }}", fields.join(", "))
+            }
+            TypeDefKind::Variant(variant) => {
+                let mut cases = Vec::new();
+                for case in &variant.cases {
+                    cases.push(match &case.ty {
+                        Some(ty) => format!("%{}({})", case.name, inner(self, ty)?),
+                        None => format!("%{}", case.name),
+                    });
+                }
+                format!("variant %{local} {{ {} }}", cases.join(", "))
+            }
+            TypeDefKind::Enum(e) => {
+                let cases: Vec<String> = e.cases.iter().map(|c| format!("%{}", c.name)).collect();
+                format!("enum %{local} {{ {} }}", cases.join(", "))
+            }
+            TypeDefKind::Flags(f) => {
+                let flags: Vec<String> = f.flags.iter().map(|f| format!("%{}", f.name)).collect();
+                format!("flags %{local} {{ {} }}", flags.join(", "))
+            }
+            TypeDefKind::Resource | TypeDefKind::Handle(_) => bail!(
+                "the stream/future payload `{name}` (in {context}) is a resource of `{owner_name}`, \
+                 which the world exports: the component model does not let an import name a \
+                 resource the component exports, and the host carries the stream's values \
+                 through imports; define the resource in an interface the world imports ({})",
+                resolve.render_location(def.span)
+            ),
+            other => format!(
+                "type %{local} = {};",
+                self.anonymous(resolve, other, imported, context)?
+            ),
+        };
+        let _ = writeln!(self.definitions, "  {definition}");
+        Ok(local)
     }
 }
 

@@ -19,7 +19,7 @@ use heck::ToUpperCamelCase;
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use wit_bindgen_core::wit_parser::{
-    FunctionKind, Handle, Resolve, Type, TypeDefKind, TypeId, WorldKey,
+    FunctionKind, Handle, Resolve, Type, TypeDefKind, TypeId, WorldId, WorldKey,
 };
 use wit_bindgen_core::{Files, WorldGenerator};
 use wit_bindgen_rust::to_rust_ident;
@@ -33,12 +33,19 @@ pub struct GuestOptions {
     pub runtime: String,
     /// Generate bindings for every interface not listed in `with`.
     pub generate_all: bool,
-    /// Interfaces whose bindings live elsewhere: WIT name → Rust path.
+    /// Interfaces whose bindings live elsewhere: WIT name → Rust path (or `generate`).
     pub with: Vec<(String, String)>,
     /// Extra derives on generated types.
     pub additional_derives: Vec<String>,
     /// Where the bindings live relative to `export!`'s call site (default: `self`).
     pub default_bindings_module: Option<String>,
+    /// The name of the export macro (default: `export`).
+    pub export_macro_name: Option<String>,
+    /// Make the export macro `#[macro_export]`, for use by other crates.
+    pub pub_export_macro: bool,
+    /// wit-bindgen's other options (`skip`, `std_feature`, …), passed on as they are; the
+    /// fields above and the runtime paths take precedence.
+    pub wit_bindgen: wit_bindgen_rust::Opts,
 }
 
 impl Default for GuestOptions {
@@ -49,8 +56,55 @@ impl Default for GuestOptions {
             with: Vec::new(),
             additional_derives: Vec::new(),
             default_bindings_module: None,
+            export_macro_name: None,
+            pub_export_macro: false,
+            wit_bindgen: wit_bindgen_rust::Opts::default(),
         }
     }
+}
+
+impl GuestOptions {
+    /// wit-bindgen's options for these, with `runtime`'s paths and the user's `with`.
+    fn wit_bindgen_opts(&self) -> wit_bindgen_rust::Opts {
+        let mut wit = self.wit_bindgen.clone();
+        wit.runtime_path = Some(format!("{}::rt::wit_bindgen::rt", self.runtime));
+        wit.bitflags_path = Some(format!("{}::rt::wit_bindgen::bitflags", self.runtime));
+        wit.generate_all = self.generate_all;
+        wit.additional_derive_attributes = self.additional_derives.clone();
+        for (name, path) in &self.with {
+            let option = if path == "generate" {
+                wit_bindgen_rust::WithOption::Generate
+            } else {
+                wit_bindgen_rust::WithOption::Path(path.clone())
+            };
+            wit.with.push((name.clone(), option));
+        }
+        wit
+    }
+}
+
+/// Native WASI 0.3 bindings of `world`: wit-bindgen's own output (async included), with the
+/// runtime reached through `opts.runtime`.
+pub fn generate_native(
+    resolve: &Resolve,
+    world: WorldId,
+    opts: &GuestOptions,
+) -> Result<TokenStream> {
+    let mut resolve = resolve.clone();
+    let mut wit = opts.wit_bindgen_opts();
+    wit.default_bindings_module = opts.default_bindings_module.clone();
+    wit.export_macro_name = opts.export_macro_name.clone();
+    wit.pub_export_macro = opts.pub_export_macro;
+    let mut files = Files::default();
+    wit.build().generate(&mut resolve, world, &mut files)?;
+    let (_, source) = files
+        .iter()
+        .next()
+        .context("wit-bindgen produced no file")?;
+    let source = String::from_utf8_lossy(source);
+    source
+        .parse()
+        .map_err(|e| anyhow::anyhow!("wit-bindgen produced code that does not tokenize: {e}"))
 }
 
 const RAW: &str = "__isyswasfa_raw";
@@ -74,6 +128,8 @@ pub fn generate(lowered: &Lowered, opts: &GuestOptions) -> Result<TokenStream> {
         facade.modules.entry(path).or_default().items.push(item);
     }
 
+    facade.hidden = polyfill_modules(lowered);
+
     let raw_ident = format_ident!("{RAW}");
     let raw_tokens = quote!(#file);
     let payload_modules = crate::rust_pipes::payload_modules(&runtime);
@@ -81,11 +137,20 @@ pub fn generate(lowered: &Lowered, opts: &GuestOptions) -> Result<TokenStream> {
     let bindings_module: syn::Path =
         syn::parse_str(opts.default_bindings_module.as_deref().unwrap_or("self"))
             .context("invalid default_bindings_module")?;
-    let raw_export = format_ident!("{RAW_EXPORT_MACRO}");
+    let raw_export = format_ident!("{}", raw_export_macro(lowered));
+    let world = to_rust_ident(&lowered.resolve.worlds[lowered.world].name);
+    let facade_macro = format_ident!("__isyswasfa_export_{}_impl", world.trim_start_matches("r#"));
+    let export_name =
+        syn::parse_str::<Ident>(opts.export_macro_name.as_deref().unwrap_or("export"))
+            .context("invalid export_macro_name")?;
+    let (macro_export, visibility, raw_visibility) = match opts.pub_export_macro {
+        true => (quote!(#[macro_export]), quote!(pub), quote!(pub)),
+        false => (TokenStream::new(), quote!(pub(crate)), TokenStream::new()),
+    };
     Ok(quote! {
         #[doc(hidden)]
         #[allow(dead_code, unused_imports, clippy::all)]
-        mod #raw_ident {
+        #raw_visibility mod #raw_ident {
             #raw_tokens
         }
         #tree
@@ -94,7 +159,8 @@ pub fn generate(lowered: &Lowered, opts: &GuestOptions) -> Result<TokenStream> {
         /// Exports a type implementing this world's `Guest` traits, and the poll export.
         #[allow(unused_macros)]
         #[doc(hidden)]
-        macro_rules! __isyswasfa_export {
+        #macro_export
+        macro_rules! #facade_macro {
             ($ty:ident) => {
                 #bindings_module::#raw_ident::#raw_export!($ty with_types_in #bindings_module::#raw_ident);
             };
@@ -104,34 +170,42 @@ pub fn generate(lowered: &Lowered, opts: &GuestOptions) -> Result<TokenStream> {
         }
         #[doc(inline)]
         #[allow(unused_imports)]
-        pub(crate) use __isyswasfa_export as export;
+        #visibility use #facade_macro as #export_name;
     })
+}
+
+/// The raw modules of the interfaces only the polyfill uses (the protocol, the pipes, the
+/// ops), which the façade keeps out of the docs.
+fn polyfill_modules(lowered: &Lowered) -> Vec<Vec<String>> {
+    let resolve = &lowered.resolve;
+    let world = &resolve.worlds[lowered.world];
+    let mut polyfill: Vec<String> = vec![ISYSWASFA_INTERFACE.to_string()];
+    polyfill.extend(lowered.pipes.pipes.iter().map(|p| p.interface.clone()));
+    polyfill.extend(lowered.pipes.ops.iter().cloned());
+    world
+        .imports
+        .keys()
+        .filter(|key| match key {
+            WorldKey::Interface(id) => resolve
+                .id_of(*id)
+                .is_some_and(|name| polyfill.contains(&name)),
+            WorldKey::Name(_) => false,
+        })
+        .map(|key| module_path(resolve, key, false))
+        .collect()
 }
 
 /// Runs wit-bindgen-rust over the lowered world.
 fn generate_raw(lowered: &Lowered, opts: &GuestOptions) -> Result<String> {
     let mut resolve: Resolve = lowered.resolve.clone();
-    let mut wit = wit_bindgen_rust::Opts {
-        runtime_path: Some(format!("{}::rt::wit_bindgen::rt", opts.runtime)),
-        bitflags_path: Some(format!("{}::rt::wit_bindgen::bitflags", opts.runtime)),
-        generate_all: opts.generate_all,
-        export_macro_name: Some(RAW_EXPORT_MACRO.to_string()),
-        additional_derive_attributes: opts.additional_derives.clone(),
-        ..Default::default()
-    };
+    let mut wit = opts.wit_bindgen_opts();
+    wit.export_macro_name = Some(raw_export_macro(lowered));
+    wit.pub_export_macro = opts.pub_export_macro;
     wit.with.extend(crate::rust_pipes::with_options(lowered));
     wit.with.push((
         ISYSWASFA_INTERFACE.to_string(),
         wit_bindgen_rust::WithOption::Path(format!("{}::rt::protocol", opts.runtime)),
     ));
-    for (name, path) in &opts.with {
-        let option = if path == "generate" {
-            wit_bindgen_rust::WithOption::Generate
-        } else {
-            wit_bindgen_rust::WithOption::Path(path.clone())
-        };
-        wit.with.push((name.clone(), option));
-    }
     let mut files = Files::default();
     wit.build()
         .generate(&mut resolve, lowered.world, &mut files)?;
@@ -142,10 +216,22 @@ fn generate_raw(lowered: &Lowered, opts: &GuestOptions) -> Result<String> {
     Ok(String::from_utf8_lossy(source).into_owned())
 }
 
+/// The name of wit-bindgen's export macro for the lowered world (unique per world, because a
+/// `pub_export_macro` lives at the crate root).
+fn raw_export_macro(lowered: &Lowered) -> String {
+    let world = &lowered.resolve.worlds[lowered.world].name;
+    format!(
+        "{RAW_EXPORT_MACRO}_{}",
+        to_rust_ident(world).trim_start_matches("r#")
+    )
+}
+
 /// Façade items to add, by raw module path (`[]` is the root).
 #[derive(Default)]
 struct Facade {
     modules: BTreeMap<Vec<String>, ModuleFacade>,
+    /// Raw modules the façade leaves out.
+    hidden: Vec<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -154,6 +240,8 @@ struct ModuleFacade {
     items: Vec<TokenStream>,
     /// Exported traits with async functions: raw trait name → its functions.
     traits: BTreeMap<String, Vec<ExportFn>>,
+    /// Raw items the façade does not re-export.
+    hidden: Vec<String>,
 }
 
 /// An exported async function, for the façade trait and the blanket impl.
@@ -514,6 +602,9 @@ fn add_root_guest(
                 }
             }
         });
+        // That trait holds only the poll export: the guest never implements it, and its
+        // name is the guest's (`use exports::…::Guest`).
+        root.hidden.push("Guest".to_string());
     } else {
         root.traits.entry("Guest".to_string()).or_default();
     }
@@ -533,7 +624,12 @@ fn mirror(
 ) -> TokenStream {
     let raw = format_ident!("{RAW}");
     let module = facade.modules.get(path);
-    let replaced = |name: &Ident| module.is_some_and(|m| m.traits.contains_key(&name.to_string()));
+    let replaced = |name: &Ident| {
+        module.is_some_and(|m| {
+            let name = name.to_string();
+            m.traits.contains_key(&name) || m.hidden.contains(&name)
+        })
+    };
     let mut names: Vec<Ident> = Vec::new();
     let mut children = TokenStream::new();
     for item in items {
@@ -547,8 +643,16 @@ fn mirror(
                 let child = mirror(content, &child_path, facade, runtime);
                 let ident = &m.ident;
                 let attrs = m.attrs.iter().filter(|a| a.path().is_ident("doc"));
+                // The polyfill's own modules stay (the façade's signatures name their types)
+                // but out of the docs; their names are reserved by the lowering.
+                let hidden = facade
+                    .hidden
+                    .iter()
+                    .any(|hidden| *hidden == child_path)
+                    .then(|| quote!(#[doc(hidden)]));
                 children.extend(quote! {
                     #(#attrs)*
+                    #hidden
                     pub mod #ident { #child }
                 });
             }

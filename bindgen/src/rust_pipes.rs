@@ -12,7 +12,7 @@ use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::visit_mut::VisitMut;
-use wit_bindgen_core::wit_parser::{WorldItem, WorldKey};
+use wit_bindgen_core::wit_parser::{TypeOwner, WorldItem, WorldKey};
 
 use crate::lower::Lowered;
 use crate::pipes::{Pipe, PipeKind};
@@ -47,8 +47,56 @@ pub(crate) fn with_options(lowered: &Lowered) -> Vec<(String, wit_bindgen_rust::
     }
     if let Some(ops) = &lowered.pipes.ops {
         with.push((ops.clone(), wit_bindgen_rust::WithOption::Generate));
+        for (index, copy) in lowered.pipes.copies.iter().enumerate() {
+            with.push((
+                format!("{ops}/{}", copy.name),
+                wit_bindgen_rust::WithOption::Path(format!(
+                    "{PLACEHOLDER}::{EXPORT_TYPE}::T{index}"
+                )),
+            ));
+        }
     }
     with
+}
+
+/// The second segment of the placeholder paths that stand for exported types (the copies of
+/// the ops interface map onto them).
+const EXPORT_TYPE: &str = "__export_type__";
+
+/// The Rust name wit-bindgen gives a WIT type named `name`.
+fn rust_type_name(name: &str) -> String {
+    match name {
+        "guest" => "Guest_".to_string(),
+        name => name.to_upper_camel_case(),
+    }
+}
+
+/// The raw module path (from the raw root) of each copied exported type, in copy order.
+fn export_type_paths(lowered: &Lowered) -> Result<Vec<Vec<String>>> {
+    let resolve = &lowered.resolve;
+    let world = &resolve.worlds[lowered.world];
+    lowered
+        .pipes
+        .copies
+        .iter()
+        .map(|copy| {
+            let def = &resolve.types[copy.original];
+            let TypeOwner::Interface(owner) = def.owner else {
+                bail!("a copied payload type is not defined in an interface");
+            };
+            let key = world
+                .exports
+                .iter()
+                .find_map(|(key, item)| match item {
+                    WorldItem::Interface { id, .. } if *id == owner => Some(key),
+                    _ => None,
+                })
+                .context("a copied payload type's interface is not exported")?;
+            let mut path = crate::rust::module_path(resolve, key, true);
+            path.push(rust_type_name(def.name.as_deref().unwrap_or_default()));
+            Ok(path)
+        })
+        .collect()
 }
 
 /// The raw module path (from the raw root) of the imported interface named `name`.
@@ -92,6 +140,7 @@ pub(crate) fn finish_raw(
     let ops_path = interface_module(lowered, ops)?;
     let mut rewriter = Rewriter {
         ops_path: ops_path.clone(),
+        export_types: export_type_paths(lowered)?,
         depth: 0,
     };
     rewriter.visit_file_mut(file);
@@ -451,6 +500,8 @@ pub(crate) fn payload_modules(runtime: &syn::Path) -> TokenStream {
 /// constructor, `P::XReader` the alias, both reached from the current module.
 struct Rewriter {
     ops_path: Vec<String>,
+    /// Paths from the raw root of the exported types the copies map onto.
+    export_types: Vec<Vec<String>>,
     depth: usize,
 }
 
@@ -489,6 +540,21 @@ impl VisitMut for Rewriter {
     }
 
     fn visit_path_mut(&mut self, path: &mut syn::Path) {
+        if is_placeholder(path)
+            && path.segments.len() == 3
+            && path.segments[1].ident == EXPORT_TYPE
+            && let Some(target) = path.segments[2]
+                .ident
+                .to_string()
+                .strip_prefix('T')
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| self.export_types.get(i))
+        {
+            let up = supers(self.depth);
+            let target = path_tokens(target);
+            *path = syn::parse_quote!(#up::#target);
+            return;
+        }
         if is_placeholder(path) {
             let rest: Vec<syn::PathSegment> = path.segments.iter().skip(1).cloned().collect();
             let mut target = self.target(&rest[0].ident.to_string());

@@ -136,17 +136,22 @@ fn syntax_error_names_file_and_line() {
 }
 
 #[test]
-fn payload_of_an_export_only_interface_is_a_clear_error() {
-    let error = error_of("stream.wit", None);
+fn payload_of_an_export_only_interface_is_copied_into_the_ops_interface() {
+    check_golden("export-only-payload");
+}
+
+#[test]
+fn resource_of_an_export_only_interface_is_a_clear_error() {
+    let error = error_of("stream-exported-resource.wit", None);
     assert!(
-        error.contains("payload type `chunk`") && error.contains("only exports"),
+        error.contains("payload `chunk`") && error.contains("resource"),
         "{error}"
     );
     assert!(
-        error.contains("`forward`") && error.contains("test:bad-stream/pipe"),
+        error.contains("`forward`") && error.contains("test:bad-stream-resource/pipe"),
         "{error}"
     );
-    assert!(error.contains("stream.wit:4:"), "{error}");
+    assert!(error.contains("stream-exported-resource.wit:4:"), "{error}");
 }
 
 #[test]

@@ -48,11 +48,11 @@ fn bad_input_fails_with_a_message() {
         "{stderr}"
     );
 
-    let out = isyswasfa(&["wit", "bindgen/tests/bad-input/stream.wit"]);
+    let out = isyswasfa(&["wit", "bindgen/tests/bad-input/stream-exported-resource.wit"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("payload type `chunk`") && stderr.contains("stream.wit:4:"),
+        stderr.contains("payload `chunk`") && stderr.contains("stream-exported-resource.wit:4:"),
         "{stderr}"
     );
 }

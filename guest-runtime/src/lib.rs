@@ -29,27 +29,65 @@
 //! call that started them, [`block_on`] to await async imports from a synchronous export, and
 //! [`yield_async`] to let its other tasks run.
 
+#[cfg(not(feature = "native"))]
 mod executor;
+#[cfg(not(feature = "native"))]
 mod pipes;
+#[cfg(not(feature = "native"))]
 pub mod pollables;
+#[cfg(not(feature = "native"))]
 mod tasks;
 
 /// Generates bindings for a WIT world that uses `async func`; see the crate docs.
 ///
-/// Options mirror `wit_bindgen::generate!`: `path`, `inline`, `world`, `generate_all`, `with`,
-/// `additional_derives`; plus `poll_suffix`, which names this component's poll export
+/// The options are `wit_bindgen::generate!`'s: `path` (a string or a list), `inline`, `world`,
+/// `generate_all`, `with` (an interface → `generate` or the path of bindings generated
+/// elsewhere), `additional_derives`, `additional_derives_ignore`, `default_bindings_module`,
+/// `export_macro_name`, `pub_export_macro`, `features`, `skip`, `std_feature`,
+/// `generate_unused_types`, `type_section_suffix`, `disable_run_ctors_once_workaround`,
+/// `debug`; plus `poll_suffix`, which names this component's poll export
 /// (`isyswasfa-poll-<suffix>`, by default derived from the crate name).
-pub use isyswasfa_macro::generate;
+///
+/// Every path in the generated code goes through the name this crate has in the guest's
+/// `Cargo.toml`, so `wit-bindgen = { package = "isyswasfa-guest", … }` makes
+/// `wit_bindgen::generate!` this macro. With the `native` feature it generates wit-bindgen's
+/// own native WASI 0.3 bindings instead.
+#[cfg(not(feature = "native"))]
+#[macro_export]
+macro_rules! generate {
+    ($($input:tt)*) => {
+        $crate::rt::isyswasfa_macro::generate!(@runtime $crate @polyfill $($input)*);
+    };
+}
 
+/// Generates native WASI 0.3 bindings with wit-bindgen's generator (the `native` feature);
+/// see the crate docs.
+#[cfg(feature = "native")]
+#[macro_export]
+macro_rules! generate {
+    ($($input:tt)*) => {
+        $crate::rt::isyswasfa_macro::generate!(@runtime $crate @native $($input)*);
+    };
+}
+
+#[cfg(not(feature = "native"))]
 pub use executor::{live_tasks, spawn_local, yield_async};
+#[cfg(not(feature = "native"))]
 pub use pipes::{
     FutureRead, FutureReader, FutureWrite, FutureWriteError, FutureWriter, StreamRead,
     StreamReader, StreamResult, StreamWrite, StreamWriter,
 };
+#[cfg(not(feature = "native"))]
 pub use pollables::wait as wait_pollable;
+#[cfg(not(feature = "native"))]
 pub use tasks::{BlockError, block_on, table_sizes, try_block_on};
 
+/// With the `native` feature, the runtime items are wit-bindgen's own.
+#[cfg(feature = "native")]
+pub use wit_bindgen::*;
+
 /// Bindings of the isyswasfa protocol interface, shared by every component's generated code.
+#[cfg(not(feature = "native"))]
 mod protocol {
     wit_bindgen::generate!({
         inline: "
@@ -70,12 +108,17 @@ mod protocol {
 /// Support for generated code; not a stable API.
 #[doc(hidden)]
 pub mod rt {
+    #[cfg(not(feature = "native"))]
     pub use crate::pipes::{FutureVtable, StreamVtable, new_future, new_stream};
+    #[cfg(not(feature = "native"))]
     pub use crate::pollables::wait_handle as wait_pollable_handle;
+    #[cfg(not(feature = "native"))]
     pub use crate::tasks::{ReadyFuture, await_ready, poll, start_export, take_export_result};
+    pub use isyswasfa_macro;
     pub use wit_bindgen;
 
     /// The protocol interface, for the generated code's `with` mapping.
+    #[cfg(not(feature = "native"))]
     pub mod protocol {
         pub use crate::protocol::isyswasfa::isyswasfa::isyswasfa::*;
     }

@@ -1,150 +1,101 @@
 //! The `generate!` macro of `isyswasfa-guest` (use it through that crate).
 //!
-//! It reads the WIT, lowers it with `isyswasfa-bindgen`, and expands to the bindings that
-//! `isyswasfa_bindgen::rust::generate` produces.
+//! `isyswasfa_guest::generate!` is a `macro_rules!` macro that calls this one as
+//! `generate!(@runtime $crate @polyfill|@native <options>)`: `$crate` is the name the guest gave
+//! `isyswasfa-guest` (for example `wit_bindgen` after a rename in `Cargo.toml`), and every path
+//! of the generated code starts with it. `@polyfill` reads the WIT, lowers it with
+//! `isyswasfa-bindgen` and expands to the bindings `isyswasfa_bindgen::rust::generate`
+//! produces; `@native` expands to wit-bindgen's own native WASI 0.3 bindings.
+
+mod options;
 
 use std::path::PathBuf;
 
-use isyswasfa_bindgen::rust::GuestOptions;
 use isyswasfa_bindgen::wit_parser::{PackageId, Resolve};
 use isyswasfa_bindgen::{LowerOptions, lower};
 use proc_macro::TokenStream;
+use proc_macro2::{TokenStream as TokenStream2, TokenTree};
 use quote::quote;
 use syn::parse::{Parse, ParseStream};
-use syn::{LitStr, Token, braced, bracketed};
+
+use options::Options;
+
+/// The identifier standing for the runtime crate while code is generated; replaced by the
+/// caller's `$crate` at the end.
+const RUNTIME_PLACEHOLDER: &str = "__isyswasfa_runtime__";
 
 /// See `isyswasfa_guest::generate!`.
 #[proc_macro]
 pub fn generate(input: TokenStream) -> TokenStream {
-    let config = syn::parse_macro_input!(input as Config);
-    match config.expand() {
+    let invocation = syn::parse_macro_input!(input as Invocation);
+    match invocation.expand() {
         Ok(tokens) => tokens.into(),
-        Err(error) => syn::Error::new(config.span, format!("{error:#}"))
+        Err(error) => syn::Error::new(invocation.options.span, format!("{error:#}"))
             .to_compile_error()
             .into(),
     }
 }
 
-struct Config {
-    span: proc_macro2::Span,
-    paths: Vec<String>,
-    inline: Option<String>,
-    world: Option<String>,
-    poll_suffix: Option<String>,
-    guest: GuestOptions,
+/// What the bindings are for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A WASI 0.2 component driven by an isyswasfa host.
+    Polyfill,
+    /// A native WASI 0.3 component (wit-bindgen's async support).
+    Native,
 }
 
-impl Parse for Config {
+struct Invocation {
+    /// The path of the runtime crate, as the caller names it.
+    runtime: TokenStream2,
+    mode: Mode,
+    options: Options,
+}
+
+impl Parse for Invocation {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let span = input.span();
-        let mut config = Config {
-            span,
-            paths: Vec::new(),
-            inline: None,
-            world: None,
-            poll_suffix: None,
-            guest: GuestOptions::default(),
-        };
-        if input.peek(LitStr) {
-            config.world = Some(input.parse::<LitStr>()?.value());
-            return Ok(config);
-        }
-        let content;
-        braced!(content in input);
-        while !content.is_empty() {
-            let key: syn::Ident = content.call(syn::ext::IdentExt::parse_any)?;
+        let mut runtime = quote!(::isyswasfa_guest);
+        let mut mode = Mode::Polyfill;
+        while input.peek(syn::Token![@]) {
+            input.parse::<syn::Token![@]>()?;
+            let key: syn::Ident = input.parse()?;
             match key.to_string().as_str() {
-                "generate_all" => config.guest.generate_all = true,
-                name => {
-                    content.parse::<Token![:]>()?;
-                    match name {
-                        "path" => {
-                            if content.peek(syn::token::Bracket) {
-                                let list;
-                                bracketed!(list in content);
-                                let paths =
-                                    list.parse_terminated(|p| p.parse::<LitStr>(), Token![,])?;
-                                config.paths.extend(paths.iter().map(LitStr::value));
-                            } else {
-                                config.paths.push(content.parse::<LitStr>()?.value());
-                            }
-                        }
-                        "inline" => config.inline = Some(content.parse::<LitStr>()?.value()),
-                        "world" => config.world = Some(content.parse::<LitStr>()?.value()),
-                        "poll_suffix" => {
-                            config.poll_suffix = Some(content.parse::<LitStr>()?.value())
-                        }
-                        "default_bindings_module" => {
-                            config.guest.default_bindings_module =
-                                Some(content.parse::<LitStr>()?.value())
-                        }
-                        "additional_derives" => {
-                            let list;
-                            bracketed!(list in content);
-                            let paths =
-                                list.parse_terminated(syn::Path::parse_mod_style, Token![,])?;
-                            config.guest.additional_derives = paths
-                                .iter()
-                                .map(|p| quote!(#p).to_string().replace(' ', ""))
-                                .collect();
-                        }
-                        "with" => {
-                            let map;
-                            braced!(map in content);
-                            while !map.is_empty() {
-                                let name = map.parse::<LitStr>()?.value();
-                                map.parse::<Token![:]>()?;
-                                let path = if map.peek(syn::Ident)
-                                    && map.fork().parse::<syn::Ident>()? == "generate"
-                                {
-                                    map.parse::<syn::Ident>()?;
-                                    "generate".to_string()
-                                } else {
-                                    let path: syn::Path = map.parse()?;
-                                    quote!(#path).to_string().replace(' ', "")
-                                };
-                                config.guest.with.push((name, path));
-                                if !map.is_empty() {
-                                    map.parse::<Token![,]>()?;
-                                }
-                            }
-                        }
-                        other => {
-                            return Err(syn::Error::new(
-                                key.span(),
-                                format!(
-                                    "unknown option `{other}`; expected one of: path, inline, world, \
-                                     generate_all, with, additional_derives, default_bindings_module, \
-                                     poll_suffix"
-                                ),
-                            ));
-                        }
-                    }
+                "runtime" => runtime = TokenStream2::from(input.parse::<TokenTree>()?),
+                "polyfill" => mode = Mode::Polyfill,
+                "native" => mode = Mode::Native,
+                other => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("unknown directive `@{other}`"),
+                    ));
                 }
             }
-            if !content.is_empty() {
-                content.parse::<Token![,]>()?;
-            }
         }
-        Ok(config)
+        Ok(Self {
+            runtime,
+            mode,
+            options: input.parse()?,
+        })
     }
 }
 
-impl Config {
-    fn expand(&self) -> anyhow::Result<proc_macro2::TokenStream> {
+impl Invocation {
+    fn expand(&self) -> anyhow::Result<TokenStream2> {
+        let options = &self.options;
         let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
         let mut resolve = Resolve::default();
+        resolve.features.extend(options.features.iter().cloned());
         let mut files = Vec::new();
         let mut packages: Vec<PackageId> = Vec::new();
-        let paths = if self.paths.is_empty() {
+        let paths = if options.paths.is_empty() {
             let default = root.join("wit");
-            if self.inline.is_some() && !default.exists() {
+            if options.inline.is_some() && !default.exists() {
                 Vec::new()
             } else {
                 vec![default]
             }
         } else {
-            self.paths.iter().map(|p| root.join(p)).collect()
+            options.paths.iter().map(|p| root.join(p)).collect()
         };
         for path in &paths {
             let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
@@ -152,7 +103,7 @@ impl Config {
             packages.push(package);
             files.extend(sources);
         }
-        if let Some(inline) = &self.inline {
+        if let Some(inline) = &options.inline {
             packages = vec![isyswasfa_bindgen::shipped::push_str(
                 &mut resolve,
                 "macro-input",
@@ -162,15 +113,24 @@ impl Config {
         let main = *packages
             .last()
             .ok_or_else(|| anyhow::anyhow!("no WIT given"))?;
-        let world = isyswasfa_bindgen::select_world(&resolve, main, self.world.as_deref())?;
-        let options = match &self.poll_suffix {
-            Some(suffix) => LowerOptions {
-                poll_suffix: suffix.clone(),
-            },
-            None => LowerOptions::for_crate(&std::env::var("CARGO_PKG_NAME").unwrap_or_default()),
+        let world = isyswasfa_bindgen::select_world(&resolve, main, options.world.as_deref())?;
+        let mut guest = options.guest.clone();
+        guest.runtime = RUNTIME_PLACEHOLDER.to_string();
+        let mut tokens = match self.mode {
+            Mode::Polyfill => {
+                let lower_options = match &options.poll_suffix {
+                    Some(suffix) => LowerOptions {
+                        poll_suffix: suffix.clone(),
+                    },
+                    None => LowerOptions::for_crate(
+                        &std::env::var("CARGO_PKG_NAME").unwrap_or_default(),
+                    ),
+                };
+                let lowered = lower(&resolve, world, &lower_options)?;
+                isyswasfa_bindgen::rust::generate(&lowered, &guest)?
+            }
+            Mode::Native => isyswasfa_bindgen::rust::generate_native(&resolve, world, &guest)?,
         };
-        let lowered = lower(&resolve, world, &options)?;
-        let mut tokens = isyswasfa_bindgen::rust::generate(&lowered, &self.guest)?;
         // Rebuild when a WIT file changes.
         for file in files {
             let file = file.display().to_string();
@@ -178,6 +138,29 @@ impl Config {
                 const _: &[u8] = include_bytes!(#file);
             ));
         }
-        Ok(tokens)
+        Ok(replace_runtime(tokens, &self.runtime))
     }
+}
+
+/// Replaces every [`RUNTIME_PLACEHOLDER`] identifier in `tokens` with `runtime`.
+fn replace_runtime(tokens: TokenStream2, runtime: &TokenStream2) -> TokenStream2 {
+    tokens
+        .into_iter()
+        .flat_map(|token| -> Vec<TokenTree> {
+            match token {
+                TokenTree::Ident(ident) if ident == RUNTIME_PLACEHOLDER => {
+                    runtime.clone().into_iter().collect()
+                }
+                TokenTree::Group(group) => {
+                    let mut replaced = proc_macro2::Group::new(
+                        group.delimiter(),
+                        replace_runtime(group.stream(), runtime),
+                    );
+                    replaced.set_span(group.span());
+                    vec![TokenTree::Group(replaced)]
+                }
+                other => vec![other],
+            }
+        })
+        .collect()
 }

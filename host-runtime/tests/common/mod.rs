@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod native;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;

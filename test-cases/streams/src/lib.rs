@@ -52,7 +52,9 @@ impl exports::component::streams::streams::Guest for Component {
         pipe_through(s, |values| values.into_iter().map(|v| v * 2).collect())
     }
 
-    async fn later(f: isyswasfa_guest::FutureReader<String>) -> isyswasfa_guest::FutureReader<String> {
+    async fn later(
+        f: isyswasfa_guest::FutureReader<String>,
+    ) -> isyswasfa_guest::FutureReader<String> {
         let (tx, rx) = wit_future::new(String::new);
         spawn_local(async move {
             let value = f.await;
@@ -89,16 +91,18 @@ impl exports::component::streams::streams::Guest for Component {
         s.collect().await.iter().map(Thing::value).sum()
     }
 
-    async fn outcome(
-        which: u32,
-    ) -> isyswasfa_guest::FutureReader<Result<Option<Point>, Problem>> {
+    async fn outcome(which: u32) -> isyswasfa_guest::FutureReader<Result<Option<Point>, Problem>> {
         let (tx, rx) = wit_future::new(|| Err(Problem::Bad(0)));
         let value = match which {
             0 => Ok(Some(Point { x: 1, y: 2 })),
             1 => Ok(None),
             _ => Err(Problem::Missing("nothing here".to_string())),
         };
-        let _ = tx.write(value).await;
+        // A native future write waits for the reader, which the caller only gets once this
+        // returns: write from a task of its own.
+        spawn_local(async move {
+            let _ = tx.write(value).await;
+        });
         rx
     }
 
@@ -129,13 +133,14 @@ impl exports::component::streams::streams::Guest for Component {
 
     async fn cancel_read(mut s: StreamReader<u32>, ms: u32) -> (String, Vec<u32>) {
         let first = {
-            let mut read = s.read(Vec::with_capacity(16));
+            let read = s.read(Vec::with_capacity(16));
+            futures::pin_mut!(read);
             let timeout = monotonic_clock::wait_for(millis(ms)).fuse();
             futures::pin_mut!(timeout);
             futures::select_biased! {
-                (result, _) = (&mut read).fuse() => format!("{result:?}"),
+                (result, _) = read.as_mut().fuse() => format!("{result:?}"),
                 () = timeout => {
-                    let (result, _) = std::pin::Pin::new(&mut read).cancel();
+                    let (result, _) = read.as_mut().cancel();
                     format!("{result:?}")
                 }
             }
@@ -148,12 +153,13 @@ impl exports::component::streams::streams::Guest for Component {
         set_status("running");
         spawn_local(async move {
             for value in 0..count {
-                let mut write = tx.write(vec![value]);
+                let write = tx.write(vec![value]);
+                futures::pin_mut!(write);
                 let timeout = monotonic_clock::wait_for(millis(ms)).fuse();
                 futures::pin_mut!(timeout);
                 let status = futures::select_biased! {
-                    (result, _) = (&mut write).fuse() => result,
-                    () = timeout => std::pin::Pin::new(&mut write).cancel().0,
+                    (result, _) = write.as_mut().fuse() => result,
+                    () = timeout => write.as_mut().cancel().0,
                 };
                 if status != StreamResult::Complete(1) {
                     return set_status(&format!("{status:?}").to_lowercase());
