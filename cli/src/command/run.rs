@@ -47,6 +47,7 @@ async fn run_async(args: &RunArgs) -> Result<ExitCode> {
     let engine = isyswasfa_host::engine()?;
     let path = args.component.display();
     let component = Component::from_file(&engine, &args.component)
+        .map_err(anyhow::Error::from)
         .with_context(|| format!("`{path}` is not a component this host can run"))?;
     let exports = Exports::of(&engine, &component);
     // Resolve the call before instantiating, so that a typo costs nothing.
@@ -73,6 +74,7 @@ async fn run_async(args: &RunArgs) -> Result<ExitCode> {
         .build();
     let host = Host::instantiate(Store::new(&engine, State::with_wasi(wasi)), &linker, &component)
         .await
+        .map_err(anyhow::Error::from)
         .with_context(|| format!("failed to instantiate `{path}`"))?;
 
     match call {
@@ -131,11 +133,11 @@ impl Exports {
     fn of(engine: &Engine, component: &Component) -> Self {
         let mut exports = Vec::new();
         for (name, item) in component.component_type().exports(engine) {
-            match item {
+            match item.ty {
                 ComponentItem::ComponentFunc(func) => add(&mut exports, None, name, &func),
                 ComponentItem::ComponentInstance(instance) => {
                     for (fname, item) in instance.exports(engine) {
-                        if let ComponentItem::ComponentFunc(func) = item {
+                        if let ComponentItem::ComponentFunc(func) = item.ty {
                             add(&mut exports, Some(name), fname, &func);
                         }
                     }
