@@ -27,7 +27,10 @@ async fn pollables_concurrent() -> Result<()> {
     let (wall, cpu) = (wall.elapsed(), cpu_time() - cpu);
     assert_eq!(counts, (500, 500));
     assert!(wall >= Duration::from_secs(1), "finished early: {wall:?}");
-    assert!(wall < Duration::from_millis(1500), "2 × 500 pollables took {wall:?}");
+    assert!(
+        wall < Duration::from_millis(1500),
+        "2 × 500 pollables took {wall:?}"
+    );
     assert!(cpu < Duration::from_millis(300), "they used {cpu:?} of CPU");
     assert_eq!(host.table_sizes().await?, Default::default());
     Ok(())
@@ -55,6 +58,9 @@ async fn tcp_pollable() -> Result<()> {
     let elapsed = start.elapsed();
     assert_eq!(bytes.as_deref(), Ok(&b"answered after 200 ms"[..]));
     assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
-    assert!(elapsed < Duration::from_millis(350), "both took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(350),
+        "both took {elapsed:?}"
+    );
     Ok(())
 }

@@ -48,7 +48,10 @@ fn bad_input_fails_with_a_message() {
         "{stderr}"
     );
 
-    let out = isyswasfa(&["wit", "bindgen/tests/bad-input/stream-exported-resource.wit"]);
+    let out = isyswasfa(&[
+        "wit",
+        "bindgen/tests/bad-input/stream-exported-resource.wit",
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

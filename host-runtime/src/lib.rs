@@ -80,6 +80,68 @@ pub fn linker<T: WasiView + IsyswasfaView + 'static>(engine: &Engine) -> Result<
     Ok(linker)
 }
 
+/// Defines the imports that isyswasfa makes for `component` from its own types (its stream and
+/// future operations). [`Host::instantiate`] does this itself; call it first when the linker is
+/// to stub what is still undefined (`Linker::define_unknown_imports_as_traps`).
+pub fn add_component_imports<T: IsyswasfaView + 'static>(
+    linker: &mut Linker<T>,
+    engine: &Engine,
+    component: &wasmtime::component::Component,
+) -> Result<()> {
+    linker.allow_shadowing(true);
+    let outcome = pipe_links::add_to_linker_for(linker, engine, component)
+        .and_then(|()| define_protocol_aliases(linker, engine, component));
+    linker.allow_shadowing(false);
+    outcome
+}
+
+/// Every lowered interface names the protocol's `pending` and `ready` (as `isyswasfa-pending`
+/// and `isyswasfa-ready`); define them as the same host types, so that stubbing unknown imports
+/// does not make them new ones.
+fn define_protocol_aliases<T: IsyswasfaView + 'static>(
+    linker: &mut Linker<T>,
+    engine: &Engine,
+    component: &wasmtime::component::Component,
+) -> Result<()> {
+    use wasmtime::component::ResourceType;
+    use wasmtime::component::types::ComponentItem;
+    for (name, item) in component.component_type().imports(engine) {
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        for (export, item) in instance.exports(engine) {
+            if !matches!(item.ty, ComponentItem::Resource(_)) {
+                continue;
+            }
+            let mut instance = linker.instance(name)?;
+            match export {
+                "isyswasfa-pending" => instance.resource(
+                    export,
+                    ResourceType::host::<protocol::Pending>(),
+                    |mut store, rep| {
+                        store.data_mut().isyswasfa().table.cancel(rep);
+                        Ok(())
+                    },
+                )?,
+                "isyswasfa-ready" => instance.resource(
+                    export,
+                    ResourceType::host::<protocol::Ready>(),
+                    |mut store, rep| {
+                        store.data_mut().isyswasfa().table.cancel(rep);
+                        Ok(())
+                    },
+                )?,
+                // The ops interfaces name the pipe ends of every payload.
+                _ if name.contains(pipe_links::OPS_STEM) => {
+                    pipe_links::define_end_alias(&mut instance, export)?
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Adds the isyswasfa protocol and the lowered WASI 0.3 interfaces (but not WASI 0.2) to `linker`.
 pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
     protocol::add_to_linker(linker)?;

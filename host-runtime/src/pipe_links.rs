@@ -357,6 +357,28 @@ pub fn add_to_linker_for<T: IsyswasfaView + 'static>(
     Ok(())
 }
 
+/// Defines `export` of an ops interface, when it names a pipe end (`…-reader`/`…-writer`), as
+/// the host's end type.
+pub(crate) fn define_end_alias<T: IsyswasfaView + 'static>(
+    instance: &mut LinkerInstance<'_, T>,
+    export: &str,
+) -> Result<()> {
+    if export.ends_with("-reader") {
+        instance.resource(
+            export,
+            ResourceType::host::<ReaderEnd>(),
+            |mut store, rep| store.data_mut().isyswasfa().pipes.close(rep, End::Reader),
+        )?;
+    } else if export.ends_with("-writer") {
+        instance.resource(
+            export,
+            ResourceType::host::<WriterEnd>(),
+            |mut store, rep| store.data_mut().isyswasfa().pipes.close(rep, End::Writer),
+        )?;
+    }
+    Ok(())
+}
+
 /// `reader`, `writer`, `new` and the waits of the pipe interface of pipe `name`.
 fn add_pipe_interface<T: IsyswasfaView + 'static>(
     instance: &mut LinkerInstance<'_, T>,

@@ -19,7 +19,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use wasmtime::component::{Linker, Resource, ResourceTable};
+use wasmtime::component::{Linker, Resource, ResourceTable, ResourceType};
 use wasmtime::{Result, StoreContextMut};
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::io::poll::{Host as _, HostPollable as _};
@@ -127,6 +127,24 @@ pub(crate) async fn wait_host<T: IsyswasfaView>(data: &mut T) {
 /// (which must already hold wasmtime-wasi's `wasi:io`).
 pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
     let mut pollables = linker.instance(INTERFACE)?;
+    // The interface names the protocol's `pending` and `wasi:io/poll.pollable`: the same host
+    // types, so that stubbing unknown imports (`define_unknown_imports_as_traps`) keeps them.
+    pollables.resource(
+        "pending",
+        ResourceType::host::<Pending>(),
+        |mut store, rep| {
+            store.data_mut().isyswasfa().table.cancel(rep);
+            Ok(())
+        },
+    )?;
+    pollables.resource(
+        "pollable",
+        ResourceType::host::<DynPollable>(),
+        |mut store, rep| {
+            let (_, table) = store.data_mut().isyswasfa_and_table();
+            table.drop(Resource::new_own(rep))
+        },
+    )?;
     let wait_function = HostFunction::new("wait");
     pollables.func_wrap(
         "wait",

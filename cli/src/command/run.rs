@@ -58,7 +58,7 @@ async fn run_async(args: &RunArgs) -> Result<ExitCode> {
 
     let mut linker = isyswasfa_host::linker::<State>(&engine)?;
     if args.trap_unknown_imports {
-        linker.define_unknown_imports_as_traps(&component)?;
+        trap_unknown_imports(&mut linker, &engine, &component)?;
     }
     let mut program = vec![
         args.component
@@ -72,10 +72,14 @@ async fn run_async(args: &RunArgs) -> Result<ExitCode> {
         .allow_tcp(true)
         .args(&program)
         .build();
-    let host = Host::instantiate(Store::new(&engine, State::with_wasi(wasi)), &linker, &component)
-        .await
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("failed to instantiate `{path}`"))?;
+    let host = Host::instantiate(
+        Store::new(&engine, State::with_wasi(wasi)),
+        &linker,
+        &component,
+    )
+    .await
+    .map_err(anyhow::Error::from)
+    .with_context(|| format!("failed to instantiate `{path}`"))?;
 
     match call {
         Some((export, params)) => {
@@ -88,9 +92,12 @@ async fn run_async(args: &RunArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            let export = exports
-                .find_run()
-                .ok_or_else(|| anyhow!("`{path}` exports no `wasi:cli/run`; use --invoke to call one of: {}", exports.list()))?;
+            let export = exports.find_run().ok_or_else(|| {
+                anyhow!(
+                    "`{path}` exports no `wasi:cli/run`; use --invoke to call one of: {}",
+                    exports.list()
+                )
+            })?;
             let func = host
                 .dynamic_func(export.interface.as_deref(), &export.name)
                 .await?;
@@ -179,7 +186,9 @@ impl Exports {
         let matches: Vec<&Export> = self
             .0
             .iter()
-            .filter(|e| e.name == name && (interface.is_none() || e.interface.as_deref() == interface))
+            .filter(|e| {
+                e.name == name && (interface.is_none() || e.interface.as_deref() == interface)
+            })
             .collect();
         let export = match (matches.as_slice(), interface) {
             ([export], _) => *export,
@@ -257,4 +266,38 @@ fn type_name(ty: &Type) -> String {
         None => name.to_lowercase(),
         Some(at) => name[..at].to_lowercase(),
     }
+}
+
+/// Defines every function of the imported interfaces that the host does not provide (neither
+/// WASI nor isyswasfa's own) as a function that traps when called. wasmtime's
+/// `define_unknown_imports_as_traps` cannot be used: it would also redefine the resource types
+/// that interfaces name from one another (`use`) as new, different ones.
+fn trap_unknown_imports(
+    linker: &mut wasmtime::component::Linker<State>,
+    engine: &Engine,
+    component: &Component,
+) -> Result<()> {
+    for (name, item) in component.component_type().imports(engine) {
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        let provided = name.starts_with("wasi:")
+            || name.starts_with("isyswasfa:")
+            || name.contains("/isyswasfa-ops-");
+        if provided {
+            continue;
+        }
+        let mut stub = linker.instance(name)?;
+        for (function, item) in instance.exports(engine) {
+            if !matches!(item.ty, ComponentItem::ComponentFunc(_)) {
+                continue;
+            }
+            let message =
+                format!("`{name}#{function}` is not provided by the host (--trap-unknown-imports)");
+            stub.func_new(function, move |_, _, _, _| {
+                Err(wasmtime::format_err!("{message}"))
+            })?;
+        }
+    }
+    Ok(())
 }

@@ -29,7 +29,11 @@ pub fn compose(name: &str, dependencies: &[&str]) -> PathBuf {
     args.push("-o".into());
     args.push(out.clone().into_os_string());
     let output = isyswasfa(args);
-    assert!(output.status.success(), "compose failed: {}", stderr(&output));
+    assert!(
+        output.status.success(),
+        "compose failed: {}",
+        stderr(&output)
+    );
     out
 }
 
@@ -51,9 +55,7 @@ pub fn linker() -> Result<Linker<State>> {
         tokio::time::sleep(Duration::from_millis(millis.into())).await;
         format!("host slept {millis} ms")
     })?;
-    isyswasfa_host::func_wrap_async(&mut service, "never", |(): ()| {
-        std::future::pending::<()>()
-    })?;
+    isyswasfa_host::func_wrap_async(&mut service, "never", |(): ()| std::future::pending::<()>())?;
     Ok(linker)
 }
 
@@ -81,7 +83,12 @@ pub async fn caller_and_callee() -> Result<Host<State>> {
 /// `caller -d callee -d callee`: a chain, the second callee's import left to the host.
 pub async fn caller_and_two_callees() -> Result<Host<State>> {
     static COMPONENT: OnceLock<Component> = OnceLock::new();
-    host(&compiled(&COMPONENT, "caller-callee-callee", &["callee", "callee"])).await
+    host(&compiled(
+        &COMPONENT,
+        "caller-callee-callee",
+        &["callee", "callee"],
+    ))
+    .await
 }
 
 /// CPU time (user + system) this process has used so far.
