@@ -110,8 +110,11 @@ async fn polyfilled_stream<E: isyswasfa_host::PipeElement>(
     values: Vec<E>,
 ) -> Result<Stream> {
     let (mut writer, reader) = host.new_stream::<E>().await?;
-    let _ = writer.write(values).await;
-    drop(writer);
+    // Writes wait for room (the pipe holds fewer values than some inputs): write while the
+    // guest reads.
+    tokio::spawn(async move {
+        let _ = writer.write(values).await;
+    });
     Ok(reader)
 }
 
