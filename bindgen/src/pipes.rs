@@ -2,7 +2,7 @@
 //!
 //! A WASI 0.2 host knows neither type, so each payload the world uses gets a pipe interface,
 //! `isyswasfa:pipes/<name>@0.1.0` (`<name>` is the payload's [mangled name](mangle), e.g.
-//! `stream-u32`, `future-result-option-thing-error`). It declares the two ends as host resources
+//! `stream-u32`, `future-result-option-my-app-api-thing-string`). It declares the two ends as host resources
 //! and the payload-independent operations:
 //!
 //! ```wit
@@ -97,9 +97,10 @@ pub struct TypeCopy {
     pub original: TypeId,
 }
 
-/// The mangled name of a payload: its WIT type spelled in kebab-case, with named types by name
-/// and aliases resolved (`u32`, `list-u8`, `option-string`, `result-point-error`, `tuple-u8-s64`,
-/// `stream-u8`; a missing `result` half is `none`).
+/// The mangled name of a payload: its WIT type spelled in kebab-case, with named types by
+/// their namespace, package, interface and name, and aliases resolved (`u32`, `list-u8`,
+/// `option-string`, `result-my-app-api-point-string`, `tuple-u8-s64`, `stream-u8`; a missing
+/// `result` half is `none`).
 pub fn mangle(resolve: &Resolve, ty: &Type) -> Result<String> {
     Ok(match ty {
         Type::Bool => "bool".into(),
@@ -124,7 +125,7 @@ pub fn mangle(resolve: &Resolve, ty: &Type) -> Result<String> {
                 TypeDefKind::Handle(Handle::Borrow(_)) => {
                     bail!("a `borrow<…>` cannot be carried by a stream or future")
                 }
-                _ if def.name.is_some() => def.name.clone().unwrap_or_default(),
+                _ if def.name.is_some() => qualified_name(resolve, def),
                 TypeDefKind::List(t) => format!("list-{}", mangle(resolve, t)?),
                 TypeDefKind::Option(t) => format!("option-{}", mangle(resolve, t)?),
                 TypeDefKind::Result(r) => format!(
@@ -146,6 +147,32 @@ pub fn mangle(resolve: &Resolve, ty: &Type) -> Result<String> {
             }
         }
     })
+}
+
+/// A named type's name prefixed by where it is defined (`wasi-http-types-error-code`): two
+/// packages may well define the same name (`wasi:cli` and `wasi:http` both have an `error-code`),
+/// and the pipe name must not depend on which other types a world happens to use, because every
+/// component of a composition must name the same payload alike.
+fn qualified_name(resolve: &Resolve, def: &wit_bindgen_core::wit_parser::TypeDef) -> String {
+    let name = def.name.as_deref().unwrap_or_default();
+    let (package, owner) = match def.owner {
+        TypeOwner::Interface(i) => {
+            let iface = &resolve.interfaces[i];
+            (iface.package, iface.name.as_deref().unwrap_or("interface"))
+        }
+        TypeOwner::World(w) => {
+            let world = &resolve.worlds[w];
+            (world.package, world.name.as_str())
+        }
+        TypeOwner::None => return name.to_string(),
+    };
+    match package {
+        Some(p) => {
+            let p = &resolve.packages[p].name;
+            format!("{}-{}-{owner}-{name}", p.namespace, p.name)
+        }
+        None => format!("{owner}-{name}"),
+    }
 }
 
 fn optional(resolve: &Resolve, ty: Option<&Type>) -> Result<String> {
