@@ -20,6 +20,10 @@ fn repo_root() -> PathBuf {
 }
 
 fn guest_target_dir() -> PathBuf {
+    // Several checkouts sharing one CARGO_TARGET_DIR would overwrite each other's guests.
+    if let Some(dir) = std::env::var_os("ISYSWASFA_GUEST_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir).join("guests"),
         None => repo_root().join("target").join("guests"),
