@@ -5,13 +5,23 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use wasmtime::Result;
-use wasmtime::component::Linker;
+use wasmtime::component::{ComponentType, Linker, Lower};
 
 use crate::funcs::func_wrap_async;
 use crate::protocol::IsyswasfaView;
 
 /// The interface name, as components import it.
 pub const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.3.0";
+/// The interface name, as components import it.
+pub const SYSTEM_CLOCK: &str = "wasi:clocks/system-clock@0.3.0";
+
+/// `system-clock.instant`.
+#[derive(ComponentType, Lower, Clone, Copy)]
+#[component(record)]
+struct SystemInstant {
+    seconds: i64,
+    nanoseconds: u32,
+}
 
 /// The clock's zero: marks are nanoseconds since the first use of the clock in this process.
 fn epoch() -> Instant {
@@ -41,5 +51,29 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
             }
         }
     })?;
+    let mut system = linker.instance(SYSTEM_CLOCK)?;
+    system.func_wrap("now", |_, (): ()| {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let instant = match since {
+            Ok(d) => SystemInstant {
+                seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                nanoseconds: d.subsec_nanos(),
+            },
+            // Before 1970: whole seconds rounded down, nanoseconds counted up from there.
+            Err(e) => {
+                let d = e.duration();
+                let (seconds, nanoseconds) = match d.subsec_nanos() {
+                    0 => (d.as_secs() as i64, 0),
+                    n => (d.as_secs() as i64 + 1, 1_000_000_000 - n),
+                };
+                SystemInstant {
+                    seconds: -seconds,
+                    nanoseconds,
+                }
+            }
+        };
+        Ok((instant,))
+    })?;
+    system.func_wrap("get-resolution", |_, (): ()| Ok((1u64,)))?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 use wasmtime::component::{
-    ComponentNamedList, ComponentType, Lift, LinkerInstance, Lower, Resource,
+    ComponentNamedList, ComponentType, Lift, LinkerInstance, Lower, Resource, Val,
 };
 use wasmtime::{AsContextMut, Result, StoreContextMut, format_err};
 
@@ -119,4 +119,72 @@ pub(crate) fn downcast<R: 'static>(value: Box<dyn Any + Send>) -> Result<R> {
         .downcast::<R>()
         .map(|value| *value)
         .map_err(|_| format_err!("isyswasfa: a task's value has an unexpected type"))
+}
+
+/// What an async host function defined with [`func_new_async`] hands back: turns its outcome
+/// into the WIT result value, with the store (to make resources, for example).
+pub(crate) type Finish<T> = Box<dyn FnOnce(StoreContextMut<'_, T>) -> Result<Val> + Send>;
+
+/// Like [`func_wrap_async_with_store`], for functions whose types are only known at run time or
+/// whose results need the store: parameters and the result are [`Val`]s, and the future ends in
+/// a [`Finish`] that makes the result value once the caller collects it.
+pub(crate) fn func_new_async<T, F, Fut>(
+    instance: &mut LinkerInstance<'_, T>,
+    name: &str,
+    start: F,
+) -> Result<()>
+where
+    T: IsyswasfaView + 'static,
+    F: Fn(StoreContextMut<'_, T>, &[Val]) -> Result<Fut> + Send + Sync + 'static,
+    Fut: Future<Output = Finish<T>> + Send + 'static,
+{
+    let function = HostFunction::new(name);
+    let started = function.clone();
+    instance.func_new(
+        &format!("{name}{START_SUFFIX}"),
+        move |mut store, _, params, results| {
+            let mut future = Box::pin(start(store.as_context_mut(), params)?);
+            let result = match future
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+            {
+                Poll::Ready(finish) => Ok(Some(Box::new(finish(store.as_context_mut())?))),
+                Poll::Pending => {
+                    let table = &mut store.data_mut().isyswasfa().table;
+                    let task = table.spawn_host(started.clone(), async move {
+                        Box::new(future.await) as Value
+                    })?;
+                    let pending = Resource::<Pending>::new_own(task)
+                        .try_into_resource_any(store.as_context_mut())?;
+                    Err(Some(Box::new(Val::Resource(pending))))
+                }
+            };
+            let slot = results
+                .first_mut()
+                .ok_or_else(|| format_err!("isyswasfa: `{name_of}` has no result", name_of = started.name()))?;
+            *slot = Val::Result(result);
+            Ok(())
+        },
+    )?;
+    instance.func_new(
+        &format!("{name}{RESULT_SUFFIX}"),
+        move |mut store, _, params, results| {
+            let [Val::Resource(ready)] = params else {
+                wasmtime::bail!("isyswasfa: `{}`: expected a `ready`", function.name());
+            };
+            let ready = ready.try_into_resource::<Ready>(store.as_context_mut())?;
+            let value = store
+                .data_mut()
+                .isyswasfa()
+                .table
+                .take_host_value(&function, ready.rep())?;
+            let finish = downcast::<Finish<T>>(value)?;
+            let value = finish(store.as_context_mut())?;
+            let slot = results
+                .first_mut()
+                .ok_or_else(|| format_err!("isyswasfa: `{}` has no result", function.name()))?;
+            *slot = value;
+            Ok(())
+        },
+    )
 }

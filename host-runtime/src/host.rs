@@ -54,6 +54,32 @@ pub struct Host<T: 'static> {
     next_call: Arc<AtomicU64>,
 }
 
+/// A handle that does not keep the loop alive (what the store keeps of its own [`Host`], and
+/// what host objects living in the store hold).
+pub(crate) struct WeakHost<T: 'static> {
+    commands: mpsc::WeakUnboundedSender<Command<T>>,
+    next_call: Arc<AtomicU64>,
+}
+
+impl<T> Clone for WeakHost<T> {
+    fn clone(&self) -> Self {
+        Self {
+            commands: self.commands.clone(),
+            next_call: Arc::clone(&self.next_call),
+        }
+    }
+}
+
+impl<T> WeakHost<T> {
+    /// The host, if its loop still runs.
+    pub(crate) fn upgrade(&self) -> Option<Host<T>> {
+        Some(Host {
+            commands: self.commands.upgrade()?,
+            next_call: Arc::clone(&self.next_call),
+        })
+    }
+}
+
 impl<T> Clone for Host<T> {
     fn clone(&self) -> Self {
         Self {
@@ -107,6 +133,12 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
             );
         }
         let (commands, receiver) = mpsc::unbounded_channel();
+        let next_call = Arc::new(AtomicU64::new(0));
+        // Weak: the store must not keep its own loop alive.
+        store.data_mut().isyswasfa().host = Some(Box::new(WeakHost::<T> {
+            commands: commands.downgrade(),
+            next_call: Arc::clone(&next_call),
+        }));
         let event_loop = EventLoop {
             store,
             instance,
@@ -119,8 +151,28 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
         tokio::spawn(event_loop.run(receiver));
         Ok(Self {
             commands,
-            next_call: Arc::new(AtomicU64::new(0)),
+            next_call,
         })
+    }
+
+    /// A handle to the event loop that owns the store whose data is `data`, for host code that
+    /// must enter the store again later (after the host function that started it returned):
+    /// for example a task that feeds a guest's stream and then hands it a resource.
+    /// `None` when the store is not run by a [`Host`] or its loop has stopped.
+    pub fn of(data: &mut T) -> Option<Self> {
+        data.isyswasfa()
+            .host
+            .as_ref()?
+            .downcast_ref::<WeakHost<T>>()?
+            .upgrade()
+    }
+
+    /// A handle that does not keep the loop alive.
+    pub(crate) fn downgrade(&self) -> WeakHost<T> {
+        WeakHost {
+            commands: self.commands.downgrade(),
+            next_call: Arc::clone(&self.next_call),
+        }
     }
 
     fn send(&self, command: Command<T>) -> Result<()> {

@@ -4,7 +4,8 @@
 //! start/result pairs and which exports one poll function per component it contains. This crate
 //! is the host half: a task table shared by everything in a store, an event loop that delivers
 //! each component's events to its poll export, host implementations of lowered async imports
-//! written as plain Rust async closures, and the lowered `wasi:clocks/monotonic-clock@0.3.0`.
+//! written as plain Rust async closures, and the lowered WASI 0.3 interfaces (`wasi:clocks`,
+//! `wasi:random`, `wasi:cli` standard streams, and `wasi:http` on hyper: see [`http`]).
 //!
 //! ```no_run
 //! use isyswasfa_host::{Host, State};
@@ -30,15 +31,18 @@
 //! The event loop runs on tokio and owns the store; [`Host`] handles send it calls. It sleeps in
 //! one wait for the next event (a call, a host future, a timer) and never polls idly.
 
+pub mod cli;
 mod clocks;
 mod funcs;
 #[cfg(test)]
 mod fuzz;
 mod host;
+pub mod http;
 mod pipe_links;
 pub mod pipes;
 pub mod pollables;
 mod protocol;
+pub mod random;
 mod state;
 pub mod tasks;
 
@@ -47,7 +51,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 use wasmtime_wasi::WasiView;
 
-pub use clocks::MONOTONIC_CLOCK;
+pub use clocks::{MONOTONIC_CLOCK, SYSTEM_CLOCK};
 pub use funcs::{RESULT_SUFFIX, START_SUFFIX, func_wrap_async, func_wrap_async_with_store};
 pub use host::{AsyncFunc, DynamicFunc, Host, SyncFunc};
 pub use pipe_links::{
@@ -146,5 +150,8 @@ fn define_protocol_aliases<T: IsyswasfaView + 'static>(
 pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
     protocol::add_to_linker(linker)?;
     clocks::add_to_linker(linker)?;
+    cli::add_to_linker(linker)?;
+    random::add_to_linker(linker)?;
+    http::add_to_linker(linker)?;
     Ok(())
 }

@@ -131,7 +131,7 @@ impl<T> Pipe<T> {
     /// it wants) and wakes the writer if that made room. `Ready(None)` at the end of the stream
     /// (writer closed and nothing left, or reader closed). Otherwise `Pending`, after registering
     /// `cx` (if given) to be woken when that changes.
-    fn poll_take_with<R>(
+    pub(crate) fn poll_take_with<R>(
         &self,
         cx: Option<&mut Context<'_>>,
         f: impl FnOnce(&mut VecDeque<T>) -> R,
@@ -163,7 +163,7 @@ impl<T> Pipe<T> {
     /// Waits (through `cx`) until at least one value is buffered, then takes up to `max` of them;
     /// `Ready(None)` at the end of the stream. Cancellation-safe: values are only removed from
     /// the pipe in the same call that returns them.
-    fn poll_take(&self, cx: &mut Context<'_>, max: usize) -> Poll<Option<Vec<T>>> {
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, max: usize) -> Poll<Option<Vec<T>>> {
         self.poll_take_with(Some(cx), |buffer| drain_front(buffer, max))
     }
 
@@ -222,7 +222,7 @@ impl<T> Pipe<T> {
 
     /// Appends one value without waiting (the caller waited for `poll_writable`). `Err(value)`
     /// when the pipe is closed or (if the caller did not wait) full.
-    fn push_one(&self, value: T) -> Result<(), T> {
+    pub(crate) fn push_one(&self, value: T) -> Result<(), T> {
         let mut state = self.lock();
         if !state.reader_open || !state.writer_open || state.buffer.len() >= state.capacity {
             return Err(value);

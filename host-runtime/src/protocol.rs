@@ -76,9 +76,20 @@ pub struct IsyswasfaCtx {
     pub(crate) running: Running,
     pub(crate) pipes: crate::pipe_links::PipeTable,
     pub(crate) pollables: crate::pollables::PollableWaits,
+    /// A weak handle to the store's own event loop (a `WeakHost<T>`), for host code that goes
+    /// on after a host function returned and needs the store again (see [`crate::Host::of`]).
+    pub(crate) host: Option<Box<dyn std::any::Any + Send>>,
+    /// Names the store in the log lines of its guests' stdout/stderr (see [`crate::cli`]).
+    pub(crate) label: Option<std::sync::Arc<str>>,
 }
 
 impl IsyswasfaCtx {
+    /// Sends the guests' stdout/stderr lines to the log (`tracing`, target
+    /// `isyswasfa::guest`), each prefixed with `label`, instead of the process's own streams.
+    pub fn set_label(&mut self, label: impl Into<std::sync::Arc<str>>) {
+        self.label = Some(label.into());
+    }
+
     /// The task table.
     pub fn table(&self) -> &TaskTable {
         &self.table

@@ -1,0 +1,138 @@
+//! `wasi:cli@0.3.0` standard streams, lowered: `stdout` and `stderr` copy a guest's
+//! `stream<u8>` line by line to the host's log (labelled with the store's label, see
+//! [`IsyswasfaCtx::set_label`](crate::IsyswasfaCtx::set_label)) or, unlabelled, to the
+//! process's own stdout/stderr; `stdin` is always empty.
+
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use wasmtime::component::{Linker, Resource, Val};
+use wasmtime::{Result, StoreContextMut, bail};
+
+use crate::pipe_links::{AnyPipe, End, ReaderEnd};
+use crate::pipes::{FutureWriter, Pipe, StreamReader};
+use crate::protocol::IsyswasfaView;
+
+/// The interface names, as components import them.
+pub const STDOUT: &str = "wasi:cli/stdout@0.3.0";
+/// See [`STDOUT`].
+pub const STDERR: &str = "wasi:cli/stderr@0.3.0";
+/// See [`STDOUT`].
+pub const STDIN: &str = "wasi:cli/stdin@0.3.0";
+
+/// The longest line kept whole in a log record; longer ones are split, so that a guest that
+/// never writes a newline cannot make the host buffer without bound.
+pub const MAX_LINE: usize = 16 * 1024;
+
+#[derive(Clone, Copy)]
+enum Output {
+    Stdout,
+    Stderr,
+}
+
+/// Adds the lowered `stdin`, `stdout` and `stderr` to `linker`.
+pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
+    for (name, output) in [(STDOUT, Output::Stdout), (STDERR, Output::Stderr)] {
+        linker.instance(name)?.func_wrap(
+            "write-via-stream",
+            move |mut store, (data,): (Resource<ReaderEnd>,)| {
+                let AnyPipe::Bytes(data) = take(&mut store, data)? else {
+                    bail!("isyswasfa: `write-via-stream` was given a pipe that is not a stream<u8>");
+                };
+                let label = store.data_mut().isyswasfa().label.clone();
+                let (done, reader) = result_future(&mut store);
+                tokio::spawn(copy(StreamReader::new(data), output, label, done));
+                Ok((reader,))
+            },
+        )?;
+    }
+    linker
+        .instance(STDIN)?
+        .func_wrap("read-via-stream", |mut store, (): ()| {
+            let empty = Pipe::<u8>::new(1);
+            empty.close_writer();
+            let contents = store
+                .data_mut()
+                .isyswasfa()
+                .pipes
+                .insert(AnyPipe::Bytes(empty), End::Reader);
+            let (done, reader) = result_future(&mut store);
+            let _ = done.write(Val::Result(Ok(None)));
+            Ok(((Resource::<ReaderEnd>::new_own(contents), reader),))
+        })?;
+    Ok(())
+}
+
+fn take<T: IsyswasfaView>(
+    store: &mut StoreContextMut<'_, T>,
+    end: Resource<ReaderEnd>,
+) -> Result<AnyPipe> {
+    store
+        .data_mut()
+        .isyswasfa()
+        .pipes
+        .remove(end.rep(), End::Reader)
+}
+
+/// A `future<result<_, error-code>>`: the host's writer and the guest's reader.
+fn result_future<T: IsyswasfaView>(
+    store: &mut StoreContextMut<'_, T>,
+) -> (FutureWriter<Val>, Resource<ReaderEnd>) {
+    let pipe = Pipe::<Val>::new(1);
+    let rep = store
+        .data_mut()
+        .isyswasfa()
+        .pipes
+        .insert(AnyPipe::Values(Arc::clone(&pipe)), End::Reader);
+    (FutureWriter::new(pipe), Resource::new_own(rep))
+}
+
+async fn copy(
+    mut data: StreamReader<u8>,
+    output: Output,
+    label: Option<Arc<str>>,
+    done: FutureWriter<Val>,
+) {
+    let mut line = Vec::new();
+    while let Some(chunk) = data.read(64 * 1024).await {
+        match &label {
+            Some(label) => {
+                for byte in chunk {
+                    if byte == b'\n' || line.len() >= MAX_LINE {
+                        log(label, output, &line);
+                        line.clear();
+                    }
+                    if byte != b'\n' {
+                        line.push(byte);
+                    }
+                }
+            }
+            None => {
+                let written = match output {
+                    Output::Stdout => tokio::io::stdout().write_all(&chunk).await,
+                    Output::Stderr => tokio::io::stderr().write_all(&chunk).await,
+                };
+                if written.is_err() {
+                    // `error-code.pipe`: the host's own stream is gone.
+                    let code = Val::Enum("pipe".to_string());
+                    let _ = done.write(Val::Result(Err(Some(Box::new(code)))));
+                    return;
+                }
+            }
+        }
+    }
+    if let Some(label) = &label {
+        if !line.is_empty() {
+            log(label, output, &line);
+        }
+    }
+    let _ = done.write(Val::Result(Ok(None)));
+}
+
+fn log(label: &str, output: Output, line: &[u8]) {
+    let line = String::from_utf8_lossy(line);
+    match output {
+        Output::Stdout => tracing::info!(target: "isyswasfa::guest", "{label} stdout: {line}"),
+        Output::Stderr => tracing::warn!(target: "isyswasfa::guest", "{label} stderr: {line}"),
+    }
+}

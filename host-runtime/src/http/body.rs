@@ -1,0 +1,397 @@
+//! Bodies of requests and responses, streamed both ways without ever holding a whole body.
+//!
+//! A body is either the network's (a hyper body: an incoming request, a response `client.send`
+//! received) or a guest's (its `stream<u8>` reader and its trailers `future` reader, from
+//! `request.new` / `response.new`). `consume-body` hands a guest a network body through a new
+//! pipe fed as bytes arrive, or a guest's body as the very pipes it was made of; the host sends
+//! either kind to the network through [`Body`]'s [`http_body::Body`] implementation, which reads
+//! a guest's pipe as the guest writes it.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::HeaderMap;
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use wasmtime::component::{Resource, ResourceAny, Val};
+use wasmtime::{Result, StoreContextMut, bail};
+
+use super::error_code;
+use super::types::{Fields, take_end};
+use crate::host::{Host, WeakHost};
+use crate::pipe_links::{AnyPipe, BYTE_CAPACITY, End, ReaderEnd};
+use crate::pipes::{FutureReader, FutureWriter, Pipe, StreamWriter};
+use crate::protocol::IsyswasfaView;
+
+/// The error type of network bodies.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A body from the network or from an embedder.
+pub type NetworkBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BodyError>;
+
+/// Turns a guest's trailers value into header fields; needs the store, so it goes through the
+/// event loop. Holds the loop only weakly: bodies live in the store's own table.
+type TrailersResolver = Arc<dyn Fn(ResourceAny) -> BoxFuture<'static, Result<HeaderMap>> + Send + Sync>;
+
+/// The body of a request or response.
+pub enum Body {
+    /// From the network, or made by an embedder.
+    Network(NetworkBody),
+    /// Written by a guest.
+    Guest(GuestBody),
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Network(_) => f.write_str("Body::Network"),
+            Self::Guest(_) => f.write_str("Body::Guest"),
+        }
+    }
+}
+
+impl Body {
+    /// A body from any [`http_body::Body`] of bytes.
+    pub fn network<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BodyError>,
+    {
+        Self::Network(body.map_err(Into::into).boxed_unsync())
+    }
+
+    /// An empty body.
+    pub fn empty() -> Self {
+        Self::network(http_body_util::Empty::new())
+    }
+
+    /// A guest's body, from the ends `request.new` / `response.new` took; returns the body
+    /// and the guest's end of the future that learns how transmission went.
+    pub(crate) fn from_guest<T: IsyswasfaView + Send + 'static>(
+        store: &mut StoreContextMut<'_, T>,
+        contents: Option<Resource<ReaderEnd>>,
+        trailers: Resource<ReaderEnd>,
+    ) -> Result<(Self, Resource<ReaderEnd>)> {
+        let contents = match contents.map(|end| take_end(store, end)).transpose()? {
+            None => None,
+            Some(AnyPipe::Bytes(pipe)) => Some(pipe),
+            Some(other) => {
+                other.close(End::Reader);
+                bail!("isyswasfa: the body given to `new` is not a `stream<u8>`")
+            }
+        };
+        let trailers = match take_end(store, trailers)? {
+            AnyPipe::Values(pipe) => pipe,
+            other => {
+                other.close(End::Reader);
+                if let Some(contents) = contents {
+                    contents.close_reader();
+                }
+                bail!("isyswasfa: the trailers given to `new` are not a trailers `future`")
+            }
+        };
+        let transmitted = Pipe::<Val>::new(1);
+        let rep = store
+            .data_mut()
+            .isyswasfa()
+            .pipes
+            .insert(AnyPipe::Values(Arc::clone(&transmitted)), End::Reader);
+        let weak = Host::<T>::of(store.data_mut()).map(|h| h.downgrade());
+        let body = GuestBody {
+            contents,
+            trailers: Some(trailers),
+            transmitted: Some(transmitted),
+            resolver: resolver(weak),
+            resolving: None,
+        };
+        Ok((Self::Guest(body), Resource::new_own(rep)))
+    }
+
+    /// `consume-body`: the body's bytes and trailers as pipe ends for the guest. `res` is the
+    /// consumer's report of how it processed the body, passed on to whoever made it.
+    pub(crate) fn consume<T: IsyswasfaView + Send + 'static>(
+        self,
+        store: &mut StoreContextMut<'_, T>,
+        res: Resource<ReaderEnd>,
+    ) -> Result<(Resource<ReaderEnd>, Resource<ReaderEnd>)> {
+        let res = match take_end(store, res)? {
+            AnyPipe::Values(pipe) => pipe,
+            other => {
+                other.close(End::Reader);
+                bail!("isyswasfa: the `res` given to `consume-body` is not a result `future`")
+            }
+        };
+        let (contents, trailers) = match self {
+            Self::Guest(mut body) => {
+                let contents = body.contents.take().unwrap_or_else(|| {
+                    let empty = Pipe::<u8>::new(1);
+                    empty.close_writer();
+                    empty
+                });
+                let trailers = body.trailers.take().unwrap_or_else(|| Pipe::new(1));
+                if let Some(transmitted) = body.transmitted.take() {
+                    tokio::spawn(async move {
+                        let outcome = FutureReader::new(res).await;
+                        if let Some(outcome) = outcome {
+                            let _ = FutureWriter::new(transmitted).write(outcome);
+                        }
+                    });
+                } else {
+                    res.close_reader();
+                }
+                (contents, trailers)
+            }
+            Self::Network(body) => {
+                res.close_reader();
+                let contents = Pipe::<u8>::new(BYTE_CAPACITY);
+                let trailers = Pipe::<Val>::new(1);
+                let host = Host::<T>::of(store.data_mut()).map(|h| h.downgrade());
+                tokio::spawn(feed(
+                    body,
+                    StreamWriter::new(Arc::clone(&contents)),
+                    FutureWriter::new(Arc::clone(&trailers)),
+                    host,
+                ));
+                (contents, trailers)
+            }
+        };
+        let pipes = &mut store.data_mut().isyswasfa().pipes;
+        let contents = pipes.insert(AnyPipe::Bytes(contents), End::Reader);
+        let trailers = pipes.insert(AnyPipe::Values(trailers), End::Reader);
+        Ok((Resource::new_own(contents), Resource::new_own(trailers)))
+    }
+}
+
+/// `result<option<trailers>, error-code>` with no trailers.
+fn no_trailers() -> Val {
+    Val::Result(Ok(Some(Box::new(Val::Option(None)))))
+}
+
+/// `result<_, error-code>`.
+pub(crate) fn outcome(error: Option<Val>) -> Val {
+    match error {
+        None => Val::Result(Ok(None)),
+        Some(code) => Val::Result(Err(Some(Box::new(code)))),
+    }
+}
+
+/// Copies a network body into a guest's pipes as it arrives: bytes as soon as there is room,
+/// then the trailers (made into a `fields` resource in the store) or the error.
+async fn feed<T: IsyswasfaView + Send + 'static>(
+    mut body: NetworkBody,
+    mut contents: StreamWriter<u8>,
+    trailers: FutureWriter<Val>,
+    host: Option<WeakHost<T>>,
+) {
+    let mut fields = None;
+    loop {
+        match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    if contents.write(data.to_vec()).await.is_err() {
+                        // The guest dropped the body: stop reading it.
+                        return;
+                    }
+                }
+                Err(frame) => {
+                    if let Ok(map) = frame.into_trailers() {
+                        fields = Some(map);
+                    }
+                }
+            },
+            Some(Err(error)) => {
+                drop(contents);
+                let message = format!("reading the body failed: {error}");
+                let _ = trailers.write(outcome_err(error_code::internal(message)));
+                return;
+            }
+        }
+    }
+    drop(contents);
+    let value = match (fields, host.as_ref().and_then(WeakHost::upgrade)) {
+        (None, _) => no_trailers(),
+        (Some(map), Some(host)) => match trailers_val(&host, map).await {
+            Ok(value) => value,
+            Err(error) => outcome_err(error_code::internal(format!("{error:#}"))),
+        },
+        (Some(_), None) => no_trailers(),
+    };
+    let _ = trailers.write(value);
+}
+
+fn outcome_err(code: Val) -> Val {
+    Val::Result(Err(Some(Box::new(code))))
+}
+
+/// `ok(some(trailers))` with `map` as a new `fields` resource of the store.
+async fn trailers_val<T: IsyswasfaView + Send + 'static>(
+    host: &Host<T>,
+    map: HeaderMap,
+) -> Result<Val> {
+    host.with_store(move |store, _| {
+        Box::pin(async move {
+            let fields = store.data_mut().isyswasfa_and_table().1.push(Fields {
+                map,
+                mutable: false,
+            })?;
+            let any = fields.try_into_resource_any(&mut *store)?;
+            Ok(Val::Result(Ok(Some(Box::new(Val::Option(Some(Box::new(
+                Val::Resource(any),
+            ))))))))
+        })
+    })
+    .await?
+}
+
+fn resolver<T: IsyswasfaView + Send + 'static>(weak: Option<WeakHost<T>>) -> TrailersResolver {
+    Arc::new(move |any: ResourceAny| {
+        let host = weak.as_ref().and_then(WeakHost::upgrade);
+        Box::pin(async move {
+            let Some(host) = host else {
+                bail!("the component's host has stopped");
+            };
+            host.with_store(move |store, _| {
+                Box::pin(async move {
+                    let fields = any.try_into_resource::<Fields>(&mut *store)?;
+                    let fields = store.data_mut().isyswasfa_and_table().1.delete(fields)?;
+                    Ok(fields.map)
+                })
+            })
+            .await?
+        })
+    })
+}
+
+/// A guest's body on its way to the network.
+pub struct GuestBody {
+    contents: Option<Arc<Pipe<u8>>>,
+    trailers: Option<Arc<Pipe<Val>>>,
+    /// The writer of the guest's "transmitted" future; written once the body went out.
+    transmitted: Option<Arc<Pipe<Val>>>,
+    resolver: TrailersResolver,
+    resolving: Option<BoxFuture<'static, Result<HeaderMap>>>,
+}
+
+impl GuestBody {
+    fn finish(&mut self, error: Option<Val>) {
+        if let Some(transmitted) = self.transmitted.take() {
+            let _ = FutureWriter::new(transmitted).write(outcome(error));
+        }
+    }
+}
+
+impl Drop for GuestBody {
+    fn drop(&mut self) {
+        // Not sent to the end (the peer went away, or nobody sent it): the guest's writer sees
+        // its reader gone, and its "transmitted" future an error.
+        if let Some(contents) = self.contents.take() {
+            contents.close_reader();
+        }
+        if let Some(trailers) = self.trailers.take() {
+            trailers.close_reader();
+        }
+        self.finish(Some(error_code::named("connection-terminated")));
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.get_mut() {
+            Self::Network(body) => Pin::new(body).poll_frame(cx),
+            Self::Guest(body) => body.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Network(body) => body.is_end_stream(),
+            Self::Guest(body) => {
+                body.contents.is_none() && body.trailers.is_none() && body.resolving.is_none()
+            }
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Network(body) => body.size_hint(),
+            Self::Guest(_) => SizeHint::default(),
+        }
+    }
+}
+
+impl GuestBody {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        if let Some(contents) = &self.contents {
+            match contents.poll_take(cx, BYTE_CAPACITY) {
+                Poll::Ready(Some(bytes)) => return Poll::Ready(Some(Ok(Frame::data(bytes.into())))),
+                Poll::Ready(None) => {
+                    if let Some(contents) = self.contents.take() {
+                        contents.close_reader();
+                    }
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if let Some(trailers) = &self.trailers {
+            let value = match trailers.poll_take_with(Some(cx), |b| b.pop_front()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(value) => value.flatten(),
+            };
+            if let Some(trailers) = self.trailers.take() {
+                trailers.close_reader();
+            }
+            match value {
+                // The guest dropped its trailers writer without a value: a plain end.
+                None => {}
+                Some(Val::Result(Ok(Some(inner)))) => {
+                    if let Val::Option(Some(fields)) = *inner {
+                        if let Val::Resource(any) = *fields {
+                            self.resolving = Some((self.resolver)(any));
+                        }
+                    }
+                }
+                Some(Val::Result(Err(code))) => {
+                    let code = code.map(|c| *c);
+                    let message = format!(
+                        "the guest ended the body with an error: {}",
+                        code.as_ref().map_or("(none)".to_string(), error_code::describe)
+                    );
+                    self.finish(code);
+                    return Poll::Ready(Some(Err(message.into())));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(resolving) = &mut self.resolving {
+            let map = match resolving.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(map) => map,
+            };
+            self.resolving = None;
+            return match map {
+                Ok(map) => {
+                    self.finish(None);
+                    Poll::Ready(Some(Ok(Frame::trailers(map))))
+                }
+                Err(error) => {
+                    let message = format!("{error:#}");
+                    self.finish(Some(error_code::internal(message.clone())));
+                    Poll::Ready(Some(Err(message.into())))
+                }
+            };
+        }
+        self.finish(None);
+        Poll::Ready(None)
+    }
+}

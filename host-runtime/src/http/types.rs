@@ -1,0 +1,716 @@
+//! `wasi:http/types@0.3.0`: the `fields`, `request`, `response` and `request-options`
+//! resources, kept in the store's resource table, and the small variants their methods take.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use wasmtime::component::{
+    ComponentType, Lift, Linker, LinkerInstance, Lower, Resource, ResourceTable, ResourceType,
+};
+use wasmtime::{Result, StoreContextMut, format_err};
+
+use super::body::Body;
+use crate::pipe_links::{End, ReaderEnd};
+use crate::protocol::IsyswasfaView;
+
+/// The interface name, as components import it.
+pub const TYPES: &str = "wasi:http/types@0.3.0";
+
+/// The most bytes (names plus values) one `fields` may hold: a guest cannot grow host memory
+/// without bound through headers, and 64 KiB is well above what real traffic sends.
+pub const MAX_FIELDS_SIZE: usize = 64 * 1024;
+
+/// Hop-by-hop fields that the host manages itself; guests may not set them.
+const FORBIDDEN: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+];
+
+/// `variant method`.
+#[derive(ComponentType, Lift, Lower, Clone, Debug, PartialEq, Eq)]
+#[component(variant)]
+#[allow(missing_docs)]
+pub enum Method {
+    #[component(name = "get")]
+    Get,
+    #[component(name = "head")]
+    Head,
+    #[component(name = "post")]
+    Post,
+    #[component(name = "put")]
+    Put,
+    #[component(name = "delete")]
+    Delete,
+    #[component(name = "connect")]
+    Connect,
+    #[component(name = "options")]
+    Options,
+    #[component(name = "trace")]
+    Trace,
+    #[component(name = "patch")]
+    Patch,
+    #[component(name = "other")]
+    Other(String),
+}
+
+impl From<&http::Method> for Method {
+    fn from(method: &http::Method) -> Self {
+        match *method {
+            http::Method::GET => Self::Get,
+            http::Method::HEAD => Self::Head,
+            http::Method::POST => Self::Post,
+            http::Method::PUT => Self::Put,
+            http::Method::DELETE => Self::Delete,
+            http::Method::CONNECT => Self::Connect,
+            http::Method::OPTIONS => Self::Options,
+            http::Method::TRACE => Self::Trace,
+            http::Method::PATCH => Self::Patch,
+            ref other => Self::Other(other.as_str().to_string()),
+        }
+    }
+}
+
+impl TryFrom<&Method> for http::Method {
+    type Error = http::method::InvalidMethod;
+
+    fn try_from(method: &Method) -> Result<Self, Self::Error> {
+        Ok(match method {
+            Method::Get => Self::GET,
+            Method::Head => Self::HEAD,
+            Method::Post => Self::POST,
+            Method::Put => Self::PUT,
+            Method::Delete => Self::DELETE,
+            Method::Connect => Self::CONNECT,
+            Method::Options => Self::OPTIONS,
+            Method::Trace => Self::TRACE,
+            Method::Patch => Self::PATCH,
+            Method::Other(other) => Self::from_bytes(other.as_bytes())?,
+        })
+    }
+}
+
+/// `variant scheme`.
+#[derive(ComponentType, Lift, Lower, Clone, Debug, PartialEq, Eq)]
+#[component(variant)]
+#[allow(missing_docs)]
+pub enum Scheme {
+    #[component(name = "HTTP")]
+    Http,
+    #[component(name = "HTTPS")]
+    Https,
+    #[component(name = "other")]
+    Other(String),
+}
+
+impl Scheme {
+    /// The scheme as URI text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+            Self::Other(other) => other,
+        }
+    }
+}
+
+/// `variant header-error`.
+#[derive(ComponentType, Lift, Lower, Clone, Debug)]
+#[component(variant)]
+#[allow(missing_docs)]
+pub enum HeaderError {
+    #[component(name = "invalid-syntax")]
+    InvalidSyntax,
+    #[component(name = "forbidden")]
+    Forbidden,
+    #[component(name = "immutable")]
+    Immutable,
+    #[component(name = "size-exceeded")]
+    SizeExceeded,
+    #[component(name = "other")]
+    Other(Option<String>),
+}
+
+/// `variant request-options-error`.
+#[derive(ComponentType, Lift, Lower, Clone, Debug)]
+#[component(variant)]
+#[allow(missing_docs)]
+pub enum RequestOptionsError {
+    #[component(name = "not-supported")]
+    NotSupported,
+    #[component(name = "immutable")]
+    Immutable,
+    #[component(name = "other")]
+    Other(Option<String>),
+}
+
+/// A `fields` resource: headers or trailers.
+#[derive(Debug, Default, Clone)]
+pub struct Fields {
+    /// The fields, in order.
+    pub map: HeaderMap,
+    /// Whether the guest may change them (not when they belong to a request or response).
+    pub mutable: bool,
+}
+
+impl Fields {
+    fn change(&mut self) -> Result<&mut HeaderMap, HeaderError> {
+        if self.mutable {
+            Ok(&mut self.map)
+        } else {
+            Err(HeaderError::Immutable)
+        }
+    }
+}
+
+/// A `request-options` resource: timeouts in nanoseconds.
+#[derive(Debug, Default, Clone)]
+pub struct RequestOptions {
+    /// How long connecting may take.
+    pub connect_timeout: Option<u64>,
+    /// How long the first byte of the response may take.
+    pub first_byte_timeout: Option<u64>,
+    /// How long may pass between two chunks of the response body.
+    pub between_bytes_timeout: Option<u64>,
+    /// Whether the guest may change them (not once they belong to a request).
+    pub mutable: bool,
+}
+
+/// A `request` resource.
+#[derive(Debug)]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// The scheme, if set.
+    pub scheme: Option<Scheme>,
+    /// The authority, if set.
+    pub authority: Option<String>,
+    /// The path and query, if set.
+    pub path_with_query: Option<String>,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The options, if any.
+    pub options: Option<RequestOptions>,
+    /// The body and trailers.
+    pub body: Body,
+}
+
+impl Request {
+    /// A request received from the network (or made by an embedder) for a guest to handle.
+    pub fn from_http(request: http::Request<Body>) -> Self {
+        let (parts, body) = request.into_parts();
+        Self {
+            method: Method::from(&parts.method),
+            scheme: parts.uri.scheme().map(|s| match s.as_str() {
+                "http" => Scheme::Http,
+                "https" => Scheme::Https,
+                other => Scheme::Other(other.to_string()),
+            }),
+            authority: parts.uri.authority().map(|a| a.as_str().to_string()).or_else(|| {
+                parts
+                    .headers
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_string)
+            }),
+            path_with_query: parts.uri.path_and_query().map(|p| p.as_str().to_string()),
+            headers: parts.headers,
+            options: None,
+            body,
+        }
+    }
+}
+
+/// A `response` resource.
+#[derive(Debug)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body and trailers.
+    pub body: Body,
+}
+
+fn table<'a, T: IsyswasfaView>(store: &'a mut StoreContextMut<'_, T>) -> &'a mut ResourceTable {
+    store.data_mut().isyswasfa_and_table().1
+}
+
+fn field_name(name: &str) -> Result<HeaderName, HeaderError> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| HeaderError::InvalidSyntax)
+}
+
+/// Checks a name a guest wants to set: valid and not one the host manages.
+fn settable_name(name: &str) -> Result<HeaderName, HeaderError> {
+    let name = field_name(name)?;
+    if FORBIDDEN.contains(&name.as_str()) {
+        return Err(HeaderError::Forbidden);
+    }
+    Ok(name)
+}
+
+fn field_value(value: &[u8]) -> Result<HeaderValue, HeaderError> {
+    HeaderValue::from_bytes(value).map_err(|_| HeaderError::InvalidSyntax)
+}
+
+fn size_of(map: &HeaderMap) -> usize {
+    map.iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum()
+}
+
+/// Fails when `map` grew beyond [`MAX_FIELDS_SIZE`].
+fn check_size(map: &HeaderMap) -> Result<(), HeaderError> {
+    if size_of(map) > MAX_FIELDS_SIZE {
+        Err(HeaderError::SizeExceeded)
+    } else {
+        Ok(())
+    }
+}
+
+fn copy_all(map: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+    map.iter()
+        .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
+        .collect()
+}
+
+/// Adds `wasi:http/types@0.3.0` to `linker`.
+pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
+    let mut types = linker.instance(TYPES)?;
+    add_fields(&mut types)?;
+    add_request_options(&mut types)?;
+    add_request(&mut types)?;
+    add_response(&mut types)?;
+    Ok(())
+}
+
+fn add_fields<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> Result<()> {
+    types.resource("fields", ResourceType::host::<Fields>(), |mut store, rep| {
+        table(&mut store).delete(Resource::<Fields>::new_own(rep))?;
+        Ok(())
+    })?;
+    types.func_wrap("[constructor]fields", |mut store, (): ()| {
+        let fields = Fields {
+            map: HeaderMap::new(),
+            mutable: true,
+        };
+        Ok((table(&mut store).push(fields)?,))
+    })?;
+    types.func_wrap(
+        "[static]fields.from-list",
+        |mut store, (entries,): (Vec<(String, Vec<u8>)>,)| {
+            let map = (|| {
+                let mut map = HeaderMap::new();
+                for (name, value) in &entries {
+                    map.append(settable_name(name)?, field_value(value)?);
+                }
+                check_size(&map)?;
+                Ok(map)
+            })();
+            Ok((match map {
+                Ok(map) => Ok(table(&mut store).push(Fields { map, mutable: true })?),
+                Err(error) => Err::<_, HeaderError>(error),
+            },))
+        },
+    )?;
+    types.func_wrap(
+        "[method]fields.get",
+        |mut store, (fields, name): (Resource<Fields>, String)| {
+            let fields = table(&mut store).get(&fields)?;
+            let values = match field_name(&name) {
+                Ok(name) => fields
+                    .map
+                    .get_all(name)
+                    .iter()
+                    .map(|v| v.as_bytes().to_vec())
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            Ok((values,))
+        },
+    )?;
+    types.func_wrap(
+        "[method]fields.has",
+        |mut store, (fields, name): (Resource<Fields>, String)| {
+            let fields = table(&mut store).get(&fields)?;
+            Ok((field_name(&name).is_ok_and(|name| fields.map.contains_key(name)),))
+        },
+    )?;
+    types.func_wrap(
+        "[method]fields.set",
+        |mut store, (fields, name, values): (Resource<Fields>, String, Vec<Vec<u8>>)| {
+            let fields = table(&mut store).get_mut(&fields)?;
+            let outcome = (|| {
+                let name = settable_name(&name)?;
+                let values = values
+                    .iter()
+                    .map(|v| field_value(v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut changed = fields.change()?.clone();
+                changed.remove(&name);
+                for value in values {
+                    changed.append(name.clone(), value);
+                }
+                check_size(&changed)?;
+                fields.map = changed;
+                Ok::<_, HeaderError>(())
+            })();
+            Ok((outcome,))
+        },
+    )?;
+    types.func_wrap(
+        "[method]fields.delete",
+        |mut store, (fields, name): (Resource<Fields>, String)| {
+            let fields = table(&mut store).get_mut(&fields)?;
+            let outcome = (|| {
+                let name = settable_name(&name)?;
+                fields.change()?.remove(&name);
+                Ok::<_, HeaderError>(())
+            })();
+            Ok((outcome,))
+        },
+    )?;
+    types.func_wrap(
+        "[method]fields.get-and-delete",
+        |mut store, (fields, name): (Resource<Fields>, String)| {
+            let fields = table(&mut store).get_mut(&fields)?;
+            let outcome = (|| {
+                let name = settable_name(&name)?;
+                let map = fields.change()?;
+                let values = map
+                    .get_all(&name)
+                    .iter()
+                    .map(|v| v.as_bytes().to_vec())
+                    .collect::<Vec<_>>();
+                map.remove(&name);
+                Ok::<_, HeaderError>(values)
+            })();
+            Ok((outcome,))
+        },
+    )?;
+    types.func_wrap(
+        "[method]fields.append",
+        |mut store, (fields, name, value): (Resource<Fields>, String, Vec<u8>)| {
+            let fields = table(&mut store).get_mut(&fields)?;
+            let outcome = (|| {
+                let name = settable_name(&name)?;
+                let value = field_value(&value)?;
+                let map = fields.change()?;
+                if size_of(map) + name.as_str().len() + value.len() > MAX_FIELDS_SIZE {
+                    return Err(HeaderError::SizeExceeded);
+                }
+                map.append(name, value);
+                Ok::<_, HeaderError>(())
+            })();
+            Ok((outcome,))
+        },
+    )?;
+    types.func_wrap(
+        "[method]fields.copy-all",
+        |mut store, (fields,): (Resource<Fields>,)| {
+            Ok((copy_all(&table(&mut store).get(&fields)?.map),))
+        },
+    )?;
+    types.func_wrap(
+        "[method]fields.clone",
+        |mut store, (fields,): (Resource<Fields>,)| {
+            let map = table(&mut store).get(&fields)?.map.clone();
+            Ok((table(&mut store).push(Fields { map, mutable: true })?,))
+        },
+    )?;
+    Ok(())
+}
+
+/// Defines a getter and a setter of one timeout of `request-options`.
+fn add_timeout<T: IsyswasfaView + 'static>(
+    types: &mut LinkerInstance<'_, T>,
+    name: &str,
+    field: fn(&mut RequestOptions) -> &mut Option<u64>,
+) -> Result<()> {
+    types.func_wrap(
+        &format!("[method]request-options.get-{name}"),
+        move |mut store, (options,): (Resource<RequestOptions>,)| {
+            Ok((*field(table(&mut store).get_mut(&options)?),))
+        },
+    )?;
+    types.func_wrap(
+        &format!("[method]request-options.set-{name}"),
+        move |mut store, (options, value): (Resource<RequestOptions>, Option<u64>)| {
+            let options = table(&mut store).get_mut(&options)?;
+            if !options.mutable {
+                return Ok((Err(RequestOptionsError::Immutable),));
+            }
+            *field(options) = value;
+            Ok((Ok(()),))
+        },
+    )
+}
+
+fn add_request_options<T: IsyswasfaView + 'static>(
+    types: &mut LinkerInstance<'_, T>,
+) -> Result<()> {
+    types.resource(
+        "request-options",
+        ResourceType::host::<RequestOptions>(),
+        |mut store, rep| {
+            table(&mut store).delete(Resource::<RequestOptions>::new_own(rep))?;
+            Ok(())
+        },
+    )?;
+    types.func_wrap("[constructor]request-options", |mut store, (): ()| {
+        let options = RequestOptions {
+            mutable: true,
+            ..RequestOptions::default()
+        };
+        Ok((table(&mut store).push(options)?,))
+    })?;
+    add_timeout(types, "connect-timeout", |o| &mut o.connect_timeout)?;
+    add_timeout(types, "first-byte-timeout", |o| &mut o.first_byte_timeout)?;
+    add_timeout(types, "between-bytes-timeout", |o| {
+        &mut o.between_bytes_timeout
+    })?;
+    types.func_wrap(
+        "[method]request-options.clone",
+        |mut store, (options,): (Resource<RequestOptions>,)| {
+            let copy = RequestOptions {
+                mutable: true,
+                ..table(&mut store).get(&options)?.clone()
+            };
+            Ok((table(&mut store).push(copy)?,))
+        },
+    )?;
+    Ok(())
+}
+
+/// Takes a guest's `fields` for a request or response (the guest's handle is consumed).
+fn take_fields<T: IsyswasfaView>(
+    store: &mut StoreContextMut<'_, T>,
+    fields: Resource<Fields>,
+) -> Result<HeaderMap> {
+    Ok(table(store).delete(fields)?.map)
+}
+
+/// An immutable copy of `map` as a new `fields` resource.
+fn frozen<T: IsyswasfaView>(
+    store: &mut StoreContextMut<'_, T>,
+    map: &HeaderMap,
+) -> Result<Resource<Fields>> {
+    Ok(table(store).push(Fields {
+        map: map.clone(),
+        mutable: false,
+    })?)
+}
+
+type PipeEnds = (Resource<ReaderEnd>, Resource<ReaderEnd>);
+
+fn add_request<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> Result<()> {
+    types.resource("request", ResourceType::host::<Request>(), |mut store, rep| {
+        table(&mut store).delete(Resource::<Request>::new_own(rep))?;
+        Ok(())
+    })?;
+    types.func_wrap(
+        "[static]request.new",
+        |mut store,
+         (headers, contents, trailers, options): (
+            Resource<Fields>,
+            Option<Resource<ReaderEnd>>,
+            Resource<ReaderEnd>,
+            Option<Resource<RequestOptions>>,
+        )| {
+            let headers = take_fields(&mut store, headers)?;
+            let options = match options {
+                Some(options) => Some(RequestOptions {
+                    mutable: false,
+                    ..table(&mut store).delete(options)?
+                }),
+                None => None,
+            };
+            let (body, transmitted) = Body::from_guest(&mut store, contents, trailers)?;
+            let request = Request {
+                method: Method::Get,
+                scheme: None,
+                authority: None,
+                path_with_query: None,
+                headers,
+                options,
+                body,
+            };
+            Ok(((table(&mut store).push(request)?, transmitted),))
+        },
+    )?;
+    types.func_wrap(
+        "[method]request.get-method",
+        |mut store, (request,): (Resource<Request>,)| {
+            Ok((table(&mut store).get(&request)?.method.clone(),))
+        },
+    )?;
+    types.func_wrap(
+        "[method]request.set-method",
+        |mut store, (request, method): (Resource<Request>, Method)| {
+            let valid = http::Method::try_from(&method).is_ok();
+            if valid {
+                table(&mut store).get_mut(&request)?.method = method;
+            }
+            Ok((if valid { Ok(()) } else { Err(()) },))
+        },
+    )?;
+    types.func_wrap(
+        "[method]request.get-path-with-query",
+        |mut store, (request,): (Resource<Request>,)| {
+            Ok((table(&mut store).get(&request)?.path_with_query.clone(),))
+        },
+    )?;
+    types.func_wrap(
+        "[method]request.set-path-with-query",
+        |mut store, (request, path): (Resource<Request>, Option<String>)| {
+            let valid = path
+                .as_deref()
+                .is_none_or(|p| http::uri::PathAndQuery::try_from(p).is_ok());
+            if valid {
+                table(&mut store).get_mut(&request)?.path_with_query = path;
+            }
+            Ok((if valid { Ok(()) } else { Err(()) },))
+        },
+    )?;
+    types.func_wrap(
+        "[method]request.get-scheme",
+        |mut store, (request,): (Resource<Request>,)| {
+            Ok((table(&mut store).get(&request)?.scheme.clone(),))
+        },
+    )?;
+    types.func_wrap(
+        "[method]request.set-scheme",
+        |mut store, (request, scheme): (Resource<Request>, Option<Scheme>)| {
+            let valid = scheme
+                .as_ref()
+                .is_none_or(|s| http::uri::Scheme::try_from(s.as_str()).is_ok());
+            if valid {
+                table(&mut store).get_mut(&request)?.scheme = scheme;
+            }
+            Ok((if valid { Ok(()) } else { Err(()) },))
+        },
+    )?;
+    types.func_wrap(
+        "[method]request.get-authority",
+        |mut store, (request,): (Resource<Request>,)| {
+            Ok((table(&mut store).get(&request)?.authority.clone(),))
+        },
+    )?;
+    types.func_wrap(
+        "[method]request.set-authority",
+        |mut store, (request, authority): (Resource<Request>, Option<String>)| {
+            let valid = authority
+                .as_deref()
+                .is_none_or(|a| http::uri::Authority::try_from(a).is_ok());
+            if valid {
+                table(&mut store).get_mut(&request)?.authority = authority;
+            }
+            Ok((if valid { Ok(()) } else { Err(()) },))
+        },
+    )?;
+    types.func_wrap(
+        "[method]request.get-options",
+        |mut store, (request,): (Resource<Request>,)| {
+            let options = table(&mut store).get(&request)?.options.clone();
+            let handle = match options {
+                Some(options) => Some(table(&mut store).push(RequestOptions {
+                    mutable: false,
+                    ..options
+                })?),
+                None => None,
+            };
+            Ok((handle,))
+        },
+    )?;
+    types.func_wrap(
+        "[method]request.get-headers",
+        |mut store, (request,): (Resource<Request>,)| {
+            let headers = table(&mut store).get(&request)?.headers.clone();
+            Ok((frozen(&mut store, &headers)?,))
+        },
+    )?;
+    types.func_wrap(
+        "[static]request.consume-body",
+        |mut store, (request, res): (Resource<Request>, Resource<ReaderEnd>)| {
+            let request = table(&mut store).delete(request)?;
+            let ends: PipeEnds = request.body.consume(&mut store, res)?;
+            Ok((ends,))
+        },
+    )?;
+    Ok(())
+}
+
+fn add_response<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> Result<()> {
+    types.resource(
+        "response",
+        ResourceType::host::<Response>(),
+        |mut store, rep| {
+            table(&mut store).delete(Resource::<Response>::new_own(rep))?;
+            Ok(())
+        },
+    )?;
+    types.func_wrap(
+        "[static]response.new",
+        |mut store,
+         (headers, contents, trailers): (
+            Resource<Fields>,
+            Option<Resource<ReaderEnd>>,
+            Resource<ReaderEnd>,
+        )| {
+            let headers = take_fields(&mut store, headers)?;
+            let (body, transmitted) = Body::from_guest(&mut store, contents, trailers)?;
+            let response = Response {
+                status: 200,
+                headers,
+                body,
+            };
+            Ok(((table(&mut store).push(response)?, transmitted),))
+        },
+    )?;
+    types.func_wrap(
+        "[method]response.get-status-code",
+        |mut store, (response,): (Resource<Response>,)| {
+            Ok((table(&mut store).get(&response)?.status,))
+        },
+    )?;
+    types.func_wrap(
+        "[method]response.set-status-code",
+        |mut store, (response, status): (Resource<Response>, u16)| {
+            let valid = http::StatusCode::from_u16(status).is_ok();
+            if valid {
+                table(&mut store).get_mut(&response)?.status = status;
+            }
+            Ok((if valid { Ok(()) } else { Err(()) },))
+        },
+    )?;
+    types.func_wrap(
+        "[method]response.get-headers",
+        |mut store, (response,): (Resource<Response>,)| {
+            let headers = table(&mut store).get(&response)?.headers.clone();
+            Ok((frozen(&mut store, &headers)?,))
+        },
+    )?;
+    types.func_wrap(
+        "[static]response.consume-body",
+        |mut store, (response, res): (Resource<Response>, Resource<ReaderEnd>)| {
+            let response = table(&mut store).delete(response)?;
+            let ends: PipeEnds = response.body.consume(&mut store, res)?;
+            Ok((ends,))
+        },
+    )?;
+    Ok(())
+}
+
+/// Takes a guest's pipe end out of the store's pipe table.
+pub(crate) fn take_end<T: IsyswasfaView>(
+    store: &mut StoreContextMut<'_, T>,
+    end: Resource<ReaderEnd>,
+) -> Result<crate::pipe_links::AnyPipe> {
+    store
+        .data_mut()
+        .isyswasfa()
+        .pipes
+        .remove(end.rep(), End::Reader)
+        .map_err(|e| format_err!("{e:#}"))
+}
