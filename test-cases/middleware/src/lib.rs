@@ -17,7 +17,7 @@
 //! a two-byte header and an Adler-32 trailer around RFC 1951 data), not raw RFC 1951 data.
 //!
 //! Trailers pass through in both directions. The coding itself is in `codec.rs`, whose unit
-//! tests run on any host target.
+//! tests run on the host (`cargo test -p middleware` in `test-cases/`).
 
 wit_bindgen::generate!({ path: "wit", world: "middleware", generate_all });
 
