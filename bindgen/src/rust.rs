@@ -630,9 +630,14 @@ fn mirror(
             m.traits.contains_key(&name) || m.hidden.contains(&name)
         })
     };
-    let mut names: Vec<Ident> = Vec::new();
+    // Each public name, with the `#[cfg(…)]`s of its item: wit-bindgen defines some items only
+    // for some targets (the component type, for `wasm32`), and each is re-exported under the
+    // same `cfg`, so the bindings build for any target.
+    let mut names: Vec<(Ident, Vec<&syn::Attribute>)> = Vec::new();
     let mut children = TokenStream::new();
     for item in items {
+        let cfgs = item_cfgs(item);
+        let mut push = |ident: &Ident| names.push((ident.clone(), cfgs.clone()));
         match item {
             syn::Item::Mod(m) if is_pub(&m.vis) => {
                 let Some((_, content)) = &m.content else {
@@ -651,37 +656,49 @@ fn mirror(
                     .any(|hidden| *hidden == child_path)
                     .then(|| quote!(#[doc(hidden)]));
                 children.extend(quote! {
+                    #(#cfgs)*
                     #(#attrs)*
                     #hidden
                     pub mod #ident { #child }
                 });
             }
-            syn::Item::Fn(f) if is_pub(&f.vis) => names.push(f.sig.ident.clone()),
-            syn::Item::Struct(i) if is_pub(&i.vis) => names.push(i.ident.clone()),
-            syn::Item::Enum(i) if is_pub(&i.vis) => names.push(i.ident.clone()),
-            syn::Item::Union(i) if is_pub(&i.vis) => names.push(i.ident.clone()),
-            syn::Item::Type(i) if is_pub(&i.vis) => names.push(i.ident.clone()),
-            syn::Item::Const(i) if is_pub(&i.vis) => names.push(i.ident.clone()),
-            syn::Item::Static(i) if is_pub(&i.vis) => names.push(i.ident.clone()),
-            syn::Item::Trait(i) if is_pub(&i.vis) && !replaced(&i.ident) => {
-                names.push(i.ident.clone())
+            syn::Item::Fn(f) if is_pub(&f.vis) => push(&f.sig.ident),
+            syn::Item::Struct(i) if is_pub(&i.vis) => push(&i.ident),
+            syn::Item::Enum(i) if is_pub(&i.vis) => push(&i.ident),
+            syn::Item::Union(i) if is_pub(&i.vis) => push(&i.ident),
+            syn::Item::Type(i) if is_pub(&i.vis) => push(&i.ident),
+            syn::Item::Const(i) if is_pub(&i.vis) => push(&i.ident),
+            syn::Item::Static(i) if is_pub(&i.vis) => push(&i.ident),
+            syn::Item::Trait(i) if is_pub(&i.vis) && !replaced(&i.ident) => push(&i.ident),
+            syn::Item::Use(u) if is_pub(&u.vis) => {
+                let mut used = Vec::new();
+                use_names(&u.tree, &mut used);
+                used.iter().for_each(push);
             }
-            syn::Item::Use(u) if is_pub(&u.vis) => use_names(&u.tree, &mut names),
             _ => {}
         }
     }
-    let supers = (0..path.len()).map(|_| quote!(super::));
+    let (plain, gated): (Vec<_>, Vec<_>) = names.into_iter().partition(|(_, c)| c.is_empty());
+    let names: Vec<Ident> = plain.into_iter().map(|(name, _)| name).collect();
+    let supers: Vec<TokenStream> = (0..path.len()).map(|_| quote!(super::)).collect();
     let raw_path: Vec<Ident> = path
         .iter()
         .map(|p| Ident::new(p, Span::call_site()))
         .collect();
-    let reexport = match names.is_empty() {
+    let mut reexport = match names.is_empty() {
         true => TokenStream::new(),
         false => quote! {
             #[allow(unused_imports)]
             pub use #(#supers)* #raw #(::#raw_path)*::{#(#names),*};
         },
     };
+    for (name, cfgs) in gated {
+        reexport.extend(quote! {
+            #(#cfgs)*
+            #[allow(unused_imports)]
+            pub use #(#supers)* #raw #(::#raw_path)*::#name;
+        });
+    }
     let mut added = TokenStream::new();
     if let Some(module) = module {
         added.extend(module.items.iter().cloned());
@@ -694,6 +711,24 @@ fn mirror(
         #children
         #added
     }
+}
+
+/// The `#[cfg(…)]` attributes of `item`.
+fn item_cfgs(item: &syn::Item) -> Vec<&syn::Attribute> {
+    let attrs: &[syn::Attribute] = match item {
+        syn::Item::Mod(i) => &i.attrs,
+        syn::Item::Fn(i) => &i.attrs,
+        syn::Item::Struct(i) => &i.attrs,
+        syn::Item::Enum(i) => &i.attrs,
+        syn::Item::Union(i) => &i.attrs,
+        syn::Item::Type(i) => &i.attrs,
+        syn::Item::Const(i) => &i.attrs,
+        syn::Item::Static(i) => &i.attrs,
+        syn::Item::Trait(i) => &i.attrs,
+        syn::Item::Use(i) => &i.attrs,
+        _ => &[],
+    };
+    attrs.iter().filter(|a| a.path().is_ident("cfg")).collect()
 }
 
 fn is_pub(vis: &syn::Visibility) -> bool {
