@@ -2,5 +2,7 @@
 //! build on one another (`serve` and `run` take what `compose` produces).
 //!
 //! - [`compose`]: plug components together into one, exporting every isyswasfa poll function.
+//! - [`serve`]: an HTTP server whose requests a component's `wasi:http/handler` handles.
 
 pub mod compose;
+pub mod serve;

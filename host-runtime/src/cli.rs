@@ -37,7 +37,9 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
             "write-via-stream",
             move |mut store, (data,): (Resource<ReaderEnd>,)| {
                 let AnyPipe::Bytes(data) = take(&mut store, data)? else {
-                    bail!("isyswasfa: `write-via-stream` was given a pipe that is not a stream<u8>");
+                    bail!(
+                        "isyswasfa: `write-via-stream` was given a pipe that is not a stream<u8>"
+                    );
                 };
                 let label = store.data_mut().isyswasfa().label.clone();
                 let (done, reader) = result_future(&mut store);

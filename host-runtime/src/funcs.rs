@@ -159,9 +159,12 @@ where
                     Err(Some(Box::new(Val::Resource(pending))))
                 }
             };
-            let slot = results
-                .first_mut()
-                .ok_or_else(|| format_err!("isyswasfa: `{name_of}` has no result", name_of = started.name()))?;
+            let slot = results.first_mut().ok_or_else(|| {
+                format_err!(
+                    "isyswasfa: `{name_of}` has no result",
+                    name_of = started.name()
+                )
+            })?;
             *slot = Val::Result(result);
             Ok(())
         },

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::Store;
 use wasmtime::component::{
-    Component, ComponentNamedList, ComponentType, Func, Instance, Lift, Linker, Lower, Resource,
-    TypedFunc, Val, types::ComponentItem,
+    Component, ComponentNamedList, ComponentType, Func, Instance, InstancePre, Lift, Linker, Lower,
+    Resource, TypedFunc, Val, types::ComponentItem,
 };
 use wasmtime::error::Context as _;
 use wasmtime::{Result, bail, format_err};
@@ -110,6 +110,23 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
             .instantiate_async(&mut store, component)
             .await
             .context("failed to instantiate the component")?;
+        Self::start(store, instance, component)
+    }
+
+    /// Like [`Host::instantiate`], from a pre-instantiated component: what a server that makes
+    /// many instances of one component does, linking once. Make `pre` with a linker to which
+    /// [`crate::add_component_imports`] added the component's own imports.
+    pub async fn instantiate_pre(mut store: Store<T>, pre: &InstancePre<T>) -> Result<Self> {
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .context("failed to instantiate the component")?;
+        Self::start(store, instance, pre.component())
+    }
+
+    /// Finds the poll exports of the new `instance` and starts its event loop.
+    fn start(mut store: Store<T>, instance: Instance, component: &Component) -> Result<Self> {
+        let engine = store.engine().clone();
         let mut polls = Vec::new();
         for (name, item) in component.component_type().exports(&engine) {
             if !name.starts_with(POLL_PREFIX) || !matches!(item.ty, ComponentItem::ComponentFunc(_))

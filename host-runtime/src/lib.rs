@@ -114,9 +114,16 @@ fn define_protocol_aliases<T: IsyswasfaView + 'static>(
             continue;
         };
         for (export, item) in instance.exports(engine) {
-            if !matches!(item.ty, ComponentItem::Resource(_)) {
+            let relevant = matches!(item.ty, ComponentItem::Resource(_))
+                && (export == "isyswasfa-pending"
+                    || export == "isyswasfa-ready"
+                    || name.contains(pipe_links::OPS_STEM));
+            if !relevant {
                 continue;
             }
+            // Opening an instance of a name defines it: never for other interfaces, which
+            // would then hide the semver-compatible ones the linker has (`wasi:io@0.2.6`
+            // found as `0.2.12`).
             let mut instance = linker.instance(name)?;
             match export {
                 "isyswasfa-pending" => instance.resource(

@@ -2,4 +2,5 @@
 
 pub mod compose;
 pub mod run;
+pub mod serve;
 pub mod wit;

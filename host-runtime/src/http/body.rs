@@ -35,7 +35,8 @@ pub type NetworkBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BodyErr
 
 /// Turns a guest's trailers value into header fields; needs the store, so it goes through the
 /// event loop. Holds the loop only weakly: bodies live in the store's own table.
-type TrailersResolver = Arc<dyn Fn(ResourceAny) -> BoxFuture<'static, Result<HeaderMap>> + Send + Sync>;
+type TrailersResolver =
+    Arc<dyn Fn(ResourceAny) -> BoxFuture<'static, Result<HeaderMap>> + Send + Sync>;
 
 /// The body of a request or response.
 pub enum Body {
@@ -240,9 +241,9 @@ async fn trailers_val<T: IsyswasfaView + Send + 'static>(
                 mutable: false,
             })?;
             let any = fields.try_into_resource_any(&mut *store)?;
-            Ok(Val::Result(Ok(Some(Box::new(Val::Option(Some(Box::new(
-                Val::Resource(any),
-            ))))))))
+            Ok(Val::Result(Ok(Some(Box::new(Val::Option(Some(
+                Box::new(Val::Resource(any)),
+            )))))))
         })
     })
     .await?
@@ -331,10 +332,15 @@ impl http_body::Body for Body {
 }
 
 impl GuestBody {
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         if let Some(contents) = &self.contents {
             match contents.poll_take(cx, BYTE_CAPACITY) {
-                Poll::Ready(Some(bytes)) => return Poll::Ready(Some(Ok(Frame::data(bytes.into())))),
+                Poll::Ready(Some(bytes)) => {
+                    return Poll::Ready(Some(Ok(Frame::data(bytes.into()))));
+                }
                 Poll::Ready(None) => {
                     if let Some(contents) = self.contents.take() {
                         contents.close_reader();
@@ -365,7 +371,8 @@ impl GuestBody {
                     let code = code.map(|c| *c);
                     let message = format!(
                         "the guest ended the body with an error: {}",
-                        code.as_ref().map_or("(none)".to_string(), error_code::describe)
+                        code.as_ref()
+                            .map_or("(none)".to_string(), error_code::describe)
                     );
                     self.finish(code);
                     return Poll::Ready(Some(Err(message.into())));

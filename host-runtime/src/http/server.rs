@@ -93,7 +93,11 @@ pub async fn handle<T: IsyswasfaView + Send + 'static>(
             let code = code.map_or_else(|| "(none)".to_string(), |c| error_code::describe(&c));
             return Err(HandleError::Guest(code));
         }
-        other => return Err(HandleError::Malformed(format!("unexpected result {other:?}"))),
+        other => {
+            return Err(HandleError::Malformed(format!(
+                "unexpected result {other:?}"
+            )));
+        }
     };
     let response = handler
         .host

@@ -207,13 +207,17 @@ impl Request {
                 "https" => Scheme::Https,
                 other => Scheme::Other(other.to_string()),
             }),
-            authority: parts.uri.authority().map(|a| a.as_str().to_string()).or_else(|| {
-                parts
-                    .headers
-                    .get(http::header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(str::to_string)
-            }),
+            authority: parts
+                .uri
+                .authority()
+                .map(|a| a.as_str().to_string())
+                .or_else(|| {
+                    parts
+                        .headers
+                        .get(http::header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .map(str::to_string)
+                }),
             path_with_query: parts.uri.path_and_query().map(|p| p.as_str().to_string()),
             headers: parts.headers,
             options: None,
@@ -286,10 +290,14 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
 }
 
 fn add_fields<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> Result<()> {
-    types.resource("fields", ResourceType::host::<Fields>(), |mut store, rep| {
-        table(&mut store).delete(Resource::<Fields>::new_own(rep))?;
-        Ok(())
-    })?;
+    types.resource(
+        "fields",
+        ResourceType::host::<Fields>(),
+        |mut store, rep| {
+            table(&mut store).delete(Resource::<Fields>::new_own(rep))?;
+            Ok(())
+        },
+    )?;
     types.func_wrap("[constructor]fields", |mut store, (): ()| {
         let fields = Fields {
             map: HeaderMap::new(),
@@ -505,10 +513,14 @@ fn frozen<T: IsyswasfaView>(
 type PipeEnds = (Resource<ReaderEnd>, Resource<ReaderEnd>);
 
 fn add_request<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> Result<()> {
-    types.resource("request", ResourceType::host::<Request>(), |mut store, rep| {
-        table(&mut store).delete(Resource::<Request>::new_own(rep))?;
-        Ok(())
-    })?;
+    types.resource(
+        "request",
+        ResourceType::host::<Request>(),
+        |mut store, rep| {
+            table(&mut store).delete(Resource::<Request>::new_own(rep))?;
+            Ok(())
+        },
+    )?;
     types.func_wrap(
         "[static]request.new",
         |mut store,

@@ -1,0 +1,174 @@
+//! `isyswasfa serve`: serve HTTP with a component that exports `wasi:http/handler@0.3.0`,
+//! as `wasmtime serve` does. TARGET is a component, or a guest crate directory, which is built
+//! first (`cargo build --release --target wasm32-wasip2`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use isyswasfa::serve::{
+    DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_INSTANCE_CONCURRENCY, DEFAULT_MAX_INSTANCE_REUSE,
+    ServeConfig, Server,
+};
+use tokio::sync::watch;
+
+/// Arguments of `isyswasfa serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The component to serve (`.wasm`, as built or composed), or a guest crate's directory.
+    pub target: PathBuf,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Requests handled at once; more wait.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONCURRENT_REQUESTS)]
+    pub max_concurrent_requests: usize,
+    /// How long a handler may take to give a response head, e.g. `30s`, `500ms`
+    /// (default: no limit). A late request gets a 500 and its guest work is cancelled.
+    #[arg(long, value_parser = parse_duration)]
+    pub request_timeout: Option<Duration>,
+    /// Requests one instance handles at once.
+    #[arg(long, default_value_t = DEFAULT_MAX_INSTANCE_CONCURRENCY)]
+    pub max_instance_concurrency: u32,
+    /// Requests one instance handles in all before a fresh one takes over.
+    #[arg(long, default_value_t = DEFAULT_MAX_INSTANCE_REUSE)]
+    pub max_instance_reuse: u32,
+    /// How long in-flight requests may go on after Ctrl-C / SIGTERM, e.g. `10s`.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub shutdown_grace: Duration,
+}
+
+/// Parses `250ms`, `10s`, `2m` (a bare number is seconds).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 500ms, 10s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("`{text}`: the unit must be ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
+/// Runs `isyswasfa serve`.
+pub fn run(args: &ServeArgs) -> Result<ExitCode> {
+    let component = if args.target.is_dir() {
+        build_crate(&args.target)?
+    } else {
+        args.target.clone()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async {
+        let engine = isyswasfa_host::engine()?;
+        let config = ServeConfig {
+            addr: args.addr,
+            max_concurrent_requests: args.max_concurrent_requests,
+            request_timeout: args.request_timeout,
+            max_instance_concurrency: args.max_instance_concurrency.max(1),
+            max_instance_reuse: args.max_instance_reuse.max(1),
+            shutdown_grace: args.shutdown_grace,
+        };
+        let server = Arc::new(Server::new(&engine, &component, config)?);
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let local = listener.local_addr()?;
+        println!("Serving HTTP on http://{local}/");
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        server.run(listener, stopped).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Builds the guest crate in `dir` and returns its component.
+fn build_crate(dir: &Path) -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("Building {} …", dir.display());
+    let output = Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("failed to run `{cargo}`"))?;
+    if !output.status.success() {
+        bail!("building `{}` failed (see the errors above)", dir.display());
+    }
+    // The last artifact that is a `.wasm` file of a cdylib in this directory's package.
+    let manifest = std::fs::canonicalize(dir.join("Cargo.toml"))
+        .with_context(|| format!("`{}` has no Cargo.toml", dir.display()))?;
+    let mut found = None;
+    for line in output.stdout.split(|b| *b == b'\n') {
+        let Ok(message) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        if message["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let ours = message["manifest_path"]
+            .as_str()
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .is_some_and(|p| p == manifest);
+        if !ours {
+            continue;
+        }
+        if let Some(files) = message["filenames"].as_array() {
+            for file in files.iter().filter_map(|f| f.as_str()) {
+                if file.ends_with(".wasm") {
+                    found = Some(PathBuf::from(file));
+                }
+            }
+        }
+    }
+    found.ok_or_else(|| {
+        anyhow!(
+            "`{}` built no component: is it a crate with `crate-type = [\"cdylib\"]`?",
+            dir.display()
+        )
+    })
+}
