@@ -131,6 +131,20 @@ impl Server {
             .len()
     }
 
+    /// The table sizes of every live instance (for leak checks).
+    pub async fn table_sizes(&self) -> Result<Vec<isyswasfa_host::TableSizes>> {
+        let slots: Vec<Arc<Slot>> = self
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut sizes = Vec::new();
+        for slot in slots {
+            sizes.push(slot.handler.host().table_sizes().await?);
+        }
+        Ok(sizes)
+    }
+
     /// Accepts connections on `listener` until `shutdown` turns true, then lets in-flight
     /// requests finish within the grace period.
     pub async fn run(self: Arc<Self>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {

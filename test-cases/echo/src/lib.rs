@@ -19,10 +19,13 @@ struct Component;
 impl Guest for Component {
     async fn handle(request: Request) -> Result<Response, ErrorCode> {
         let headers = Fields::new();
-        for value in request.get_headers().get("content-type") {
-            headers
-                .append("content-type", &value)
-                .map_err(|e| ErrorCode::InternalError(Some(format!("content-type: {e:?}"))))?;
+        // `trailer` announces the trailer fields, which HTTP/1.1 needs to send them on.
+        for name in ["content-type", "trailer"] {
+            for value in request.get_headers().get(name) {
+                headers
+                    .append(name, &value)
+                    .map_err(|e| ErrorCode::InternalError(Some(format!("{name}: {e:?}"))))?;
+            }
         }
 
         // `consumed` tells whoever sent the request how reading its body went.

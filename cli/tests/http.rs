@@ -1,0 +1,460 @@
+//! `isyswasfa serve` end to end: the HTTP guests of `test-cases/` served by the real CLI (or,
+//! where a test needs the server's tables, by its library in this process), over real TCP with
+//! a real HTTP client.
+
+mod common;
+
+use std::convert::Infallible;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::guest_path;
+use common::http::{
+    ServeProcess, eventually, get, peak_rss_kib, request, router_composition, send, start,
+};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+#[tokio::test]
+async fn http_hello() {
+    let server = ServeProcess::start(&guest_path("hello"), &[]);
+    let answer = get(&server.url, "/").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, "Hello, world!\n");
+    assert_eq!(answer.headers["content-type"], "text/plain");
+}
+
+/// The upload's bytes: a pattern that differs per chunk, so reordering would show.
+fn chunk(index: usize, size: usize) -> Bytes {
+    Bytes::from(
+        (0..size)
+            .map(|i| (i.wrapping_mul(31) ^ index.wrapping_mul(7)) as u8)
+            .collect::<Vec<u8>>(),
+    )
+}
+
+#[tokio::test]
+async fn http_echo_streaming() -> Result {
+    const CHUNK: usize = 64 * 1024;
+    const CHUNKS: usize = 1024; // 64 MiB
+    let server = ServeProcess::start(&guest_path("echo"), &[]);
+    // Warm up: the instance exists and has served once before the peak is taken.
+    let warm = send(&server.url, request("POST", &server.url, "/", "warm")).await;
+    assert_eq!(warm.body, "warm");
+    let rss_before = peak_rss_kib(server.pid());
+
+    let (frames, receiver) =
+        tokio::sync::mpsc::channel::<std::result::Result<Frame<Bytes>, Infallible>>(4);
+    let body = StreamBody::new(tokio_stream_from(receiver));
+    let upload = http::Request::builder()
+        .method("POST")
+        .uri(format!("{}/", server.url))
+        .header("host", "localhost")
+        .body(body)?;
+    let uploader = tokio::spawn(async move {
+        for index in 0..CHUNKS {
+            if frames
+                .send(Ok(Frame::data(chunk(index, CHUNK))))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        Instant::now()
+    });
+    let response = start(&server.url, upload).await;
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut expected = Vec::with_capacity(CHUNKS * CHUNK);
+    let mut received = 0usize;
+    let mut first_byte = None;
+    let mut mismatch = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        first_byte.get_or_insert_with(Instant::now);
+        // Compare against the expected stream without holding 64 MiB twice.
+        expected.extend_from_slice(&data);
+        while expected.len() >= CHUNK {
+            let index = received / CHUNK;
+            if expected[..CHUNK] != chunk(index, CHUNK)[..] && mismatch.is_none() {
+                mismatch = Some(index);
+            }
+            expected.drain(..CHUNK);
+            received += CHUNK;
+        }
+    }
+    let upload_done = uploader.await?;
+    assert_eq!(mismatch, None, "echoed bytes differ in chunk {mismatch:?}");
+    assert_eq!(received + expected.len(), CHUNKS * CHUNK, "echoed length");
+    let first_byte = first_byte.ok_or("no response bytes")?;
+    assert!(
+        first_byte < upload_done,
+        "the first echoed bytes arrived only after the upload had finished"
+    );
+    let growth = peak_rss_kib(server.pid()).saturating_sub(rss_before);
+    assert!(growth < 32 * 1024, "server peak RSS grew by {growth} KiB");
+    Ok(())
+}
+
+/// A `Stream` over an mpsc receiver (what `tokio-stream` would give).
+fn tokio_stream_from<T: Send + 'static>(
+    mut receiver: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+}
+
+#[tokio::test]
+async fn http_trailers() -> Result {
+    let server = ServeProcess::start(&guest_path("echo"), &[]);
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("x-checksum", "abc123".parse()?);
+    let frames = vec![
+        Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"body with trailers"))),
+        Ok(Frame::trailers(trailers)),
+    ];
+    let upload = http::Request::builder()
+        .method("POST")
+        .uri(format!("{}/", server.url))
+        .header("host", "localhost")
+        .header("te", "trailers")
+        .header("trailer", "x-checksum")
+        .body(StreamBody::new(futures::stream::iter(frames)))?;
+    let answer = send(&server.url, upload).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, "body with trailers");
+    let trailers = answer.trailers.ok_or("the response has no trailers")?;
+    assert_eq!(trailers["x-checksum"], "abc123");
+    Ok(())
+}
+
+/// A local upstream whose every path answers with the path's name after 300 ms.
+async fn slow_upstream() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |request: http::Request<hyper::body::Incoming>| async move {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        let body = format!("content of {}", request.uri().path());
+                        Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(
+                            Bytes::from(body),
+                        )))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    address
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn http_hash_all() -> Result {
+    let upstream = slow_upstream().await;
+    let server = ServeProcess::start(&guest_path("hash-all"), &[]);
+    let urls: Vec<String> = ["/a", "/b", "/c"]
+        .iter()
+        .map(|p| format!("http://{upstream}{p}"))
+        .collect();
+    // Warm up the instance, so that the timing below is the requests' own.
+    let _ = get(&server.url, "/").await;
+    let mut builder = http::Request::builder()
+        .uri(format!("{}/", server.url))
+        .header("host", "localhost");
+    for url in &urls {
+        builder = builder.header("url", url.as_str());
+    }
+    let began = Instant::now();
+    let answer = send(
+        &server.url,
+        builder.body(http_body_util::Empty::<Bytes>::new())?,
+    )
+    .await;
+    let elapsed = began.elapsed();
+    assert_eq!(answer.status, 200);
+    let text = String::from_utf8(answer.body.to_vec())?;
+    for (url, path) in urls.iter().zip(["/a", "/b", "/c"]) {
+        let line = format!(
+            "{url}: {}",
+            sha256_hex(format!("content of {path}").as_bytes())
+        );
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+    assert!(elapsed < Duration::from_millis(700), "took {elapsed:?}");
+    Ok(())
+}
+
+fn deflate(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).expect("deflate");
+    encoder.finish().expect("deflate")
+}
+
+fn inflate(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(data)
+        .read_to_end(&mut out)
+        .expect("inflate");
+    out
+}
+
+#[tokio::test]
+async fn http_middleware_deflate() -> Result {
+    let composed = common::http::compose(
+        "middleware-service",
+        &[
+            guest_path("middleware").display().to_string(),
+            "-d".into(),
+            guest_path("service").display().to_string(),
+        ],
+    );
+    let server = ServeProcess::start(&composed, &[]);
+    let text = "streamed through middleware and service ".repeat(2000);
+    let mut upload = request("POST", &server.url, "/upper", deflate(text.as_bytes()));
+    upload
+        .headers_mut()
+        .insert("content-encoding", "deflate".parse()?);
+    upload
+        .headers_mut()
+        .insert("accept-encoding", "gzip, deflate".parse()?);
+    let answer = send(&server.url, upload).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.headers["content-encoding"], "deflate");
+    assert_eq!(inflate(&answer.body), text.to_uppercase().into_bytes());
+
+    // Not asked for: a plain answer.
+    let mut upload = request("POST", &server.url, "/upper", deflate(b"plain please"));
+    upload
+        .headers_mut()
+        .insert("content-encoding", "deflate".parse()?);
+    let answer = send(&server.url, upload).await;
+    assert!(!answer.headers.contains_key("content-encoding"));
+    assert_eq!(answer.body, "PLAIN PLEASE");
+    Ok(())
+}
+
+#[tokio::test]
+async fn http_router() -> Result {
+    let upstream = slow_upstream().await;
+    let server = ServeProcess::start(&router_composition(), &[]);
+    assert_eq!(get(&server.url, "/hello").await.body, "Hello, world!\n");
+    let echoed = send(
+        &server.url,
+        request("POST", &server.url, "/echo", "round and round"),
+    )
+    .await;
+    assert_eq!(echoed.body, "round and round");
+    assert_eq!(get(&server.url, "/service/").await.body, "service: hello");
+    let mut upload = request(
+        "POST",
+        &server.url,
+        "/service/upper",
+        deflate(b"via router"),
+    );
+    upload
+        .headers_mut()
+        .insert("content-encoding", "deflate".parse()?);
+    assert_eq!(send(&server.url, upload).await.body, "VIA ROUTER");
+    let mut hashing = request("GET", &server.url, "/hash-all", Bytes::new());
+    hashing
+        .headers_mut()
+        .insert("url", format!("http://{upstream}/x").parse()?);
+    let hashed = send(&server.url, hashing).await;
+    let expected = format!("http://{upstream}/x: {}", sha256_hex(b"content of /x"));
+    assert_eq!(String::from_utf8(hashed.body.to_vec())?.trim(), expected);
+    let missing = get(&server.url, "/nowhere").await;
+    assert_eq!(missing.status, 404);
+    Ok(())
+}
+
+/// Checks that one failing request got a 500 and one log line naming it, and that the server
+/// goes on serving.
+async fn fails_alone(server: &ServeProcess, path: &str, cause: &str) {
+    let answer = get(&server.url, path).await;
+    assert_eq!(answer.status, 500, "{path}");
+    let logged = eventually(Duration::from_secs(5), || {
+        server
+            .log()
+            .lines()
+            .any(|l| l.contains("request ") && l.contains(path) && l.contains(cause))
+    })
+    .await;
+    assert!(
+        logged,
+        "no log line for {path} naming `{cause}`:\n{}",
+        server.log()
+    );
+    let next = get(&server.url, "/").await;
+    assert_eq!((next.status.as_u16(), &next.body[..]), (200, &b"ok"[..]));
+}
+
+#[tokio::test]
+async fn http_guest_trap() {
+    let server = ServeProcess::start(&guest_path("http-faults"), &[]);
+    assert_eq!(get(&server.url, "/").await.status, 200);
+    fails_alone(&server, "/trap", "trap").await;
+}
+
+#[tokio::test]
+async fn http_timeout() {
+    let server = ServeProcess::start(&guest_path("http-faults"), &["--request-timeout", "300ms"]);
+    let began = Instant::now();
+    fails_alone(&server, "/slow", "no response within").await;
+    assert!(began.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn http_malformed_response() {
+    let server = ServeProcess::start(&guest_path("http-faults"), &[]);
+    fails_alone(&server, "/malformed", "malformed").await;
+}
+
+#[tokio::test]
+async fn http_concurrency() {
+    let server = ServeProcess::start(&guest_path("http-faults"), &[]);
+    let _ = get(&server.url, "/").await;
+    let began = Instant::now();
+    let requests: Vec<_> = (0..200)
+        .map(|_| {
+            let url = server.url.clone();
+            tokio::spawn(async move { get(&url, "/wait").await })
+        })
+        .collect();
+    for request in requests {
+        let answer = request.await.expect("request task");
+        assert_eq!(
+            (answer.status.as_u16(), &answer.body[..]),
+            (200, &b"waited"[..])
+        );
+    }
+    let elapsed = began.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "200 requests took {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn http_client_disconnect_cancels() -> Result {
+    use isyswasfa::serve::{ServeConfig, Server};
+    let engine = isyswasfa_host::engine()?;
+    let server = Arc::new(Server::new(
+        &engine,
+        &guest_path("http-faults"),
+        ServeConfig::default(),
+    )?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(Arc::clone(&server).run(listener, stopped));
+
+    assert_eq!(get(&url, "/forever-status").await.body, "dropped 0");
+    let before = server.table_sizes().await?;
+    assert_eq!(before.len(), 1, "one instance");
+
+    let mut stream = tokio::net::TcpStream::connect(url.trim_start_matches("http://")).await?;
+    stream
+        .write_all(b"GET /forever HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await?;
+    let mut buffer = vec![0; 64 * 1024];
+    let mut read = 0;
+    while read < 100 * 1024 {
+        let n = stream.read(&mut buffer).await?;
+        assert!(n > 0, "the server ended the endless body");
+        read += n;
+    }
+    drop(stream);
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = get(&url, "/forever-status").await.body;
+        if status == "dropped 1" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the guest's writer never saw the drop: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut after = server.table_sizes().await?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while after != before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        after = server.table_sizes().await?;
+    }
+    assert_eq!(after, before, "host tables after the disconnect");
+    Ok(())
+}
+
+#[test]
+fn serve_refuses_non_handler() {
+    let output = common::isyswasfa(["serve".as_ref(), guest_path("round-trip").as_os_str()]);
+    assert!(!output.status.success());
+    let stderr = common::stderr(&output);
+    assert!(
+        stderr.contains("does not export `wasi:http/handler@0.3.0`")
+            && stderr.contains("component:test/baz"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn serve_builds_crate_dir() {
+    let dir = common::repo_root().join("test-cases").join("hello");
+    // Build where the test guests are built, so that nothing is compiled twice.
+    let target = guest_path("hello");
+    let target_dir = target
+        .ancestors()
+        .nth(3)
+        .expect("the guests' target directory");
+    let server = ServeProcess::start_with_env(&dir, &[], &[("CARGO_TARGET_DIR", target_dir)]);
+    assert_eq!(get(&server.url, "/").await.body, "Hello, world!\n");
+    assert!(server.log().contains("Building"), "{}", server.log());
+}
+
+#[tokio::test]
+async fn serve_graceful_shutdown() {
+    let server = ServeProcess::start(&guest_path("http-faults"), &["--shutdown-grace", "5s"]);
+    let url = server.url.clone();
+    let _ = get(&url, "/").await;
+    let in_flight = tokio::spawn(async move { get(&url, "/wait").await });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let url = server.url.clone();
+    let status = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .expect("terminate");
+    let answer = in_flight.await.expect("in-flight request");
+    assert_eq!(
+        (answer.status.as_u16(), &answer.body[..]),
+        (200, &b"waited"[..])
+    );
+    assert!(status.success(), "serve exited with {status}");
+    let refused = tokio::net::TcpStream::connect(url.trim_start_matches("http://")).await;
+    assert!(refused.is_err(), "still accepting after shutdown");
+}
