@@ -652,8 +652,7 @@ fn mirror(
                 // but out of the docs; their names are reserved by the lowering.
                 let hidden = facade
                     .hidden
-                    .iter()
-                    .any(|hidden| *hidden == child_path)
+                    .contains(&child_path)
                     .then(|| quote!(#[doc(hidden)]));
                 children.extend(quote! {
                     #(#cfgs)*

@@ -6,7 +6,6 @@
 //! `cargo bench -p isyswasfa --bench waits`
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::time::{Duration, Instant};

@@ -93,7 +93,7 @@ fn cli_composes_two_instances_of_a_guest() {
     let log = stderr(&output);
     assert!(output.status.success(), "{log}");
     assert!(
-        log.contains(&format!("INFO")) && log.contains(&format!("as `{POLL}-2`")),
+        log.contains("INFO") && log.contains(&format!("as `{POLL}-2`")),
         "{log}"
     );
     assert!(

@@ -123,10 +123,10 @@ async fn copy(
             }
         }
     }
-    if let Some(label) = &label {
-        if !line.is_empty() {
-            log(label, output, &line);
-        }
+    if let Some(label) = &label
+        && !line.is_empty()
+    {
+        log(label, output, &line);
     }
     let _ = done.write(Val::Result(Ok(None)));
 }

@@ -125,7 +125,7 @@ impl Export {
             .iter()
             .map(|(name, ty)| format!("{name}: {}", type_name(ty)))
             .collect();
-        let prefix = self.is_async.then_some("async ").unwrap_or("");
+        let prefix = if self.is_async { "async " } else { "" };
         match &self.interface {
             Some(interface) => format!("{prefix}{interface}#{}({})", self.name, params.join(", ")),
             None => format!("{prefix}{}({})", self.name, params.join(", ")),

@@ -361,10 +361,10 @@ impl GuestBody {
                 // The guest dropped its trailers writer without a value: a plain end.
                 None => {}
                 Some(Val::Result(Ok(Some(inner)))) => {
-                    if let Val::Option(Some(fields)) = *inner {
-                        if let Val::Resource(any) = *fields {
-                            self.resolving = Some((self.resolver)(any));
-                        }
+                    if let Val::Option(Some(fields)) = *inner
+                        && let Val::Resource(any) = *fields
+                    {
+                        self.resolving = Some((self.resolver)(any));
                     }
                 }
                 Some(Val::Result(Err(code))) => {

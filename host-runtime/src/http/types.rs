@@ -512,6 +512,14 @@ fn frozen<T: IsyswasfaView>(
 
 type PipeEnds = (Resource<ReaderEnd>, Resource<ReaderEnd>);
 
+/// The parameters of `request.new`: headers, contents, trailers, options.
+type NewRequest = (
+    Resource<Fields>,
+    Option<Resource<ReaderEnd>>,
+    Resource<ReaderEnd>,
+    Option<Resource<RequestOptions>>,
+);
+
 fn add_request<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> Result<()> {
     types.resource(
         "request",
@@ -523,13 +531,7 @@ fn add_request<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) ->
     )?;
     types.func_wrap(
         "[static]request.new",
-        |mut store,
-         (headers, contents, trailers, options): (
-            Resource<Fields>,
-            Option<Resource<ReaderEnd>>,
-            Resource<ReaderEnd>,
-            Option<Resource<RequestOptions>>,
-        )| {
+        |mut store, (headers, contents, trailers, options): NewRequest| {
             let headers = take_fields(&mut store, headers)?;
             let options = match options {
                 Some(options) => Some(RequestOptions {
