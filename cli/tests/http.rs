@@ -458,3 +458,70 @@ async fn serve_graceful_shutdown() {
     let refused = tokio::net::TcpStream::connect(url.trim_start_matches("http://")).await;
     assert!(refused.is_err(), "still accepting after shutdown");
 }
+
+/// A native WASI 0.3 component (the `hello` source built with `--features native`) served by
+/// the same CLI, through wasmtime-wasi-http's handler.
+#[tokio::test]
+async fn serve_native_p3() {
+    let server = ServeProcess::start(&common::native_guest_path("hello"), &[]);
+    let answer = get(&server.url, "/").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, "Hello, world!\n");
+    assert_eq!(answer.headers["content-type"], "text/plain");
+    // Concurrent requests share the instances wasmtime-wasi-http keeps.
+    let answers = futures::future::join_all((0..20).map(|_| get(&server.url, "/"))).await;
+    assert!(answers.iter().all(|a| a.body == "Hello, world!\n"));
+    assert!(
+        server.log().contains("native WASI 0.3"),
+        "the kind is not logged:\n{}",
+        server.log()
+    );
+}
+
+/// The native `echo` streams a 4 MiB body back byte for byte, with its trailers.
+#[tokio::test]
+async fn serve_native_p3_echo() -> Result {
+    let server = ServeProcess::start(&common::native_guest_path("echo"), &[]);
+    let body: Vec<u8> = (0..4 * 1024 * 1024)
+        .map(|i: usize| (i * 7 % 251) as u8)
+        .collect();
+    let answer = send(&server.url, request("POST", &server.url, "/", body.clone())).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body.len(), body.len());
+    assert!(answer.body == body, "the echoed body differs");
+    Ok(())
+}
+
+/// A native guest that traps or is too slow: a 500 for that request, the usual log line, and
+/// the next request is served.
+#[tokio::test]
+async fn serve_native_p3_failures() {
+    let faults = common::native_guest_path("http-faults");
+    let server = ServeProcess::start(&faults, &["--request-timeout", "300ms"]);
+    assert_eq!(get(&server.url, "/").await.status, 200);
+    fails_alone(&server, "/trap", "trap").await;
+    let began = Instant::now();
+    fails_alone(&server, "/slow", "no response within").await;
+    assert!(began.elapsed() < Duration::from_secs(5));
+}
+
+/// A plain WASI 0.2 `wasi:http/proxy` component (test-cases/proxy-p2, the `wasi` crate)
+/// served by the same CLI, through wasmtime-wasi-http's p2 implementation.
+#[tokio::test]
+async fn serve_p2_proxy() -> Result {
+    let server = ServeProcess::start(&guest_path("proxy-p2"), &[]);
+    let mut hello = request("GET", &server.url, "/greet?who=p2", Bytes::new());
+    hello.headers_mut().insert("x-echo", "hi".parse()?);
+    let answer = send(&server.url, hello).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, "Hello from WASI 0.2: GET /greet?who=p2\n");
+    assert_eq!(answer.headers["x-echo"], "hi");
+    let answer = send(&server.url, request("POST", &server.url, "/", "x")).await;
+    assert_eq!(answer.body, "Hello from WASI 0.2: POST /\n");
+    assert!(
+        server.log().contains("WASI 0.2 proxy"),
+        "the kind is not logged:\n{}",
+        server.log()
+    );
+    Ok(())
+}

@@ -1,4 +1,5 @@
-//! `isyswasfa serve`: serve HTTP with a component that exports `wasi:http/handler@0.3.0`,
+//! `isyswasfa serve`: serve HTTP with a component that exports `wasi:http/handler@0.3.0`
+//! (built with isyswasfa, or a native WASI 0.3 component) or `wasi:http/incoming-handler@0.2`,
 //! as `wasmtime serve` does. TARGET is a component, or a guest crate directory, which is built
 //! first (`cargo build --release --target wasm32-wasip2`).
 
@@ -72,7 +73,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         .build()
         .context("failed to start the async runtime")?;
     runtime.block_on(async {
-        let engine = isyswasfa_host::engine()?;
+        let engine = isyswasfa::serve::engine()?;
         let config = ServeConfig {
             addr: args.addr,
             max_concurrent_requests: args.max_concurrent_requests,
@@ -86,6 +87,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.addr))?;
         let local = listener.local_addr()?;
+        eprintln!("{} is {}", component.display(), server.kind());
         println!("Serving HTTP on http://{local}/");
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(async move {

@@ -152,3 +152,50 @@ pub fn surface(bytes: &[u8]) -> Surface {
         exports: names(&world.exports),
     }
 }
+
+/// The guests built a second time from the same source with their `native` feature (native
+/// WASI 0.3 components).
+const NATIVE_FEATURE_GUESTS: [&str; 3] = ["hello", "echo", "http-faults"];
+
+/// Builds the guests of [`NATIVE_FEATURE_GUESTS`] with `--features native` (once per process)
+/// and returns the path of `name`'s native component. They go to a target directory of their
+/// own, with only those packages selected, so cargo never unifies the `native` feature into the
+/// polyfilled builds of the same crates.
+pub fn native_guest_path(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    assert!(
+        NATIVE_FEATURE_GUESTS.contains(&name),
+        "{name} has no native build here"
+    );
+    let mut target = guest_target_dir().into_os_string();
+    target.push("-native");
+    let target = PathBuf::from(target);
+    BUILT.get_or_init(|| {
+        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        command
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(repo_root().join("test-cases").join("Cargo.toml"));
+        let mut features = Vec::new();
+        for guest in NATIVE_FEATURE_GUESTS {
+            command.args(["-p", guest]);
+            features.push(format!("{guest}/native"));
+        }
+        let status = command
+            .arg("--features")
+            .arg(features.join(","))
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .expect("failed to run cargo to build the native test guests");
+        assert!(status.success(), "building the native test guests failed");
+    });
+    target
+        .join("wasm32-wasip2")
+        .join("release")
+        .join(format!("{}.wasm", name.replace('-', "_")))
+}

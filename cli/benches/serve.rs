@@ -1,0 +1,226 @@
+//! Serving throughput: the `hello` and `echo` guests built with isyswasfa (polyfilled, served by
+//! isyswasfa's host) and the same sources built with `--features native` (native WASI 0.3,
+//! served by wasmtime-wasi-http's handler), all by `isyswasfa::serve::Server` in this process,
+//! behind the same hyper accept loop, driven by the same in-process load generator (hyper
+//! clients over TCP, keep-alive connections).
+//!
+//! `cargo test --workspace --bench serve` (or `cargo bench --workspace --bench serve`).
+//! `SERVE_BENCH_SECONDS` (default 5), `SERVE_BENCH_CONNECTIONS` (default 16) and
+//! `SERVE_BENCH_ECHO_MIB` (default 64) change the load.
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::convert::Infallible;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body::Frame;
+use http_body_util::{BodyExt, Empty, StreamBody};
+use hyper_util::rt::TokioIo;
+use isyswasfa::serve::{ServeConfig, Server};
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A server for `component` on a free port; its URL's address.
+async fn serve(component: &Path) -> Result<(String, tokio::sync::watch::Sender<bool>)> {
+    let engine = isyswasfa::serve::engine()?;
+    let server = Arc::new(Server::new(&engine, component, ServeConfig::default())?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?.to_string();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(server.run(listener, stopped));
+    Ok((address, stop))
+}
+
+async fn connect(
+    address: &str,
+) -> Result<
+    hyper::client::conn::http1::SendRequest<
+        http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>,
+    >,
+> {
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+struct Rate {
+    requests: u64,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// `connections` keep-alive connections each sending `GET /` for `duration`.
+async fn hello_load(address: &str, connections: u64, duration: Duration) -> Result<Rate> {
+    let began = Instant::now();
+    let deadline = began + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let address = address.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(&address).await?;
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let request = http::Request::get("/")
+                    .header("host", &address)
+                    .body(Empty::new().boxed_unsync())?;
+                let sent = Instant::now();
+                sender.ready().await?;
+                let response = sender.send_request(request).await?;
+                let status = response.status();
+                let body = response.into_body().collect().await?.to_bytes();
+                if status != 200 || body != "Hello, world!\n" {
+                    return Err(format!("unexpected answer {status} {body:?}").into());
+                }
+                latencies.push(sent.elapsed());
+            }
+            Result::<_>::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = began.elapsed();
+    latencies.sort();
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Ok(Rate {
+        requests: latencies.len() as u64,
+        elapsed,
+        p50: at(0.50),
+        p99: at(0.99),
+    })
+}
+
+/// One `POST /` of `mib` MiB in 64 KiB chunks, streamed while the echo streams back; returns
+/// the MB/s of the round trip (bytes echoed / time).
+async fn echo_load(address: &str, mib: u64) -> Result<f64> {
+    const CHUNK: usize = 64 * 1024;
+    let chunks = (mib * 1024 * 1024) as usize / CHUNK;
+    let mut sender = connect(address).await?;
+    let (frames, receiver) =
+        tokio::sync::mpsc::channel::<std::result::Result<Frame<Bytes>, Infallible>>(8);
+    let body = StreamBody::new(futures::stream::unfold(receiver, |mut r| async move {
+        r.recv().await.map(|frame| (frame, r))
+    }));
+    let payload = Bytes::from((0..CHUNK).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let request = http::Request::post("/")
+        .header("host", address)
+        .body(body.boxed_unsync())?;
+    let began = Instant::now();
+    let uploader = tokio::spawn(async move {
+        for _ in 0..chunks {
+            if frames.send(Ok(Frame::data(payload.clone()))).await.is_err() {
+                break;
+            }
+        }
+    });
+    let response = sender.send_request(request).await?;
+    if response.status() != 200 {
+        return Err(format!("echo answered {}", response.status()).into());
+    }
+    let mut body = response.into_body();
+    let mut received = 0usize;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            received += data.len();
+        }
+    }
+    let elapsed = began.elapsed();
+    uploader.await?;
+    if received != chunks * CHUNK {
+        return Err(format!("echoed {received} of {} bytes", chunks * CHUNK).into());
+    }
+    Ok(received as f64 / 1e6 / elapsed.as_secs_f64())
+}
+
+#[tokio::main]
+async fn main() -> Result {
+    let seconds = setting("SERVE_BENCH_SECONDS", 5);
+    let connections = setting("SERVE_BENCH_CONNECTIONS", 16);
+    let mib = setting("SERVE_BENCH_ECHO_MIB", 64);
+    let duration = Duration::from_secs(seconds);
+    let kinds = [
+        (
+            "isyswasfa",
+            common::guest_path("hello"),
+            common::guest_path("echo"),
+        ),
+        (
+            "native 0.3",
+            common::native_guest_path("hello"),
+            common::native_guest_path("echo"),
+        ),
+    ];
+    let mut hello = Vec::new();
+    let mut echo = Vec::new();
+    for (kind, hello_wasm, echo_wasm) in &kinds {
+        let (address, _stop) = serve(hello_wasm).await?;
+        hello_load(&address, connections, Duration::from_millis(500)).await?; // warm-up
+        let rate = hello_load(&address, connections, duration).await?;
+        eprintln!("{kind} hello: {} requests", rate.requests);
+        hello.push(rate);
+
+        let (address, _stop) = serve(echo_wasm).await?;
+        echo_load(&address, 1).await?; // warm-up
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            runs.push(echo_load(&address, mib).await?);
+        }
+        runs.sort_by(f64::total_cmp);
+        eprintln!("{kind} echo: {runs:?} MB/s");
+        echo.push(runs[runs.len() / 2]);
+    }
+    let rps = |r: &Rate| r.requests as f64 / r.elapsed.as_secs_f64();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "hello: {connections} keep-alive connections for {seconds} s; echo: one {mib} MiB upload \
+         streamed back (median of 3)"
+    );
+    println!("| measure | isyswasfa | native 0.3 (wasmtime-wasi-http) | isyswasfa / native |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| hello requests/s | {:.0} | {:.0} | {:.2} |",
+        rps(&hello[0]),
+        rps(&hello[1]),
+        rps(&hello[0]) / rps(&hello[1])
+    );
+    println!(
+        "| hello p50 latency | {:.2} ms | {:.2} ms | {:.2} |",
+        ms(hello[0].p50),
+        ms(hello[1].p50),
+        ms(hello[0].p50) / ms(hello[1].p50)
+    );
+    println!(
+        "| hello p99 latency | {:.2} ms | {:.2} ms | {:.2} |",
+        ms(hello[0].p99),
+        ms(hello[1].p99),
+        ms(hello[0].p99) / ms(hello[1].p99)
+    );
+    println!(
+        "| echo {mib} MiB MB/s | {:.0} | {:.0} | {:.2} |",
+        echo[0],
+        echo[1],
+        echo[0] / echo[1]
+    );
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! Serving native WASI 0.3 components and WASI 0.2 proxies with wasmtime-wasi-http's own code:
+//! its [`ProxyHandler`] runs the instances (reuse, concurrency, expiry) and converts requests and
+//! responses; this module only says how to make an instance and when to retire one.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use wasmtime::component::{Component, GuestTaskId, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreContextMut};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::handler::{
+    HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, WorkerExpiration, WorkerState,
+    WorkerStatus,
+};
+use wasmtime_wasi_http::{
+    Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
+    WasiHttpView,
+};
+
+use super::{Failure, Kind, ServeConfig, ServedBody};
+
+/// A native WASI 0.3 component or WASI 0.2 proxy, served by wasmtime-wasi-http.
+pub(super) struct Native {
+    handler: ProxyHandler<Instances>,
+}
+
+impl Native {
+    /// Links `component` with wasmtime-wasi and wasmtime-wasi-http for its `kind`.
+    pub(super) fn new(
+        engine: &Engine,
+        component: &Component,
+        path: &str,
+        kind: Kind,
+        config: &ServeConfig,
+    ) -> Result<Self> {
+        let mut linker = Linker::<NativeState>::new(engine);
+        // Rust's std in a guest imports WASI 0.2 whatever the guest's own world is.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        let imports = "imports what this host cannot provide";
+        let pre = match kind {
+            Kind::NativeP3 => {
+                wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+                wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+                let pre = linker
+                    .instantiate_pre(component)
+                    .map_err(anyhow::Error::from)
+                    .with_context(|| format!("`{path}` {imports}"))?;
+                ProxyPre::P3(
+                    wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)
+                        .map_err(anyhow::Error::from)
+                        .with_context(|| format!("`{path}` is not a `wasi:http/service`"))?,
+                )
+            }
+            Kind::ProxyP2 => {
+                wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+                let pre = linker
+                    .instantiate_pre(component)
+                    .map_err(anyhow::Error::from)
+                    .with_context(|| format!("`{path}` {imports}"))?;
+                ProxyPre::P2(
+                    wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)
+                        .map_err(anyhow::Error::from)
+                        .with_context(|| format!("`{path}` is not a `wasi:http/proxy`"))?,
+                )
+            }
+            Kind::Polyfilled => anyhow::bail!("`{path}` is polyfilled, not native"),
+        };
+        Ok(Self {
+            handler: ProxyHandler::new(Instances {
+                engine: engine.clone(),
+                pre,
+                max_instance_concurrency: config.max_instance_concurrency as usize,
+                max_instance_reuse: config.max_instance_reuse as usize,
+                request_timeout: config.request_timeout,
+                next_instance: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    pub(super) async fn handle(
+        &self,
+        id: u64,
+        request: http::Request<Incoming>,
+    ) -> Result<http::Response<ServedBody>, Failure> {
+        let request = request.map(|body| body.map_err(HttpError::Hyper).boxed_unsync());
+        let response = self
+            .handler
+            .handle(id, request)
+            .await
+            .map_err(|error| format!("{error:#}"))?;
+        Ok(response.map(|body| ServedBody::new(id, body, None)))
+    }
+}
+
+/// Makes the instances wasmtime-wasi-http's handler runs, and decides their reuse.
+struct Instances {
+    engine: Engine,
+    pre: ProxyPre<NativeState>,
+    max_instance_concurrency: usize,
+    max_instance_reuse: usize,
+    request_timeout: Option<Duration>,
+    next_instance: AtomicU64,
+}
+
+impl HandlerState for Instances {
+    type StoreData = NativeState;
+    type WorkerExpiration = Expiration;
+    type WorkerState = Worker;
+
+    async fn instantiate(&self) -> wasmtime::Result<Instance<NativeState, Expiration, Worker>> {
+        let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
+        let mut store = Store::new(&self.engine, NativeState::new());
+        let proxy = self.pre.instantiate_async(&mut store).await?;
+        tracing::debug!("instance {id} started");
+        Ok(Instance {
+            store,
+            proxy,
+            view: <NativeState as WasiHttpView>::http,
+            expiration: Expiration {
+                request_timeout: self.request_timeout,
+                timer: Mutex::new(None),
+            },
+            state: Worker {
+                id,
+                max_instance_concurrency: self.max_instance_concurrency,
+                max_instance_reuse: self.max_instance_reuse,
+                request_timeout: self.request_timeout,
+            },
+        })
+    }
+}
+
+/// One instance's policy.
+struct Worker {
+    id: u64,
+    max_instance_concurrency: usize,
+    max_instance_reuse: usize,
+    request_timeout: Option<Duration>,
+}
+
+impl WorkerState for Worker {
+    type StoreData = NativeState;
+    type RequestData = u64;
+
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        if total >= self.max_instance_reuse {
+            ShouldAccept::Never
+        } else if concurrent >= self.max_instance_concurrency {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        _: StoreContextMut<'_, NativeState>,
+        _request: u64,
+        _: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        match self.request_timeout {
+            Some(limit) => Box::pin(tokio::time::sleep(limit)),
+            None => Box::pin(std::future::pending()),
+        }
+    }
+
+    fn drop(&self, store: Store<NativeState>, result: wasmtime::Result<()>) {
+        match result {
+            Ok(()) => tracing::debug!("instance {} dropped", self.id),
+            Err(error) => {
+                tracing::warn!("instance {} retired after a failure: {error:#}", self.id);
+            }
+        }
+        drop(store);
+    }
+}
+
+/// Expires an instance whose oldest unanswered request is older than the request timeout
+/// (wasmtime-wasi-http polls this outside the store's event loop, in case a guest holds it).
+struct Expiration {
+    request_timeout: Option<Duration>,
+    timer: Mutex<Option<Pin<Box<tokio::time::Sleep>>>>,
+}
+
+impl WorkerExpiration for Expiration {
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
+        let (Some(limit), WorkerStatus::Requests) = (self.request_timeout, status) else {
+            return Poll::Pending;
+        };
+        let deadline = tokio::time::Instant::from_std(start + limit);
+        let mut timer = self.timer.lock().unwrap_or_else(PoisonError::into_inner);
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        timer.as_mut().poll(cx)
+    }
+}
+
+/// The store data of a native instance: WASI and WASI HTTP contexts.
+pub(super) struct NativeState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: Hooks,
+}
+
+impl NativeState {
+    fn new() -> Self {
+        Self {
+            wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: Hooks,
+        }
+    }
+}
+
+impl WasiView for NativeState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for NativeState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Outgoing requests of native guests: plain `http://` over hyper (this build has no TLS).
+struct Hooks;
+
+type SendResult = Result<
+    (
+        http::Response<WasiBody>,
+        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ),
+    HttpError,
+>;
+
+impl WasiHttpHooks for Hooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        _response_io: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        Box::new(send(request))
+    }
+}
+
+async fn send(mut request: http::Request<WasiBody>) -> SendResult {
+    let uri = request.uri().clone();
+    if uri.scheme() != Some(&http::uri::Scheme::HTTP) {
+        // Only plain HTTP: the server is built without rustls.
+        return Err(HttpError::HttpProtocolError);
+    }
+    let authority = uri.authority().ok_or(HttpError::HttpRequestUriInvalid)?;
+    let address = format!(
+        "{}:{}",
+        authority.host(),
+        authority.port_u16().unwrap_or(80)
+    );
+    let stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .map_err(HttpError::Connect)?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(HttpError::Hyper)?;
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let _ = done.send(connection.await.map_err(HttpError::Hyper));
+    });
+    // HTTP/1.1 requests name the path; the authority goes in `host`.
+    if let Some(path) = uri.path_and_query() {
+        *request.uri_mut() = path
+            .as_str()
+            .parse()
+            .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    }
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(HttpError::Hyper)?;
+    let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
+        Box::new(async move { outcome.await.unwrap_or(Ok(())) });
+    Ok((
+        response.map(|body| body.map_err(HttpError::Hyper).boxed_unsync()),
+        io,
+    ))
+}
