@@ -113,7 +113,7 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
             polls,
             calls: HashMap::new(),
             call_tasks: HashMap::new(),
-            broken: None,
+            cleaned_up: false,
             next_poll: 0,
         };
         tokio::spawn(event_loop.run(receiver));
@@ -216,10 +216,14 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
 
     async fn adopt(&self, pipe: AnyPipe, end: End) -> Result<u32> {
         self.with_store(move |store, _| {
-            let rep = store.data_mut().isyswasfa().pipes.insert(pipe, end);
+            let ctx = store.data_mut().isyswasfa();
+            let rep = match ctx.broken_error() {
+                Some(error) => Err(error),
+                None => Ok(ctx.pipes.insert(pipe, end)),
+            };
             Box::pin(async move { rep })
         })
-        .await
+        .await?
     }
 
     async fn release<E: PipeElement>(&self, rep: u32) -> Result<Arc<Pipe<E>>> {
@@ -332,10 +336,16 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
         let name = Arc::clone(&func.name);
         self.run_job(Some(Arc::clone(&func.name)), move |store, _| {
             Box::pin(async move {
+                if let Some(error) = store.data_mut().isyswasfa().broken_error() {
+                    return Err(error);
+                }
                 typed
                     .call_async(&mut *store, params)
                     .await
-                    .with_context(|| format!("call to `{name}` failed"))
+                    .map_err(|error| {
+                        let error = error.context(format!("call to `{name}` failed"));
+                        store.data_mut().isyswasfa().record_failure(&error)
+                    })
             })
         })
         .await?
@@ -412,12 +422,17 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
                 let name = Arc::clone(&func.name);
                 self.run_job(Some(Arc::clone(&func.name)), move |store, _| {
                     Box::pin(async move {
+                        if let Some(error) = store.data_mut().isyswasfa().broken_error() {
+                            return Err(error);
+                        }
                         let count = typed.ty(&*store).results().len();
                         let mut results = vec![Val::Bool(false); count];
-                        typed
-                            .call_async(&mut *store, &params, &mut results)
-                            .await
-                            .with_context(|| format!("call to `{name}` failed"))?;
+                        if let Err(error) =
+                            typed.call_async(&mut *store, &params, &mut results).await
+                        {
+                            let error = error.context(format!("call to `{name}` failed"));
+                            return Err(store.data_mut().isyswasfa().record_failure(&error));
+                        }
                         Ok(results)
                     })
                 })
@@ -500,52 +515,67 @@ impl<T: Send + 'static> ExportCall<T> for ValCall {
         &self.name
     }
 
-    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Option<TaskId>> {
+    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Result<Option<TaskId>>> {
         Box::pin(async move {
-            let params = self.params.take()?;
+            let Some(params) = self.params.take() else {
+                return Ok(None);
+            };
             let mut results = [Val::Bool(false)];
-            let outcome = self
+            if let Err(error) = self
                 .start
                 .call_async(&mut *store, &params, &mut results)
                 .await
-                .and_then(
-                    |()| match std::mem::replace(&mut results[0], Val::Bool(false)) {
-                        Val::Result(Ok(value)) => Ok(Ok(value.map(|v| *v).into_iter().collect())),
-                        Val::Result(Err(Some(pending))) => match *pending {
-                            Val::Resource(pending) => Ok(Err(pending
-                                .try_into_resource::<Pending>(&mut *store)?
-                                .rep())),
-                            _ => bail!("the start half did not return a `pending`"),
-                        },
-                        _ => bail!("the start half did not return `result<_, pending>`"),
-                    },
-                );
+            {
+                return Err(error.context(format!("call to `{}` failed", self.name)));
+            }
+            let outcome = match std::mem::replace(&mut results[0], Val::Bool(false)) {
+                Val::Result(Ok(value)) => Ok(Ok(value.map(|v| *v).into_iter().collect())),
+                Val::Result(Err(Some(pending))) => match *pending {
+                    Val::Resource(pending) => pending
+                        .try_into_resource::<Pending>(&mut *store)
+                        .map(|pending| Err(pending.rep())),
+                    _ => Err(format_err!("the start half did not return a `pending`")),
+                },
+                _ => Err(format_err!(
+                    "the start half did not return `result<_, pending>`"
+                )),
+            };
             match outcome {
                 Ok(Ok(values)) => self.reply(Ok(values)),
-                Ok(Err(task)) => return Some(task),
+                Ok(Err(task)) => return Ok(Some(task)),
                 Err(error) => {
                     let name = Arc::clone(&self.name);
                     self.reply(Err(error.context(format!("call to `{name}` failed"))))
                 }
             }
-            None
+            Ok(None)
         })
     }
 
-    fn finish<'a>(mut self: Box<Self>, store: &'a mut Store<T>, task: TaskId) -> BoxFuture<'a, ()> {
+    fn finish<'a>(
+        &'a mut self,
+        store: &'a mut Store<T>,
+        task: TaskId,
+    ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let value: Result<Vec<Val>> = async {
-                let ready = Resource::<Ready>::new_own(task).try_into_resource_any(&mut *store)?;
-                let count = self.result.ty(&*store).results().len();
-                let mut results = vec![Val::Bool(false); count];
-                self.result
-                    .call_async(&mut *store, &[Val::Resource(ready)], &mut results)
-                    .await?;
-                Ok(results)
-            }
-            .await;
             let name = Arc::clone(&self.name);
-            self.reply(value.with_context(|| format!("collecting the result of `{name}` failed")));
+            let ready = match Resource::<Ready>::new_own(task).try_into_resource_any(&mut *store) {
+                Ok(ready) => ready,
+                Err(error) => {
+                    self.reply(Err(
+                        error.context(format!("collecting the result of `{name}` failed"))
+                    ));
+                    return Ok(());
+                }
+            };
+            let count = self.result.ty(&*store).results().len();
+            let mut results = vec![Val::Bool(false); count];
+            self.result
+                .call_async(&mut *store, &[Val::Resource(ready)], &mut results)
+                .await
+                .with_context(|| format!("collecting the result of `{name}` failed"))?;
+            self.reply(Ok(results));
+            Ok(())
         })
     }
 
@@ -622,15 +652,19 @@ impl<Params, Results> Clone for SyncFunc<Params, Results> {
     }
 }
 
-/// One exported call in flight, with its types erased for the loop. Errors (traps) are replied
-/// to the caller: they fail that call only.
+/// One exported call in flight, with its types erased for the loop. Errors that leave the store
+/// usable (a value of the wrong type) are replied to the caller and fail that call only; an error
+/// while the store was entered (a trap, a host function's error) is returned instead: the loop
+/// then breaks the store and fails every call.
 trait ExportCall<T>: Send {
     /// The function's name, for messages.
     fn name(&self) -> &str;
-    /// Calls the start half; `Some(task)` when the call did not finish at once.
-    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Option<TaskId>>;
+    /// Calls the start half; `Some(task)` when the call did not finish at once, `None` when it
+    /// replied.
+    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Result<Option<TaskId>>>;
     /// Calls the result half with the finished task and replies.
-    fn finish<'a>(self: Box<Self>, store: &'a mut Store<T>, task: TaskId) -> BoxFuture<'a, ()>;
+    fn finish<'a>(&'a mut self, store: &'a mut Store<T>, task: TaskId)
+    -> BoxFuture<'a, Result<()>>;
     /// Replies with an error.
     fn fail(self: Box<Self>, error: wasmtime::Error);
 }
@@ -659,37 +693,55 @@ where
         &self.func.name
     }
 
-    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Option<TaskId>> {
+    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Result<Option<TaskId>>> {
         Box::pin(async move {
-            let params = self.params.take()?;
+            let Some(params) = self.params.take() else {
+                return Ok(None);
+            };
             match self.func.start.call_async(&mut *store, params).await {
                 Ok((Ok(value),)) => self.reply(Ok(value)),
-                Ok((Err(pending),)) => return Some(pending.rep()),
-                Err(error) => self.reply(Err(
-                    error.context(format!("call to `{}` failed", self.func.name))
-                )),
+                Ok((Err(pending),)) => return Ok(Some(pending.rep())),
+                Err(error) => {
+                    return Err(error.context(format!("call to `{}` failed", self.func.name)));
+                }
             }
-            None
+            Ok(None)
         })
     }
 
-    fn finish<'a>(mut self: Box<Self>, store: &'a mut Store<T>, task: TaskId) -> BoxFuture<'a, ()> {
+    fn finish<'a>(
+        &'a mut self,
+        store: &'a mut Store<T>,
+        task: TaskId,
+    ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let result = self.func.result;
             let ready = Resource::<Ready>::new_own(task);
-            let value = async {
-                if std::any::TypeId::of::<R>() == std::any::TypeId::of::<()>() {
-                    let func = result.typed::<(Resource<Ready>,), ()>(&*store)?;
-                    func.call_async(&mut *store, (ready,)).await?;
-                    downcast::<R>(Box::new(()))
-                } else {
-                    let func = result.typed::<(Resource<Ready>,), (R,)>(&*store)?;
-                    Ok(func.call_async(&mut *store, (ready,)).await?.0)
-                }
-            }
-            .await;
             let name = self.func.name.clone();
-            self.reply(value.with_context(|| format!("collecting the result of `{name}` failed")));
+            let context = || format!("collecting the result of `{name}` failed");
+            // Only the call itself enters the store; a type mismatch fails this call only.
+            let value = if std::any::TypeId::of::<R>() == std::any::TypeId::of::<()>() {
+                match result.typed::<(Resource<Ready>,), ()>(&*store) {
+                    Ok(func) => {
+                        func.call_async(&mut *store, (ready,))
+                            .await
+                            .with_context(context)?;
+                        downcast::<R>(Box::new(()))
+                    }
+                    Err(error) => Err(error),
+                }
+            } else {
+                match result.typed::<(Resource<Ready>,), (R,)>(&*store) {
+                    Ok(func) => Ok(func
+                        .call_async(&mut *store, (ready,))
+                        .await
+                        .with_context(context)?
+                        .0),
+                    Err(error) => Err(error),
+                }
+            };
+            self.reply(value.with_context(context));
+            Ok(())
         })
     }
 
@@ -705,8 +757,9 @@ struct EventLoop<T: 'static> {
     /// Calls that returned `pending`, by the task they wait for.
     calls: HashMap<TaskId, (CallId, Box<dyn ExportCall<T>>)>,
     call_tasks: HashMap<CallId, TaskId>,
-    /// Set once a poll export trapped: the instance cannot be entered any more.
-    broken: Option<String>,
+    /// Whether the store's broken state (see [`crate::IsyswasfaCtx::record_failure`]) was acted on:
+    /// calls failed, pipe ends closed, tables emptied.
+    cleaned_up: bool,
     /// Where the next search for a component with events starts (round robin).
     next_poll: usize,
 }
@@ -715,8 +768,9 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command<T>>) {
         loop {
             if let Err(error) = self.deliver().await {
-                self.fail_everything(error);
+                self.break_store(&error);
             }
+            self.clean_up_if_broken();
             // The one wait: a command, a host future, or a pollable. The pollable wait borrows
             // the store's resource table and is dropped here, before the store is entered.
             // Values closed pipes left behind wake the loop too (their resources are released
@@ -737,15 +791,20 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
     async fn handle(&mut self, command: Command<T>) {
         match command {
             Command::Call(id, mut call) => {
-                if let Some(reason) = &self.broken {
-                    call.fail(format_err!(
-                        "isyswasfa: the instance trapped earlier: {reason}"
-                    ));
+                if let Some(error) = self.store.data_mut().isyswasfa().broken_error() {
+                    call.fail(error);
                     return;
                 }
                 self.set_running(Running::Export(call.name().to_string()));
                 let started = call.start(&mut self.store).await;
                 self.set_running(Running::Idle);
+                let started = match started {
+                    Ok(started) => started,
+                    Err(error) => {
+                        call.fail(self.break_store(&error));
+                        return;
+                    }
+                };
                 if let Some(task) = started {
                     match self
                         .store
@@ -779,6 +838,8 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                 }
                 job(&mut self.store, &self.instance).await;
                 self.set_running(Running::Idle);
+                // The job may have broken the store (recorded in its data).
+                self.clean_up_if_broken();
             }
         }
     }
@@ -790,15 +851,21 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
     /// Delivers every queued event and finished embedder call, until none is left.
     async fn deliver(&mut self) -> Result<()> {
         loop {
+            if self.store.data_mut().isyswasfa().broken.is_some() {
+                return Ok(());
+            }
             crate::pipe_links::release_discarded(&mut self.store).await?;
             let table = &mut self.store.data_mut().isyswasfa().table;
             if let Some(task) = table.next_embedder_ready() {
-                if let Some((id, call)) = self.calls.remove(&task) {
+                if let Some((id, mut call)) = self.calls.remove(&task) {
                     self.call_tasks.remove(&id);
                     self.set_running(Running::Export(call.name().to_string()));
-                    // A trap here fails this call only; the loop goes on.
-                    call.finish(&mut self.store, task).await;
+                    let outcome = call.finish(&mut self.store, task).await;
                     self.set_running(Running::Idle);
+                    if let Err(error) = outcome {
+                        call.fail(self.break_store(&error));
+                        return Ok(());
+                    }
                 }
                 continue;
             }
@@ -829,13 +896,33 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
         }
     }
 
-    fn fail_everything(&mut self, error: wasmtime::Error) {
-        let reason = format!("{error:#}");
-        tracing::error!("isyswasfa: {reason}");
+    /// Entering the store failed with `error`: records it (the first cause is kept), then fails
+    /// every call, closes every pipe end and empties the tables. Returns the error calls fail with.
+    fn break_store(&mut self, error: &wasmtime::Error) -> wasmtime::Error {
+        let error = self.store.data_mut().isyswasfa().record_failure(error);
+        self.clean_up_if_broken();
+        error
+    }
+
+    /// Once the store is broken: fails every call in flight with the first cause, closes every
+    /// pipe end the store held (the embedder's ends see the end of the stream or a closed pipe),
+    /// and drops every task, host future, pollable wait and WASI resource. Runs once.
+    fn clean_up_if_broken(&mut self) {
+        if self.cleaned_up {
+            return;
+        }
+        let Some(reason) = self.store.data_mut().isyswasfa().broken.clone() else {
+            return;
+        };
+        self.cleaned_up = true;
         for (_, (_, call)) in self.calls.drain() {
             call.fail(format_err!("{reason}"));
         }
         self.call_tasks.clear();
-        self.broken = Some(reason);
+        let (ctx, table) = self.store.data_mut().isyswasfa_and_table();
+        ctx.pipes.close_all();
+        ctx.table.clear();
+        ctx.pollables.clear();
+        *table = wasmtime::component::ResourceTable::new();
     }
 }

@@ -76,6 +76,11 @@ pub struct IsyswasfaCtx {
     pub(crate) running: Running,
     pub(crate) pipes: crate::pipe_links::PipeTable,
     pub(crate) pollables: crate::pollables::PollableWaits,
+    /// Set once entering the store failed (a trap, or a host function's error): the reason every
+    /// later call fails with. Only the first cause is kept.
+    pub(crate) broken: Option<std::sync::Arc<str>>,
+    /// Epoch ticks the current guest entry has run (see [`crate::CpuBudget`]).
+    pub(crate) entry_ticks: u64,
 }
 
 impl IsyswasfaCtx {
@@ -87,6 +92,39 @@ impl IsyswasfaCtx {
     /// Sets the caps on the task table (see [`TableLimits`]).
     pub fn set_limits(&mut self, limits: TableLimits) {
         self.table.set_limits(limits);
+    }
+
+    /// Why the store cannot be entered any more, once a guest entry failed.
+    pub fn broken(&self) -> Option<&str> {
+        self.broken.as_deref()
+    }
+
+    /// Records that entering the store failed with `cause` (a trap, or an error of a host
+    /// function the guest called): wasmtime refuses to enter an instance again after that, so
+    /// the [`crate::Host`] fails every call from now on with the first cause recorded. Embedders
+    /// whose [`crate::Host::with_store`] job calls into the instance and gets an error call this.
+    /// Returns the error the calls fail with.
+    pub fn record_failure(&mut self, cause: &wasmtime::Error) -> wasmtime::Error {
+        if self.broken.is_none() {
+            let names: Vec<String> = (0..self.table.component_count())
+                .map(|c| format!("`{}`", self.table.component_name(c)))
+                .collect();
+            let which = match names.len() {
+                1 => format!("component {}", names[0]),
+                _ => format!("the composition of components {}", names.join(", ")),
+            };
+            let reason =
+                format!("isyswasfa: {which} is broken and cannot be entered any more: {cause:#}");
+            tracing::error!("{reason}");
+            self.broken = Some(reason.into());
+        }
+        self.broken_error()
+            .unwrap_or_else(|| format_err!("isyswasfa: the instance is broken"))
+    }
+
+    /// The error calls of a broken store fail with.
+    pub(crate) fn broken_error(&self) -> Option<wasmtime::Error> {
+        self.broken.as_deref().map(|reason| format_err!("{reason}"))
     }
 
     /// May `component` wait for events now, from inside a synchronous call (`block_on`)?

@@ -764,6 +764,22 @@ impl TaskTable {
         })
     }
 
+    /// Forgets every task, event and token, and drops every host future (aborting timers and
+    /// host functions in flight): the store is broken and no component will ever be delivered
+    /// anything again. Components stay known by name, for messages.
+    pub fn clear(&mut self) {
+        self.slots.clear();
+        self.free.clear();
+        self.live = 0;
+        self.host_futures = FuturesUnordered::new();
+        self.embedder_ready.clear();
+        for c in &mut self.components {
+            c.events.clear();
+            c.implements.clear();
+            c.listens.clear();
+        }
+    }
+
     /// The sizes of the table, for leak checks.
     pub fn sizes(&self) -> TableSizes {
         TableSizes {

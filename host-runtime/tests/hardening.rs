@@ -1,0 +1,190 @@
+//! A guest can never crash, wedge, starve or leak the host: traps break only their own store,
+//! CPU deadlines stop busy guests, a self-waking guest stays fair, and an async resource method
+//! keeps its resource alive (the `unruly` guest misbehaves on demand).
+
+mod common;
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use isyswasfa_host::{Host, IsyswasfaCtx, IsyswasfaView, ReaderEnd, State, TableSizes};
+use wasmtime::component::{Resource, ResourceTable, Val};
+use wasmtime::{Result, Store};
+use wasmtime_wasi::{WasiCtxView, WasiView};
+
+const UNRULY: Option<&str> = Some("component:unruly/unruly");
+
+/// Store data that tells when the store has been dropped (its `alive` has no strong count).
+struct Tracked {
+    state: State,
+    _alive: Arc<()>,
+}
+
+impl WasiView for Tracked {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        self.state.ctx()
+    }
+}
+
+impl IsyswasfaView for Tracked {
+    fn isyswasfa(&mut self) -> &mut IsyswasfaCtx {
+        self.state.isyswasfa()
+    }
+
+    fn isyswasfa_and_table(&mut self) -> (&mut IsyswasfaCtx, &mut ResourceTable) {
+        self.state.isyswasfa_and_table()
+    }
+}
+
+/// The `unruly` guest in a store whose drop `Weak` reports.
+async fn unruly_tracked() -> Result<(Host<Tracked>, Weak<()>)> {
+    let linker = isyswasfa_host::linker::<Tracked>(common::engine())?;
+    let alive = Arc::new(());
+    let weak = Arc::downgrade(&alive);
+    let data = Tracked {
+        state: State::new(),
+        _alive: alive,
+    };
+    let host = Host::instantiate(
+        Store::new(common::engine(), data),
+        &linker,
+        &common::component("unruly"),
+    )
+    .await?;
+    Ok((host, weak))
+}
+
+async fn unruly() -> Result<Host<State>> {
+    let linker = isyswasfa_host::linker::<State>(common::engine())?;
+    Host::instantiate(
+        Store::new(common::engine(), State::new()),
+        &linker,
+        &common::component("unruly"),
+    )
+    .await
+}
+
+fn message(result: Result<impl std::fmt::Debug>) -> String {
+    format!("{:#}", result.expect_err("the call should fail"))
+}
+
+#[tokio::test]
+async fn trap_breaks_host_cleanly() -> Result<()> {
+    let (host, alive) = unruly_tracked().await?;
+    let sleep = host.func::<(), ()>(UNRULY, "sleep-forever").await?;
+    let numbers = host
+        .func::<(u32,), Resource<ReaderEnd>>(UNRULY, "numbers")
+        .await?;
+    let trap_now = host.func::<(), ()>(UNRULY, "trap-now").await?;
+    let trap_later = host.func::<(u64,), ()>(UNRULY, "trap-later").await?;
+    let echo = host.func::<(String,), String>(UNRULY, "echo").await?;
+    assert_eq!(host.call(&echo, ("hi".into(),)).await?, "hi");
+
+    // A stream the guest writes (and keeps open), read by the embedder.
+    let numbers = host.call(&numbers, (3,)).await?;
+    let mut reader = host.open_stream::<Val>(numbers).await?;
+    let mut read = Vec::new();
+    while read.len() < 3 {
+        read.extend(reader.read(16).await.expect("the stream is open"));
+    }
+    assert_eq!(read, vec![Val::U32(0), Val::U32(1), Val::U32(2)]);
+
+    // A call that waits forever on a timer.
+    let waiting = tokio::spawn({
+        let host = host.clone();
+        let sleep = sleep.clone();
+        async move { host.call(&sleep, ()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!waiting.is_finished());
+
+    // The trap: in the start half of `trap-now`.
+    let first = message(host.call(&trap_now, ()).await);
+    assert!(
+        first.contains("component `unruly`") && first.contains("trap-now"),
+        "{first}"
+    );
+
+    // The waiting call fails at once, naming the first cause.
+    let waited = tokio::time::timeout(Duration::from_secs(1), waiting)
+        .await
+        .expect("the waiting call failed within a second")
+        .expect("the task did not panic");
+    let waited = message(waited);
+    assert!(
+        waited.contains("component `unruly`") && waited.contains("trap-now"),
+        "{waited}"
+    );
+    // The reader sees the end of the stream.
+    let end = tokio::time::timeout(Duration::from_secs(1), reader.read(16))
+        .await
+        .expect("the reader saw the end within a second");
+    assert_eq!(end, None);
+
+    // Later calls fail at once with the first cause, whatever they would have done.
+    for later in [
+        message(host.call(&echo, ("again".into(),)).await),
+        message(host.call(&trap_later, (0,)).await),
+        message(host.call(&sleep, ()).await),
+    ] {
+        assert!(
+            later.contains("component `unruly`") && later.contains("trap-now"),
+            "{later}"
+        );
+    }
+    let stream = host.new_stream::<u8>().await;
+    assert!(stream.is_err(), "a broken host takes no new pipe ends");
+
+    // Every table is empty, and the store goes with the last handle.
+    assert_eq!(host.table_sizes().await?, TableSizes::default());
+    drop(host);
+    let start = Instant::now();
+    while alive.upgrade().is_some() {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "the store was not dropped with the last handle"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+/// A trap inside the poll export (an async task) and inside a synchronous export break the host
+/// the same way as a trap in a start half.
+#[tokio::test]
+async fn trap_in_each_entry_breaks_the_host() -> Result<()> {
+    // The poll export.
+    let host = unruly().await?;
+    let trap_later = host.func::<(u64,), ()>(UNRULY, "trap-later").await?;
+    let sleep = host.func::<(), ()>(UNRULY, "sleep-forever").await?;
+    let echo = host.func::<(String,), String>(UNRULY, "echo").await?;
+    let waiting = tokio::spawn({
+        let host = host.clone();
+        async move { host.call(&sleep, ()).await }
+    });
+    let first = message(host.call(&trap_later, (1_000_000,)).await);
+    assert!(
+        first.contains("component `unruly`") && first.contains("poll export"),
+        "{first}"
+    );
+    let waited = message(tokio::time::timeout(Duration::from_secs(1), waiting).await??);
+    assert_eq!(waited, first);
+    assert_eq!(message(host.call(&echo, ("x".into(),)).await), first);
+    assert_eq!(host.table_sizes().await?, TableSizes::default());
+
+    // A synchronous export.
+    let host = unruly().await?;
+    let trap_sync = host.sync_func::<(), ()>(UNRULY, "trap-sync").await?;
+    let dropped = host
+        .sync_func::<(), (u32,)>(UNRULY, "counters-dropped")
+        .await?;
+    let echo = host.func::<(String,), String>(UNRULY, "echo").await?;
+    let first = message(host.call_sync(&trap_sync, ()).await);
+    assert!(
+        first.contains("component `unruly`") && first.contains("trap-sync"),
+        "{first}"
+    );
+    assert_eq!(message(host.call(&echo, ("x".into(),)).await), first);
+    assert_eq!(message(host.call_sync(&dropped, ()).await), first);
+    Ok(())
+}
