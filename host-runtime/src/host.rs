@@ -31,6 +31,13 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type PollFunc = TypedFunc<(Vec<PollInput>,), ()>;
 type CallId = u64;
 
+/// How many deliveries (a poll export call, or an embedder's result collected) the event loop
+/// makes before it goes back to its one wait. A component that keeps queuing events for itself
+/// (or keeps asking to run again) would otherwise keep the loop delivering forever, starving the
+/// embedder's commands, timers and the other hosts of the thread; after this many the loop lets
+/// them in, then carries on. Large enough that a busy composition delivers in batches.
+pub const MAX_DELIVERIES_PER_TURN: usize = 64;
+
 /// A store-side job sent by a [`Host`] handle.
 type StoreJob<T> =
     Box<dyn for<'a> FnOnce(&'a mut Store<T>, &'a Instance) -> BoxFuture<'a, ()> + Send>;
@@ -76,6 +83,7 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
     ) -> Result<Self> {
         let engine = store.engine().clone();
         // The component's stream/future imports are defined from its own types.
+        crate::deadline::configure_store(&mut store);
         let mut linker = linker.clone();
         linker.allow_shadowing(true);
         crate::pipe_links::add_to_linker_for(&mut linker, &engine, component)
@@ -767,9 +775,13 @@ struct EventLoop<T: 'static> {
 impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command<T>>) {
         loop {
-            if let Err(error) = self.deliver().await {
-                self.break_store(&error);
-            }
+            let more = match self.deliver().await {
+                Ok(more) => more,
+                Err(error) => {
+                    self.break_store(&error);
+                    false
+                }
+            };
             self.clean_up_if_broken();
             // The one wait: a command, a host future, or a pollable. The pollable wait borrows
             // the store's resource table and is dropped here, before the store is entered.
@@ -783,12 +795,15 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                 },
                 () = crate::pollables::wait_host(self.store.data_mut()) => {}
                 () = discarded.ready() => {}
+                // Deliveries are left (see `MAX_DELIVERIES_PER_TURN`): let the others in first.
+                () = tokio::task::yield_now(), if more => {}
             }
         }
         tracing::debug!("isyswasfa: event loop stopped (all handles dropped)");
     }
 
     async fn handle(&mut self, command: Command<T>) {
+        crate::deadline::begin_entry(&mut self.store);
         match command {
             Command::Call(id, mut call) => {
                 if let Some(error) = self.store.data_mut().isyswasfa().broken_error() {
@@ -848,12 +863,14 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
         self.store.data_mut().isyswasfa().running = running;
     }
 
-    /// Delivers every queued event and finished embedder call, until none is left.
-    async fn deliver(&mut self) -> Result<()> {
-        loop {
+    /// Delivers queued events and finished embedder calls, until none is left or
+    /// [`MAX_DELIVERIES_PER_TURN`] were made; returns whether some are left.
+    async fn deliver(&mut self) -> Result<bool> {
+        for _ in 0..MAX_DELIVERIES_PER_TURN {
             if self.store.data_mut().isyswasfa().broken.is_some() {
-                return Ok(());
+                return Ok(false);
             }
+            crate::deadline::begin_entry(&mut self.store);
             crate::pipe_links::release_discarded(&mut self.store).await?;
             let table = &mut self.store.data_mut().isyswasfa().table;
             if let Some(task) = table.next_embedder_ready() {
@@ -864,7 +881,7 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                     self.set_running(Running::Idle);
                     if let Err(error) = outcome {
                         call.fail(self.break_store(&error));
-                        return Ok(());
+                        return Ok(false);
                     }
                 }
                 continue;
@@ -874,7 +891,7 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                 .map(|i| (self.next_poll + i) % count)
                 .find(|c| table.has_events(*c))
             else {
-                return Ok(());
+                return Ok(false);
             };
             self.next_poll = (component + 1) % count;
             let events = PollInput::lower(component, table.take_events(component));
@@ -894,6 +911,13 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                 return Err(error.context(format!("poll export of component `{name}` failed")));
             }
         }
+        // The budget is spent: is anything left?
+        let ctx = self.store.data_mut().isyswasfa();
+        let table = &ctx.table;
+        Ok(ctx.broken.is_none()
+            && ((0..self.polls.len()).any(|c| table.has_events(c))
+                || table.has_embedder_ready()
+                || ctx.pipes.discarded_len() > 0))
     }
 
     /// Entering the store failed with `error`: records it (the first cause is kept), then fails

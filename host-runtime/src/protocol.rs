@@ -79,8 +79,10 @@ pub struct IsyswasfaCtx {
     /// Set once entering the store failed (a trap, or a host function's error): the reason every
     /// later call fails with. Only the first cause is kept.
     pub(crate) broken: Option<std::sync::Arc<str>>,
-    /// Epoch ticks the current guest entry has run (see [`crate::CpuBudget`]).
+    /// Epoch ticks the current guest entry has run (see [`crate::deadline`]).
     pub(crate) entry_ticks: u64,
+    /// How long one guest entry may run; `None` for [`crate::DEFAULT_CPU_BUDGET`].
+    pub(crate) cpu_budget: Option<std::time::Duration>,
 }
 
 impl IsyswasfaCtx {
@@ -92,6 +94,17 @@ impl IsyswasfaCtx {
     /// Sets the caps on the task table (see [`TableLimits`]).
     pub fn set_limits(&mut self, limits: TableLimits) {
         self.table.set_limits(limits);
+    }
+
+    /// Sets how long one guest entry (a call's start or result half, a poll export, a synchronous
+    /// export) may run before it is stopped with a trap; see [`crate::DEFAULT_CPU_BUDGET`].
+    pub fn set_cpu_budget(&mut self, budget: std::time::Duration) {
+        self.cpu_budget = Some(budget);
+    }
+
+    /// The CPU budget of one guest entry.
+    pub fn cpu_budget(&self) -> std::time::Duration {
+        self.cpu_budget.unwrap_or(crate::DEFAULT_CPU_BUDGET)
     }
 
     /// Why the store cannot be entered any more, once a guest entry failed.
@@ -233,6 +246,13 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
         |mut store, (poller, ready): (Resource<Poller>, Resource<Ready>)| {
             let table = &mut store.data_mut().isyswasfa().table;
             Ok((table.take_result(component_of(&poller), ready.rep())?,))
+        },
+    )?;
+    i.func_wrap(
+        "[method]poller.run-again",
+        |mut store, (poller,): (Resource<Poller>,)| {
+            let table = &mut store.data_mut().isyswasfa().table;
+            table.run_again(component_of(&poller))
         },
     )?;
     i.func_wrap_async(

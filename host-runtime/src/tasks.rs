@@ -176,6 +176,8 @@ struct ComponentTasks {
     implements: HashMap<u32, TaskId>,
     /// Tasks this component listens to, by its own token.
     listens: HashMap<u32, TaskId>,
+    /// It asked to be polled again with no event (`poller.run-again`).
+    run_again: bool,
 }
 
 /// How many entries the host's tables hold; equal before and after a call that leaks nothing.
@@ -483,6 +485,11 @@ impl TaskTable {
         None
     }
 
+    /// Whether finished tasks the embedder awaits wait to be collected.
+    pub fn has_embedder_ready(&self) -> bool {
+        !self.embedder_ready.is_empty()
+    }
+
     /// `poller.start-task`: an export of `component` did not finish at once.
     pub fn start_task(&mut self, component: ComponentId, state: u32) -> Result<TaskId> {
         const CALL: &str = "poller.start-task";
@@ -672,6 +679,13 @@ impl TaskTable {
         Ok(())
     }
 
+    /// `poller.run-again`: `component` returned with work left; its poll export is called again
+    /// (with no event, if none is queued) once the host has done its other work.
+    pub fn run_again(&mut self, component: ComponentId) -> Result<()> {
+        self.component("poller.run-again", component)?.run_again = true;
+        Ok(())
+    }
+
     /// Takes the events queued for `component`. A delivered `ready` ends the listening: from
     /// then on the task is reached through the `ready` handle alone.
     ///
@@ -682,6 +696,7 @@ impl TaskTable {
         let Some(c) = self.components.get_mut(component) else {
             return Vec::new();
         };
+        c.run_again = false;
         let (mut events, cancels): (Vec<Event>, Vec<Event>) = c
             .events
             .drain(..)
@@ -706,11 +721,11 @@ impl TaskTable {
         self.components.iter().position(|c| !c.events.is_empty())
     }
 
-    /// Whether `component` has events waiting.
+    /// Whether `component` has events waiting (or asked to be polled again).
     pub fn has_events(&self, component: ComponentId) -> bool {
         self.components
             .get(component)
-            .is_some_and(|c| !c.events.is_empty())
+            .is_some_and(|c| !c.events.is_empty() || c.run_again)
     }
 
     /// Checks whether `component`, blocked inside a synchronous export (`block_on`), can ever be
@@ -774,6 +789,7 @@ impl TaskTable {
         self.host_futures = FuturesUnordered::new();
         self.embedder_ready.clear();
         for c in &mut self.components {
+            c.run_again = false;
             c.events.clear();
             c.implements.clear();
             c.listens.clear();

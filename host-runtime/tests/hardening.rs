@@ -188,3 +188,142 @@ async fn trap_in_each_entry_breaks_the_host() -> Result<()> {
     assert_eq!(message(host.call_sync(&dropped, ()).await), first);
     Ok(())
 }
+
+/// Round-trip calls on `host` until `until` is finished; returns each call's latency.
+async fn round_trips_until(
+    host: &Host<State>,
+    until: &tokio::task::JoinHandle<Result<()>>,
+) -> Result<Vec<Duration>> {
+    let foo = host
+        .func::<(String,), String>(Some("component:test/baz"), "foo")
+        .await?;
+    let mut latencies = Vec::new();
+    while !until.is_finished() {
+        let start = Instant::now();
+        let answer = host.call(&foo, ("hi".into(),)).await?;
+        latencies.push(start.elapsed());
+        assert!(answer.starts_with("hi - entered guest"), "{answer}");
+    }
+    Ok(latencies)
+}
+
+/// `loop {}` in an export is stopped by the CPU deadline with a clear error, and a second host
+/// on the same current-thread runtime keeps answering meanwhile.
+#[tokio::test(flavor = "current_thread")]
+async fn busy_guest_is_stopped() -> Result<()> {
+    let budget = Duration::from_millis(400);
+    let linker = isyswasfa_host::linker::<State>(common::engine())?;
+    let busy = Host::instantiate(
+        Store::new(common::engine(), State::new().with_cpu_budget(budget)),
+        &linker,
+        &common::component("unruly"),
+    )
+    .await?;
+    let other = common::round_trip(Duration::ZERO).await?;
+    // Warm up the other host (first calls compile lazily-initialized paths).
+    let foo = other
+        .func::<(String,), String>(Some("component:test/baz"), "foo")
+        .await?;
+    other.call(&foo, ("warm".into(),)).await?;
+
+    let spin = busy.func::<(), ()>(UNRULY, "spin").await?;
+    let started = Instant::now();
+    let spinning = tokio::spawn({
+        let busy = busy.clone();
+        async move { busy.call(&spin, ()).await }
+    });
+    let latencies = round_trips_until(&other, &spinning).await?;
+    let error = message(spinning.await.expect("no panic"));
+    let stopped_after = started.elapsed();
+    assert!(
+        error.contains("component `unruly`")
+            && error.contains("CPU budget")
+            && error.contains("spin"),
+        "{error}"
+    );
+    assert!(
+        stopped_after >= budget && stopped_after < budget * 5,
+        "stopped after {stopped_after:?} (budget {budget:?})"
+    );
+    assert!(
+        latencies.len() >= 3,
+        "the other host answered {} calls meanwhile",
+        latencies.len()
+    );
+    let worst = latencies.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "busy guest stopped after {stopped_after:?}; {} round trips meanwhile, worst {worst:?}",
+        latencies.len()
+    );
+    assert!(
+        worst < Duration::from_millis(50),
+        "round trips took up to {worst:?}: {latencies:?}"
+    );
+    // The busy host is broken like after any trap; the other one is unharmed.
+    let echo = busy.func::<(String,), String>(UNRULY, "echo").await?;
+    assert_eq!(message(busy.call(&echo, ("x".into(),)).await), error);
+    other.call(&foo, ("after".into(),)).await?;
+    Ok(())
+}
+
+/// A guest task that keeps waking itself (`loop { yield_async().await }`) returns to the host
+/// after a bounded number of polls: a concurrent call on the same host finishes, and no single
+/// entry runs long enough to meet the CPU deadline.
+#[tokio::test(flavor = "current_thread")]
+async fn self_waking_guest_is_fair() -> Result<()> {
+    let budget = Duration::from_millis(300);
+    let linker = isyswasfa_host::linker::<State>(common::engine())?;
+    let host = Host::instantiate(
+        Store::new(common::engine(), State::new().with_cpu_budget(budget)),
+        &linker,
+        &common::component("unruly"),
+    )
+    .await?;
+    let echo = host.func::<(String,), String>(UNRULY, "echo").await?;
+    let spin = host.func::<(), ()>(UNRULY, "spin-yielding").await?;
+    assert_eq!(host.call(&echo, ("warm".into(),)).await?, "warm");
+    let before = host.table_sizes().await?;
+
+    let spinning = tokio::spawn({
+        let host = host.clone();
+        async move { host.call(&spin, ()).await }
+    });
+    let started = Instant::now();
+    let mut calls = 0;
+    while started.elapsed() < budget * 3 {
+        let start = Instant::now();
+        let answer = tokio::time::timeout(
+            Duration::from_secs(2),
+            host.call(&echo, (format!("call {calls}"),)),
+        )
+        .await
+        .expect("a call next to the self-waking task finished")?;
+        assert_eq!(answer, format!("call {calls}"));
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "call {calls} took {:?}",
+            start.elapsed()
+        );
+        calls += 1;
+    }
+    assert!(calls >= 3, "only {calls} calls finished");
+    // Still spinning, well past the budget of one entry: no entry ran that long.
+    assert!(!spinning.is_finished(), "{:?}", spinning.await);
+    // Cancelling it (dropping the call) releases everything it held.
+    spinning.abort();
+    let _ = spinning.await;
+    let start = Instant::now();
+    loop {
+        let sizes = host.table_sizes().await?;
+        if sizes == before {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{sizes:?} != {before:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(host.call(&echo, ("after".into(),)).await?, "after");
+    Ok(())
+}
