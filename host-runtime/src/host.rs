@@ -271,12 +271,8 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
                     interface.as_deref(),
                     &format!("{name}{START_SUFFIX}"),
                 )?;
-                let result = export_index(
-                    store,
-                    instance,
-                    interface.as_deref(),
-                    &format!("{name}{RESULT_SUFFIX}"),
-                )?;
+                let result =
+                    export_index(store, instance, interface.as_deref(), &result_export(&name))?;
                 let start = instance
                     .get_typed_func(&mut *store, start)
                     .with_context(|| {
@@ -404,7 +400,7 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
                     instance.get_func(&mut *store, index)
                 };
                 let start = lookup(store, &format!("{name}{START_SUFFIX}"));
-                let result = lookup(store, &format!("{name}{RESULT_SUFFIX}"));
+                let result = lookup(store, &result_export(&name));
                 let kind = match (start, result) {
                     (Some(start), Some(result)) => DynamicKind::Async { start, result },
                     _ => DynamicKind::Sync(lookup(store, &name).ok_or_else(|| {
@@ -590,6 +586,14 @@ impl<T: Send + 'static> ExportCall<T> for ValCall {
     fn fail(mut self: Box<Self>, error: wasmtime::Error) {
         self.reply(Err(error));
     }
+}
+
+/// The result half of the async function `name`: a method's is a static (it takes no `self`).
+fn result_export(name: &str) -> String {
+    format!(
+        "{}{RESULT_SUFFIX}",
+        name.replacen("[method]", "[static]", 1)
+    )
 }
 
 fn export_index(

@@ -327,3 +327,63 @@ async fn self_waking_guest_is_fair() -> Result<()> {
     assert_eq!(host.call(&echo, ("after".into(),)).await?, "after");
     Ok(())
 }
+
+/// The component model's borrow rule for async methods of exported resources: a caller that
+/// drops its handle while the method runs does not free the value under it; the drop is deferred
+/// until the method finishes (the documented behaviour of `isyswasfa-guest`).
+#[tokio::test]
+async fn async_method_borrow_rule() -> Result<()> {
+    let host = unruly().await?;
+    let new = host.dynamic_func(UNRULY, "[constructor]counter").await?;
+    let slow_get = host
+        .dynamic_func(UNRULY, "[method]counter.slow-get")
+        .await?;
+    assert!(slow_get.is_async());
+    let dropped = host
+        .sync_func::<(), (u32,)>(UNRULY, "counters-dropped")
+        .await?;
+    let counter = |values: Vec<Val>| match values.as_slice() {
+        [Val::Resource(counter)] => *counter,
+        other => panic!("not a counter: {other:?}"),
+    };
+    let drop_counter = |counter: wasmtime::component::ResourceAny| {
+        host.with_store(move |store, _| {
+            Box::pin(async move { counter.resource_drop_async(store).await })
+        })
+    };
+
+    // Not lent: dropping the handle drops the value at once.
+    let idle = counter(host.call_dynamic(&new, vec![Val::U32(1)]).await?);
+    drop_counter(idle).await??;
+    assert_eq!(host.call_sync(&dropped, ()).await?.0, 1);
+
+    // Lent to a running method: the drop waits for the method, which still reads its value.
+    let lent = counter(host.call_dynamic(&new, vec![Val::U32(42)]).await?);
+    let running = tokio::spawn({
+        let host = host.clone();
+        async move {
+            host.call_dynamic(&slow_get, vec![Val::Resource(lent), Val::U64(100_000_000)])
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!running.is_finished());
+    drop_counter(lent).await??;
+    assert_eq!(
+        host.call_sync(&dropped, ()).await?.0,
+        1,
+        "the value is not dropped while its method runs"
+    );
+    let value = running.await.expect("no panic")?;
+    assert_eq!(
+        value,
+        vec![Val::U32(42)],
+        "the method read its value intact"
+    );
+    assert_eq!(
+        host.call_sync(&dropped, ()).await?.0,
+        2,
+        "the value is dropped once the method finished"
+    );
+    Ok(())
+}
