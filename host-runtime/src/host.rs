@@ -45,6 +45,8 @@ type StoreJob<T> =
 enum Command<T: 'static> {
     Call(CallId, Box<dyn ExportCall<T>>),
     Cancel(CallId),
+    /// Reports the sizes of every table of the store and of the loop.
+    Sizes(oneshot::Sender<TableSizes>),
     /// Runs a job; `export` names the export it calls, if any (see [`Running`]).
     Job {
         export: Option<Arc<str>>,
@@ -164,21 +166,11 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
 
     /// The sizes of the store's task table (for leak checks).
     pub async fn table_sizes(&self) -> Result<TableSizes> {
-        self.with_store(|store, _| {
-            let ctx = store.data_mut().isyswasfa();
-            let sizes = TableSizes {
-                pipe_ends: ctx.pipes.len(),
-                pollables: ctx.pollables.len(),
-                discarded_values: ctx.pipes.discarded_len(),
-                ..ctx.table.sizes()
-            };
-            let sizes = TableSizes {
-                wasi_resources: store.data_mut().isyswasfa_and_table().1.iter_mut().count(),
-                ..sizes
-            };
-            Box::pin(async move { sizes })
-        })
-        .await
+        let (reply, receiver) = oneshot::channel();
+        self.send(Command::Sizes(reply))?;
+        receiver
+            .await
+            .map_err(|_| format_err!("isyswasfa: the host's event loop has stopped"))
     }
 
     /// A new stream whose readable end is a handle to pass to a guest (as a `stream<T>`
@@ -429,6 +421,8 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
                         if let Some(error) = store.data_mut().isyswasfa().broken_error() {
                             return Err(error);
                         }
+                        crate::vals::check_params(&*store, &typed, &params)
+                            .with_context(|| format!("call to `{name}` failed"))?;
                         let count = typed.ty(&*store).results().len();
                         let mut results = vec![Val::Bool(false); count];
                         if let Err(error) =
@@ -524,6 +518,11 @@ impl<T: Send + 'static> ExportCall<T> for ValCall {
             let Some(params) = self.params.take() else {
                 return Ok(None);
             };
+            if let Err(error) = crate::vals::check_params(&*store, &self.start, &params) {
+                let name = Arc::clone(&self.name);
+                self.reply(Err(error.context(format!("call to `{name}` failed"))));
+                return Ok(None);
+            }
             let mut results = [Val::Bool(false)];
             if let Err(error) = self
                 .start
@@ -850,6 +849,28 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                     self.calls.remove(&task);
                     self.store.data_mut().isyswasfa().table.cancel(task);
                 }
+            }
+            Command::Sizes(reply) => {
+                let ctx = self.store.data_mut().isyswasfa();
+                let sizes = TableSizes {
+                    pipe_ends: ctx.pipes.len(),
+                    pollables: ctx.pollables.len(),
+                    discarded_values: ctx.pipes.discarded_len(),
+                    calls: self.calls.len(),
+                    call_tasks: self.call_tasks.len(),
+                    ..ctx.table.sizes()
+                };
+                let sizes = TableSizes {
+                    wasi_resources: self
+                        .store
+                        .data_mut()
+                        .isyswasfa_and_table()
+                        .1
+                        .iter_mut()
+                        .count(),
+                    ..sizes
+                };
+                let _ = reply.send(sizes);
             }
             Command::Job { export, job } => {
                 if let Some(export) = &export {

@@ -42,6 +42,7 @@ pub mod pollables;
 mod protocol;
 mod state;
 pub mod tasks;
+mod vals;
 
 use wasmtime::Result;
 use wasmtime::component::Linker;

@@ -201,6 +201,10 @@ pub struct TableSizes {
     pub discarded_values: usize,
     /// Entries of the store's WASI resource table.
     pub wasi_resources: usize,
+    /// Exported calls of the embedder waiting for their task (the event loop's table).
+    pub calls: usize,
+    /// The event loop's index of those calls by call id.
+    pub call_tasks: usize,
 }
 
 /// The task table of one store.

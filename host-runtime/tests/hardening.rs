@@ -387,3 +387,95 @@ async fn async_method_borrow_rule() -> Result<()> {
     );
     Ok(())
 }
+
+/// 10 000 calls mixing successes with streams, error values, cancellations and calls refused
+/// for their arguments leave every table of the host (tasks, events, tokens, host futures, pipe
+/// ends, pollables, the loop's calls, the WASI resource table) at its starting size.
+#[tokio::test]
+async fn no_leaks_mixed() -> Result<()> {
+    type Stream = Resource<ReaderEnd>;
+    const STREAMS: Option<&str> = common::STREAMS;
+    let host = common::streams().await?;
+    let double = host.func::<(Stream,), Stream>(STREAMS, "double").await?;
+    let outcome = host
+        .func::<(u32,), Resource<ReaderEnd>>(STREAMS, "outcome")
+        .await?;
+    let sum_things = host.func::<(Stream,), u32>(STREAMS, "sum-things").await?;
+    let dynamic_double = host.dynamic_func(STREAMS, "double").await?;
+
+    let round = |i: u32| {
+        let host = host.clone();
+        let (double, outcome, sum_things, dynamic_double) = (
+            double.clone(),
+            outcome.clone(),
+            sum_things.clone(),
+            dynamic_double.clone(),
+        );
+        async move {
+            match i % 4 {
+                // A success, through two streams.
+                0 => {
+                    let (mut writer, reader) = host.new_stream::<Val>().await?;
+                    let out = host.call(&double, (reader,)).await?;
+                    writer.write(vec![Val::U32(i)]).await.expect("reader alive");
+                    drop(writer);
+                    let mut out = host.open_stream::<Val>(out).await?;
+                    let mut values = Vec::new();
+                    while let Some(chunk) = out.read(16).await {
+                        values.extend(chunk);
+                    }
+                    assert_eq!(values, vec![Val::U32(i * 2)]);
+                }
+                // An error value from the guest, through a future.
+                1 => {
+                    let future = host.call(&outcome, (2,)).await?;
+                    let value = host.open_future::<Val>(future).await?.await;
+                    assert!(matches!(value, Some(Val::Result(Err(_)))), "{value:?}");
+                }
+                // A cancellation: the call waits for a stream that never ends, and is dropped.
+                2 => {
+                    let (writer, reader) = host.new_stream::<Val>().await?;
+                    let call = host.call(&sum_things, (reader,));
+                    tokio::select! {
+                        biased;
+                        result = call => panic!("sum-things finished: {result:?}"),
+                        () = tokio::task::yield_now() => {}
+                    }
+                    drop(writer);
+                }
+                // A call refused for its argument, which must not break the host.
+                _ => {
+                    let error = host
+                        .call_dynamic(&dynamic_double, vec![Val::String("no".into())])
+                        .await
+                        .expect_err("a string is not a stream");
+                    assert!(format!("{error:#}").contains("double"), "{error:#}");
+                }
+            }
+            Result::<()>::Ok(())
+        }
+    };
+
+    // Warm up (lazily created WASI resources, first allocations), then measure.
+    for i in 0..4 {
+        round(i).await?;
+    }
+    let settled = |host: Host<State>, target: Option<TableSizes>| async move {
+        let start = Instant::now();
+        let mut last = host.table_sizes().await?;
+        // Cancellations and discarded values settle within a few turns of the loop.
+        while target.is_some_and(|t| t != last) && start.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            last = host.table_sizes().await?;
+        }
+        Result::<TableSizes>::Ok(last)
+    };
+    let before = settled(host.clone(), None).await?;
+    assert_eq!(before.calls, 0);
+    for i in 0..10_000 {
+        round(i).await?;
+    }
+    let after = settled(host.clone(), Some(before)).await?;
+    assert_eq!(after, before);
+    Ok(())
+}
