@@ -892,7 +892,12 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
     /// [`MAX_DELIVERIES_PER_TURN`] were made; returns whether some are left.
     async fn deliver(&mut self) -> Result<bool> {
         for _ in 0..MAX_DELIVERIES_PER_TURN {
-            if self.store.data_mut().isyswasfa().broken.is_some() {
+            let ctx = self.store.data_mut().isyswasfa();
+            if ctx.broken.is_some() {
+                // Nothing is delivered any more; values that closed pipes left since the break
+                // are dropped here (the store cannot release them), so they do not wake the
+                // loop again and again.
+                ctx.pipes.close_all();
                 return Ok(false);
             }
             crate::deadline::begin_entry(&mut self.store);
