@@ -827,10 +827,13 @@ fn facade_trait(
             trait_items.push(quote!(async fn #fname(&self, #(#params),*) -> #output;));
             impl_items.push(quote! {
                 fn #start(&self, #(#params),*) -> ::core::result::Result<#output, #runtime_path::rt::protocol::Pending> {
-                    // SAFETY: the resource outlives the call: its handle is borrowed by the
-                    // caller until the task completes (see the crate docs' caveat).
-                    let this: &'static Self = unsafe { &*(self as *const Self) };
-                    #runtime_path::rt::start_export(<T_ as #name>::#fname(this, #(#args),*))
+                    // The caller's borrow ends when this returns, but the resource stays alive
+                    // until the call ends: a drop meanwhile is deferred (see the guest
+                    // runtime's crate docs, "Async methods of exported resources").
+                    let lent = #runtime_path::rt::lent::lend(self);
+                    #runtime_path::rt::start_export(async move {
+                        <T_ as #name>::#fname(lent.get(), #(#args),*).await
+                    })
                 }
             });
         } else {
@@ -844,6 +847,27 @@ fn facade_trait(
         impl_items.push(quote! {
             fn #result(ready: #runtime_path::rt::protocol::Ready) -> #output {
                 #runtime_path::rt::take_export_result(ready)
+            }
+        });
+    }
+    // An exported resource: its value lives where async methods can keep it alive (`lent`).
+    let is_resource = raw_trait
+        .items
+        .iter()
+        .any(|item| matches!(item, syn::TraitItem::Fn(f) if f.sig.ident == "resource_into_raw_"));
+    if is_resource {
+        impl_items.push(quote! {
+            unsafe fn resource_into_raw_(
+                val: ::core::option::Option<Self>,
+            ) -> *mut ::core::option::Option<Self> {
+                // SAFETY: released by `resource_from_raw_` below, as wit-bindgen does.
+                unsafe { #runtime_path::rt::lent::into_raw(val) }
+            }
+            unsafe fn resource_from_raw_(
+                handle: *mut ::core::option::Option<Self>,
+            ) -> ::core::option::Option<Self> {
+                // SAFETY: `handle` comes from `resource_into_raw_` above.
+                unsafe { #runtime_path::rt::lent::from_raw(handle) }
             }
         });
     }

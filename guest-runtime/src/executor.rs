@@ -3,7 +3,9 @@
 //! A component instance is single-threaded and is only ever entered by the host (an export call,
 //! or its poll export), so the executor is a thread-local run queue: it polls every task that has
 //! been woken until none is left, then returns to the host. It never spins: a task that is not
-//! woken is not polled again.
+//! woken is not polled again. Tasks that keep waking themselves (a `yield_async` loop) do not
+//! keep the host out: after [`MAX_POLLS_PER_RUN`] polls the run returns with work left, and the
+//! caller asks the host to call the poll export again (`poller.run-again`).
 //!
 //! A wake-up that arrives while its task is being polled is not lost: the task's `queued` flag is
 //! cleared *before* the poll, so such a wake re-queues the task and the run loop polls it again.
@@ -108,12 +110,22 @@ pub(crate) fn cancel(key: TaskKey) {
     drop(future);
 }
 
-/// Polls every woken task until none is left. Returns once all tasks wait for something outside
-/// this component (or have finished).
-pub(crate) fn run_until_stalled() {
+/// How many task polls one run of the executor makes before it returns to the host with work
+/// left. A component entry must end for the host to deliver anything else (another call's
+/// events, a sibling's, the embedder's commands); tasks that keep waking themselves would
+/// otherwise keep it inside the component until the CPU deadline stops it. Large enough that
+/// ordinary bursts of wake-ups finish in one entry.
+pub const MAX_POLLS_PER_RUN: usize = 256;
+
+/// Polls woken tasks until none is left, or [`MAX_POLLS_PER_RUN`] polls were made. Returns
+/// whether tasks are still queued (the caller then asks the host to run it again).
+pub(crate) fn run_until_stalled() -> bool {
     // Tasks woken while an outer run loop polls them (this call is nested inside their poll).
     let mut busy = Vec::new();
-    while let Some(key) = RUN_QUEUE.with(|queue| queue.borrow_mut().pop_front()) {
+    let mut polls = 0;
+    while polls < MAX_POLLS_PER_RUN
+        && let Some(key) = RUN_QUEUE.with(|queue| queue.borrow_mut().pop_front())
+    {
         let taken = EXECUTOR.with(|executor| {
             let mut executor = executor.borrow_mut();
             let slot = executor.tasks.get_mut(key)?.as_mut()?;
@@ -129,6 +141,7 @@ pub(crate) fn run_until_stalled() {
         let Some((mut future, waker)) = taken else {
             continue;
         };
+        polls += 1;
         let finished = future
             .as_mut()
             .poll(&mut Context::from_waker(&waker))
@@ -151,9 +164,13 @@ pub(crate) fn run_until_stalled() {
         });
         drop(finished_future);
     }
+    // Whether work is left, not counting the tasks busy further up the stack: the outer run
+    // polls those.
+    let more = RUN_QUEUE.with(|queue| !queue.borrow().is_empty());
     if !busy.is_empty() {
         RUN_QUEUE.with(|queue| queue.borrow_mut().extend(busy));
     }
+    more
 }
 
 /// How many spawned tasks have not finished yet (for tests and diagnostics).
@@ -241,6 +258,31 @@ mod tests {
         });
         run_until_stalled();
         assert!(other_done.get() && seen.get());
+        assert_eq!(live_tasks(), 0);
+    }
+
+    /// A task that wakes itself forever does not keep the run going: it returns after
+    /// `MAX_POLLS_PER_RUN` polls with work left, and the other tasks were polled meanwhile.
+    #[test]
+    fn self_waking_task_returns_with_work_left() {
+        let other_done = Rc::new(Cell::new(false));
+        let flag = Rc::clone(&other_done);
+        spawn_local(async {
+            loop {
+                yield_async().await;
+            }
+        });
+        spawn_local(async move {
+            yield_async().await;
+            flag.set(true);
+        });
+        assert!(run_until_stalled(), "work is left");
+        assert!(other_done.get());
+        assert_eq!(live_tasks(), 1);
+        assert!(run_until_stalled(), "still spinning");
+        RUN_QUEUE.with(|queue| queue.borrow_mut().clear());
+        let key = EXECUTOR.with(|e| e.borrow().tasks.iter().position(Option::is_some));
+        cancel(key.expect("the spinning task"));
         assert_eq!(live_tasks(), 0);
     }
 }

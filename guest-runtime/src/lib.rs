@@ -28,9 +28,31 @@
 //! Besides the generated bindings, a guest uses [`spawn_local`] to start tasks that outlive the
 //! call that started them, [`block_on`] to await async imports from a synchronous export, and
 //! [`yield_async`] to let its other tasks run.
+//!
+//! # Async methods of exported resources
+//!
+//! A caller lends a resource to an async method (`&self`) only for the call's start half; it
+//! may drop its handle while the method is still running. The component model does not let a
+//! resource lent to a running call be destroyed, and this runtime keeps that rule by deferring
+//! the drop: the resource's value (and its `Drop`) goes when the last async method running on it
+//! finishes, so a method never reads freed memory. Until then the handle is gone for the caller
+//! and the value is reachable only by the running methods. (`into_inner` or `get_mut` on the
+//! owned handle of a resource whose async method runs, from the component's own code, still
+//! takes or changes the value under the method; the method then traps rather than read a taken
+//! value.)
+//!
+//! # Fairness
+//!
+//! The executor returns to the host after [`MAX_POLLS_PER_RUN`] task polls when tasks keep
+//! waking themselves, and asks the host to run it again (`poller.run-again`), so that a
+//! `loop { yield_async().await }` does not keep the host from the component's other calls and
+//! its siblings. A synchronous export waiting in [`block_on`] cannot return early: it keeps
+//! running its tasks (the host's CPU deadline stops one that never waits).
 
 #[cfg(not(feature = "native"))]
 mod executor;
+#[cfg(not(feature = "native"))]
+mod lent;
 #[cfg(not(feature = "native"))]
 mod pipes;
 #[cfg(not(feature = "native"))]
@@ -71,7 +93,7 @@ macro_rules! generate {
 }
 
 #[cfg(not(feature = "native"))]
-pub use executor::{live_tasks, spawn_local, yield_async};
+pub use executor::{MAX_POLLS_PER_RUN, live_tasks, spawn_local, yield_async};
 #[cfg(not(feature = "native"))]
 pub use pipes::{
     FutureRead, FutureReader, FutureWrite, FutureWriteError, FutureWriter, StreamRead,
@@ -112,6 +134,11 @@ pub mod rt {
     pub use crate::pipes::{FutureVtable, StreamVtable, new_future, new_stream};
     #[cfg(not(feature = "native"))]
     pub use crate::pollables::wait_handle as wait_pollable_handle;
+    /// Exported resources lent to running async methods (see the crate docs).
+    #[cfg(not(feature = "native"))]
+    pub mod lent {
+        pub use crate::lent::{Lent, from_raw, into_raw, lend};
+    }
     #[cfg(not(feature = "native"))]
     pub use crate::tasks::{ReadyFuture, await_ready, poll, start_export, take_export_result};
     pub use isyswasfa_macro;

@@ -80,7 +80,14 @@ fn with_poller<R>(f: impl FnOnce(&Poller) -> R) -> R {
 /// Handles a batch of events from the host, then runs every task they woke.
 pub fn poll(input: Vec<PollInput>) {
     handle_events(input);
-    executor::run_until_stalled();
+    run_and_yield();
+}
+
+/// Runs the executor; when it stopped with work left, asks the host to run it again.
+fn run_and_yield() {
+    if executor::run_until_stalled() {
+        with_poller(|poller| poller.run_again());
+    }
 }
 
 fn handle_events(input: Vec<PollInput>) {
@@ -214,7 +221,7 @@ pub fn start_export<T: 'static>(body: impl Future<Output = T> + 'static) -> Resu
         result_type: (TypeId::of::<T>(), std::any::type_name::<T>()),
     };
     TABLES.with(|tables| tables.borrow_mut().exports.insert(state, export));
-    executor::run_until_stalled();
+    run_and_yield();
     let value = TABLES.with(|tables| {
         let mut tables = tables.borrow_mut();
         let export = tables.exports.get_mut(&state)?;
@@ -334,9 +341,14 @@ fn run_blocking<T>(future: impl Future<Output = T>, recoverable: bool) -> Result
             return Ok(value);
         }
         loop {
-            executor::run_until_stalled();
+            // A synchronous export cannot return to the host before its future is done: it
+            // runs its tasks until they wait (the CPU deadline stops one that never does).
+            let more = executor::run_until_stalled();
             if flag.take() {
                 break;
+            }
+            if more {
+                continue;
             }
             let waiting_for = tokens_awaited_by(blocker);
             let events = if recoverable {

@@ -31,6 +31,13 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type PollFunc = TypedFunc<(Vec<PollInput>,), ()>;
 type CallId = u64;
 
+/// How many deliveries (a poll export call, or an embedder's result collected) the event loop
+/// makes before it goes back to its one wait. A component that keeps queuing events for itself
+/// (or keeps asking to run again) would otherwise keep the loop delivering forever, starving the
+/// embedder's commands, timers and the other hosts of the thread; after this many the loop lets
+/// them in, then carries on. Large enough that a busy composition delivers in batches.
+pub const MAX_DELIVERIES_PER_TURN: usize = 64;
+
 /// A store-side job sent by a [`Host`] handle.
 type StoreJob<T> =
     Box<dyn for<'a> FnOnce(&'a mut Store<T>, &'a Instance) -> BoxFuture<'a, ()> + Send>;
@@ -38,6 +45,8 @@ type StoreJob<T> =
 enum Command<T: 'static> {
     Call(CallId, Box<dyn ExportCall<T>>),
     Cancel(CallId),
+    /// Reports the sizes of every table of the store and of the loop.
+    Sizes(oneshot::Sender<TableSizes>),
     /// Runs a job; `export` names the export it calls, if any (see [`Running`]).
     Job {
         export: Option<Arc<str>>,
@@ -102,6 +111,7 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
     ) -> Result<Self> {
         let engine = store.engine().clone();
         // The component's stream/future imports are defined from its own types.
+        crate::deadline::configure_store(&mut store);
         let mut linker = linker.clone();
         linker.allow_shadowing(true);
         crate::pipe_links::add_to_linker_for(&mut linker, &engine, component)
@@ -162,7 +172,7 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
             polls,
             calls: HashMap::new(),
             call_tasks: HashMap::new(),
-            broken: None,
+            cleaned_up: false,
             next_poll: 0,
         };
         tokio::spawn(event_loop.run(receiver));
@@ -225,21 +235,11 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
 
     /// The sizes of the store's task table (for leak checks).
     pub async fn table_sizes(&self) -> Result<TableSizes> {
-        self.with_store(|store, _| {
-            let ctx = store.data_mut().isyswasfa();
-            let sizes = TableSizes {
-                pipe_ends: ctx.pipes.len(),
-                pollables: ctx.pollables.len(),
-                discarded_values: ctx.pipes.discarded_len(),
-                ..ctx.table.sizes()
-            };
-            let sizes = TableSizes {
-                wasi_resources: store.data_mut().isyswasfa_and_table().1.iter_mut().count(),
-                ..sizes
-            };
-            Box::pin(async move { sizes })
-        })
-        .await
+        let (reply, receiver) = oneshot::channel();
+        self.send(Command::Sizes(reply))?;
+        receiver
+            .await
+            .map_err(|_| format_err!("isyswasfa: the host's event loop has stopped"))
     }
 
     /// A new stream whose readable end is a handle to pass to a guest (as a `stream<T>`
@@ -285,10 +285,14 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
 
     async fn adopt(&self, pipe: AnyPipe, end: End) -> Result<u32> {
         self.with_store(move |store, _| {
-            let rep = store.data_mut().isyswasfa().pipes.insert(pipe, end);
+            let ctx = store.data_mut().isyswasfa();
+            let rep = match ctx.broken_error() {
+                Some(error) => Err(error),
+                None => Ok(ctx.pipes.insert(pipe, end)),
+            };
             Box::pin(async move { rep })
         })
-        .await
+        .await?
     }
 
     async fn release<E: PipeElement>(&self, rep: u32) -> Result<Arc<Pipe<E>>> {
@@ -328,12 +332,8 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
                     interface.as_deref(),
                     &format!("{name}{START_SUFFIX}"),
                 )?;
-                let result = export_index(
-                    store,
-                    instance,
-                    interface.as_deref(),
-                    &format!("{name}{RESULT_SUFFIX}"),
-                )?;
+                let result =
+                    export_index(store, instance, interface.as_deref(), &result_export(&name))?;
                 let start = instance
                     .get_typed_func(&mut *store, start)
                     .with_context(|| {
@@ -401,10 +401,16 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
         let name = Arc::clone(&func.name);
         self.run_job(Some(Arc::clone(&func.name)), move |store, _| {
             Box::pin(async move {
+                if let Some(error) = store.data_mut().isyswasfa().broken_error() {
+                    return Err(error);
+                }
                 typed
                     .call_async(&mut *store, params)
                     .await
-                    .with_context(|| format!("call to `{name}` failed"))
+                    .map_err(|error| {
+                        let error = error.context(format!("call to `{name}` failed"));
+                        store.data_mut().isyswasfa().record_failure(&error)
+                    })
             })
         })
         .await?
@@ -455,7 +461,7 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
                     instance.get_func(&mut *store, index)
                 };
                 let start = lookup(store, &format!("{name}{START_SUFFIX}"));
-                let result = lookup(store, &format!("{name}{RESULT_SUFFIX}"));
+                let result = lookup(store, &result_export(&name));
                 let kind = match (start, result) {
                     (Some(start), Some(result)) => DynamicKind::Async { start, result },
                     _ => DynamicKind::Sync(lookup(store, &name).ok_or_else(|| {
@@ -481,12 +487,19 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
                 let name = Arc::clone(&func.name);
                 self.run_job(Some(Arc::clone(&func.name)), move |store, _| {
                     Box::pin(async move {
+                        if let Some(error) = store.data_mut().isyswasfa().broken_error() {
+                            return Err(error);
+                        }
+                        crate::vals::check_params(&*store, &typed, &params)
+                            .with_context(|| format!("call to `{name}` failed"))?;
                         let count = typed.ty(&*store).results().len();
                         let mut results = vec![Val::Bool(false); count];
-                        typed
-                            .call_async(&mut *store, &params, &mut results)
-                            .await
-                            .with_context(|| format!("call to `{name}` failed"))?;
+                        if let Err(error) =
+                            typed.call_async(&mut *store, &params, &mut results).await
+                        {
+                            let error = error.context(format!("call to `{name}` failed"));
+                            return Err(store.data_mut().isyswasfa().record_failure(&error));
+                        }
                         Ok(results)
                     })
                 })
@@ -569,58 +582,86 @@ impl<T: Send + 'static> ExportCall<T> for ValCall {
         &self.name
     }
 
-    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Option<TaskId>> {
+    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Result<Option<TaskId>>> {
         Box::pin(async move {
-            let params = self.params.take()?;
+            let Some(params) = self.params.take() else {
+                return Ok(None);
+            };
+            if let Err(error) = crate::vals::check_params(&*store, &self.start, &params) {
+                let name = Arc::clone(&self.name);
+                self.reply(Err(error.context(format!("call to `{name}` failed"))));
+                return Ok(None);
+            }
             let mut results = [Val::Bool(false)];
-            let outcome = self
+            if let Err(error) = self
                 .start
                 .call_async(&mut *store, &params, &mut results)
                 .await
-                .and_then(
-                    |()| match std::mem::replace(&mut results[0], Val::Bool(false)) {
-                        Val::Result(Ok(value)) => Ok(Ok(value.map(|v| *v).into_iter().collect())),
-                        Val::Result(Err(Some(pending))) => match *pending {
-                            Val::Resource(pending) => Ok(Err(pending
-                                .try_into_resource::<Pending>(&mut *store)?
-                                .rep())),
-                            _ => bail!("the start half did not return a `pending`"),
-                        },
-                        _ => bail!("the start half did not return `result<_, pending>`"),
-                    },
-                );
+            {
+                return Err(error.context(format!("call to `{}` failed", self.name)));
+            }
+            let outcome = match std::mem::replace(&mut results[0], Val::Bool(false)) {
+                Val::Result(Ok(value)) => Ok(Ok(value.map(|v| *v).into_iter().collect())),
+                Val::Result(Err(Some(pending))) => match *pending {
+                    Val::Resource(pending) => pending
+                        .try_into_resource::<Pending>(&mut *store)
+                        .map(|pending| Err(pending.rep())),
+                    _ => Err(format_err!("the start half did not return a `pending`")),
+                },
+                _ => Err(format_err!(
+                    "the start half did not return `result<_, pending>`"
+                )),
+            };
             match outcome {
                 Ok(Ok(values)) => self.reply(Ok(values)),
-                Ok(Err(task)) => return Some(task),
+                Ok(Err(task)) => return Ok(Some(task)),
                 Err(error) => {
                     let name = Arc::clone(&self.name);
                     self.reply(Err(error.context(format!("call to `{name}` failed"))))
                 }
             }
-            None
+            Ok(None)
         })
     }
 
-    fn finish<'a>(mut self: Box<Self>, store: &'a mut Store<T>, task: TaskId) -> BoxFuture<'a, ()> {
+    fn finish<'a>(
+        &'a mut self,
+        store: &'a mut Store<T>,
+        task: TaskId,
+    ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let value: Result<Vec<Val>> = async {
-                let ready = Resource::<Ready>::new_own(task).try_into_resource_any(&mut *store)?;
-                let count = self.result.ty(&*store).results().len();
-                let mut results = vec![Val::Bool(false); count];
-                self.result
-                    .call_async(&mut *store, &[Val::Resource(ready)], &mut results)
-                    .await?;
-                Ok(results)
-            }
-            .await;
             let name = Arc::clone(&self.name);
-            self.reply(value.with_context(|| format!("collecting the result of `{name}` failed")));
+            let ready = match Resource::<Ready>::new_own(task).try_into_resource_any(&mut *store) {
+                Ok(ready) => ready,
+                Err(error) => {
+                    self.reply(Err(
+                        error.context(format!("collecting the result of `{name}` failed"))
+                    ));
+                    return Ok(());
+                }
+            };
+            let count = self.result.ty(&*store).results().len();
+            let mut results = vec![Val::Bool(false); count];
+            self.result
+                .call_async(&mut *store, &[Val::Resource(ready)], &mut results)
+                .await
+                .with_context(|| format!("collecting the result of `{name}` failed"))?;
+            self.reply(Ok(results));
+            Ok(())
         })
     }
 
     fn fail(mut self: Box<Self>, error: wasmtime::Error) {
         self.reply(Err(error));
     }
+}
+
+/// The result half of the async function `name`: a method's is a static (it takes no `self`).
+fn result_export(name: &str) -> String {
+    format!(
+        "{}{RESULT_SUFFIX}",
+        name.replacen("[method]", "[static]", 1)
+    )
 }
 
 fn export_index(
@@ -691,15 +732,19 @@ impl<Params, Results> Clone for SyncFunc<Params, Results> {
     }
 }
 
-/// One exported call in flight, with its types erased for the loop. Errors (traps) are replied
-/// to the caller: they fail that call only.
+/// One exported call in flight, with its types erased for the loop. Errors that leave the store
+/// usable (a value of the wrong type) are replied to the caller and fail that call only; an error
+/// while the store was entered (a trap, a host function's error) is returned instead: the loop
+/// then breaks the store and fails every call.
 trait ExportCall<T>: Send {
     /// The function's name, for messages.
     fn name(&self) -> &str;
-    /// Calls the start half; `Some(task)` when the call did not finish at once.
-    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Option<TaskId>>;
+    /// Calls the start half; `Some(task)` when the call did not finish at once, `None` when it
+    /// replied.
+    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Result<Option<TaskId>>>;
     /// Calls the result half with the finished task and replies.
-    fn finish<'a>(self: Box<Self>, store: &'a mut Store<T>, task: TaskId) -> BoxFuture<'a, ()>;
+    fn finish<'a>(&'a mut self, store: &'a mut Store<T>, task: TaskId)
+    -> BoxFuture<'a, Result<()>>;
     /// Replies with an error.
     fn fail(self: Box<Self>, error: wasmtime::Error);
 }
@@ -728,37 +773,55 @@ where
         &self.func.name
     }
 
-    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Option<TaskId>> {
+    fn start<'a>(&'a mut self, store: &'a mut Store<T>) -> BoxFuture<'a, Result<Option<TaskId>>> {
         Box::pin(async move {
-            let params = self.params.take()?;
+            let Some(params) = self.params.take() else {
+                return Ok(None);
+            };
             match self.func.start.call_async(&mut *store, params).await {
                 Ok((Ok(value),)) => self.reply(Ok(value)),
-                Ok((Err(pending),)) => return Some(pending.rep()),
-                Err(error) => self.reply(Err(
-                    error.context(format!("call to `{}` failed", self.func.name))
-                )),
+                Ok((Err(pending),)) => return Ok(Some(pending.rep())),
+                Err(error) => {
+                    return Err(error.context(format!("call to `{}` failed", self.func.name)));
+                }
             }
-            None
+            Ok(None)
         })
     }
 
-    fn finish<'a>(mut self: Box<Self>, store: &'a mut Store<T>, task: TaskId) -> BoxFuture<'a, ()> {
+    fn finish<'a>(
+        &'a mut self,
+        store: &'a mut Store<T>,
+        task: TaskId,
+    ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let result = self.func.result;
             let ready = Resource::<Ready>::new_own(task);
-            let value = async {
-                if std::any::TypeId::of::<R>() == std::any::TypeId::of::<()>() {
-                    let func = result.typed::<(Resource<Ready>,), ()>(&*store)?;
-                    func.call_async(&mut *store, (ready,)).await?;
-                    downcast::<R>(Box::new(()))
-                } else {
-                    let func = result.typed::<(Resource<Ready>,), (R,)>(&*store)?;
-                    Ok(func.call_async(&mut *store, (ready,)).await?.0)
-                }
-            }
-            .await;
             let name = self.func.name.clone();
-            self.reply(value.with_context(|| format!("collecting the result of `{name}` failed")));
+            let context = || format!("collecting the result of `{name}` failed");
+            // Only the call itself enters the store; a type mismatch fails this call only.
+            let value = if std::any::TypeId::of::<R>() == std::any::TypeId::of::<()>() {
+                match result.typed::<(Resource<Ready>,), ()>(&*store) {
+                    Ok(func) => {
+                        func.call_async(&mut *store, (ready,))
+                            .await
+                            .with_context(context)?;
+                        downcast::<R>(Box::new(()))
+                    }
+                    Err(error) => Err(error),
+                }
+            } else {
+                match result.typed::<(Resource<Ready>,), (R,)>(&*store) {
+                    Ok(func) => Ok(func
+                        .call_async(&mut *store, (ready,))
+                        .await
+                        .with_context(context)?
+                        .0),
+                    Err(error) => Err(error),
+                }
+            };
+            self.reply(value.with_context(context));
+            Ok(())
         })
     }
 
@@ -774,8 +837,9 @@ struct EventLoop<T: 'static> {
     /// Calls that returned `pending`, by the task they wait for.
     calls: HashMap<TaskId, (CallId, Box<dyn ExportCall<T>>)>,
     call_tasks: HashMap<CallId, TaskId>,
-    /// Set once a poll export trapped: the instance cannot be entered any more.
-    broken: Option<String>,
+    /// Whether the store's broken state (see [`crate::IsyswasfaCtx::record_failure`]) was acted on:
+    /// calls failed, pipe ends closed, tables emptied.
+    cleaned_up: bool,
     /// Where the next search for a component with events starts (round robin).
     next_poll: usize,
 }
@@ -783,9 +847,14 @@ struct EventLoop<T: 'static> {
 impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command<T>>) {
         loop {
-            if let Err(error) = self.deliver().await {
-                self.fail_everything(error);
-            }
+            let more = match self.deliver().await {
+                Ok(more) => more,
+                Err(error) => {
+                    self.break_store(&error);
+                    false
+                }
+            };
+            self.clean_up_if_broken();
             // The one wait: a command, a host future, or a pollable. The pollable wait borrows
             // the store's resource table and is dropped here, before the store is entered.
             // Values closed pipes left behind wake the loop too (their resources are released
@@ -798,23 +867,31 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                 },
                 () = crate::pollables::wait_host(self.store.data_mut()) => {}
                 () = discarded.ready() => {}
+                // Deliveries are left (see `MAX_DELIVERIES_PER_TURN`): let the others in first.
+                () = tokio::task::yield_now(), if more => {}
             }
         }
         tracing::debug!("isyswasfa: event loop stopped (all handles dropped)");
     }
 
     async fn handle(&mut self, command: Command<T>) {
+        crate::deadline::begin_entry(&mut self.store);
         match command {
             Command::Call(id, mut call) => {
-                if let Some(reason) = &self.broken {
-                    call.fail(format_err!(
-                        "isyswasfa: the instance trapped earlier: {reason}"
-                    ));
+                if let Some(error) = self.store.data_mut().isyswasfa().broken_error() {
+                    call.fail(error);
                     return;
                 }
                 self.set_running(Running::Export(call.name().to_string()));
                 let started = call.start(&mut self.store).await;
                 self.set_running(Running::Idle);
+                let started = match started {
+                    Ok(started) => started,
+                    Err(error) => {
+                        call.fail(self.break_store(&error));
+                        return;
+                    }
+                };
                 if let Some(task) = started {
                     match self
                         .store
@@ -842,12 +919,36 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                     self.store.data_mut().isyswasfa().table.cancel(task);
                 }
             }
+            Command::Sizes(reply) => {
+                let ctx = self.store.data_mut().isyswasfa();
+                let sizes = TableSizes {
+                    pipe_ends: ctx.pipes.len(),
+                    pollables: ctx.pollables.len(),
+                    discarded_values: ctx.pipes.discarded_len(),
+                    calls: self.calls.len(),
+                    call_tasks: self.call_tasks.len(),
+                    ..ctx.table.sizes()
+                };
+                let sizes = TableSizes {
+                    wasi_resources: self
+                        .store
+                        .data_mut()
+                        .isyswasfa_and_table()
+                        .1
+                        .iter_mut()
+                        .count(),
+                    ..sizes
+                };
+                let _ = reply.send(sizes);
+            }
             Command::Job { export, job } => {
                 if let Some(export) = &export {
                     self.set_running(Running::Export(export.to_string()));
                 }
                 job(&mut self.store, &self.instance).await;
                 self.set_running(Running::Idle);
+                // The job may have broken the store (recorded in its data).
+                self.clean_up_if_broken();
             }
         }
     }
@@ -856,18 +957,31 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
         self.store.data_mut().isyswasfa().running = running;
     }
 
-    /// Delivers every queued event and finished embedder call, until none is left.
-    async fn deliver(&mut self) -> Result<()> {
-        loop {
+    /// Delivers queued events and finished embedder calls, until none is left or
+    /// [`MAX_DELIVERIES_PER_TURN`] were made; returns whether some are left.
+    async fn deliver(&mut self) -> Result<bool> {
+        for _ in 0..MAX_DELIVERIES_PER_TURN {
+            let ctx = self.store.data_mut().isyswasfa();
+            if ctx.broken.is_some() {
+                // Nothing is delivered any more; values that closed pipes left since the break
+                // are dropped here (the store cannot release them), so they do not wake the
+                // loop again and again.
+                ctx.pipes.close_all();
+                return Ok(false);
+            }
+            crate::deadline::begin_entry(&mut self.store);
             crate::pipe_links::release_discarded(&mut self.store).await?;
             let table = &mut self.store.data_mut().isyswasfa().table;
             if let Some(task) = table.next_embedder_ready() {
-                if let Some((id, call)) = self.calls.remove(&task) {
+                if let Some((id, mut call)) = self.calls.remove(&task) {
                     self.call_tasks.remove(&id);
                     self.set_running(Running::Export(call.name().to_string()));
-                    // A trap here fails this call only; the loop goes on.
-                    call.finish(&mut self.store, task).await;
+                    let outcome = call.finish(&mut self.store, task).await;
                     self.set_running(Running::Idle);
+                    if let Err(error) = outcome {
+                        call.fail(self.break_store(&error));
+                        return Ok(false);
+                    }
                 }
                 continue;
             }
@@ -876,7 +990,7 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                 .map(|i| (self.next_poll + i) % count)
                 .find(|c| table.has_events(*c))
             else {
-                return Ok(());
+                return Ok(false);
             };
             self.next_poll = (component + 1) % count;
             let events = PollInput::lower(component, table.take_events(component));
@@ -896,15 +1010,42 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                 return Err(error.context(format!("poll export of component `{name}` failed")));
             }
         }
+        // The budget is spent: is anything left?
+        let ctx = self.store.data_mut().isyswasfa();
+        let table = &ctx.table;
+        Ok(ctx.broken.is_none()
+            && ((0..self.polls.len()).any(|c| table.has_events(c))
+                || table.has_embedder_ready()
+                || ctx.pipes.discarded_len() > 0))
     }
 
-    fn fail_everything(&mut self, error: wasmtime::Error) {
-        let reason = format!("{error:#}");
-        tracing::error!("isyswasfa: {reason}");
+    /// Entering the store failed with `error`: records it (the first cause is kept), then fails
+    /// every call, closes every pipe end and empties the tables. Returns the error calls fail with.
+    fn break_store(&mut self, error: &wasmtime::Error) -> wasmtime::Error {
+        let error = self.store.data_mut().isyswasfa().record_failure(error);
+        self.clean_up_if_broken();
+        error
+    }
+
+    /// Once the store is broken: fails every call in flight with the first cause, closes every
+    /// pipe end the store held (the embedder's ends see the end of the stream or a closed pipe),
+    /// and drops every task, host future, pollable wait and WASI resource. Runs once.
+    fn clean_up_if_broken(&mut self) {
+        if self.cleaned_up {
+            return;
+        }
+        let Some(reason) = self.store.data_mut().isyswasfa().broken.clone() else {
+            return;
+        };
+        self.cleaned_up = true;
         for (_, (_, call)) in self.calls.drain() {
             call.fail(format_err!("{reason}"));
         }
         self.call_tasks.clear();
-        self.broken = Some(reason);
+        let (ctx, table) = self.store.data_mut().isyswasfa_and_table();
+        ctx.pipes.close_all();
+        ctx.table.clear();
+        ctx.pollables.clear();
+        *table = wasmtime::component::ResourceTable::new();
     }
 }

@@ -33,6 +33,7 @@
 
 pub mod cli;
 mod clocks;
+pub mod deadline;
 mod funcs;
 #[cfg(test)]
 mod fuzz;
@@ -45,6 +46,7 @@ mod protocol;
 pub mod random;
 mod state;
 pub mod tasks;
+mod vals;
 
 use wasmtime::Result;
 use wasmtime::component::Linker;
@@ -52,8 +54,9 @@ use wasmtime::{Config, Engine};
 use wasmtime_wasi::WasiView;
 
 pub use clocks::{MONOTONIC_CLOCK, SYSTEM_CLOCK};
+pub use deadline::{DEFAULT_CPU_BUDGET, EPOCH_TICK};
 pub use funcs::{RESULT_SUFFIX, START_SUFFIX, func_wrap_async, func_wrap_async_with_store};
-pub use host::{AsyncFunc, DynamicFunc, Host, SyncFunc};
+pub use host::{AsyncFunc, DynamicFunc, Host, MAX_DELIVERIES_PER_TURN, SyncFunc};
 pub use pipe_links::{
     AnyPipe, BYTE_CAPACITY, PipeElement, ReaderEnd, UNIT_CAPACITY, VALUE_CAPACITY, WriterEnd,
 };
@@ -66,11 +69,17 @@ pub use tasks::{
 };
 
 /// A wasmtime engine configured for isyswasfa components (component model on, concurrency
-/// support left at wasmtime's default, which native WASI 0.3 components need too).
+/// support left at wasmtime's default, which native WASI 0.3 components need too), with epoch
+/// interruption on and its one ticker thread started: every guest entry of a [`Host`] runs
+/// under a CPU deadline (see [`deadline`]). Each call makes a new engine and a new ticker: make
+/// one engine per process and share it.
 pub fn engine() -> Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
-    Engine::new(&config)
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config)?;
+    deadline::start_ticker(&engine)?;
+    Ok(engine)
 }
 
 /// A linker with everything an isyswasfa component may import from the host: WASI 0.2 (from

@@ -259,9 +259,7 @@ pub(crate) struct PipeTable {
 
 impl Drop for PipeTable {
     fn drop(&mut self) {
-        for (pipe, end) in self.ends.drain(..).flatten() {
-            pipe.close(end);
-        }
+        self.close_all();
     }
 }
 
@@ -318,6 +316,17 @@ impl PipeTable {
         let pipe = self.remove(rep, end)?;
         pipe.close(end);
         Ok(())
+    }
+
+    /// Closes every end the table holds (the store is broken or going away): the other ends see
+    /// the end of the stream, or a closed pipe. Values waiting for release are dropped with them.
+    pub fn close_all(&mut self) {
+        self.free.clear();
+        self.live = 0;
+        for (pipe, end) in self.ends.drain(..).flatten() {
+            pipe.close(end);
+        }
+        self.discarded.lock().clear();
     }
 
     /// How many ends the table holds.

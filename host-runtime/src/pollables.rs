@@ -58,6 +58,11 @@ impl PollableWaits {
     }
 
     /// Drops the pollables of waits that were cancelled (their task is gone).
+    /// Forgets every wait (the store is broken; its resource table is dropped as a whole).
+    pub(crate) fn clear(&mut self) {
+        self.waits.clear();
+    }
+
     fn reap(&mut self, table: &mut ResourceTable) {
         let mut i = 0;
         while i < self.waits.len() {

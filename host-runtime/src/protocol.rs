@@ -81,6 +81,13 @@ pub struct IsyswasfaCtx {
     pub(crate) host: Option<Box<dyn std::any::Any + Send>>,
     /// Names the store in the log lines of its guests' stdout/stderr (see [`crate::cli`]).
     pub(crate) label: Option<std::sync::Arc<str>>,
+    /// Set once entering the store failed (a trap, or a host function's error): the reason every
+    /// later call fails with. Only the first cause is kept.
+    pub(crate) broken: Option<std::sync::Arc<str>>,
+    /// Epoch ticks the current guest entry has run (see [`crate::deadline`]).
+    pub(crate) entry_ticks: u64,
+    /// How long one guest entry may run; `None` for [`crate::DEFAULT_CPU_BUDGET`].
+    pub(crate) cpu_budget: Option<std::time::Duration>,
 }
 
 impl IsyswasfaCtx {
@@ -98,6 +105,50 @@ impl IsyswasfaCtx {
     /// Sets the caps on the task table (see [`TableLimits`]).
     pub fn set_limits(&mut self, limits: TableLimits) {
         self.table.set_limits(limits);
+    }
+
+    /// Sets how long one guest entry (a call's start or result half, a poll export, a synchronous
+    /// export) may run before it is stopped with a trap; see [`crate::DEFAULT_CPU_BUDGET`].
+    pub fn set_cpu_budget(&mut self, budget: std::time::Duration) {
+        self.cpu_budget = Some(budget);
+    }
+
+    /// The CPU budget of one guest entry.
+    pub fn cpu_budget(&self) -> std::time::Duration {
+        self.cpu_budget.unwrap_or(crate::DEFAULT_CPU_BUDGET)
+    }
+
+    /// Why the store cannot be entered any more, once a guest entry failed.
+    pub fn broken(&self) -> Option<&str> {
+        self.broken.as_deref()
+    }
+
+    /// Records that entering the store failed with `cause` (a trap, or an error of a host
+    /// function the guest called): wasmtime refuses to enter an instance again after that, so
+    /// the [`crate::Host`] fails every call from now on with the first cause recorded. Embedders
+    /// whose [`crate::Host::with_store`] job calls into the instance and gets an error call this.
+    /// Returns the error the calls fail with.
+    pub fn record_failure(&mut self, cause: &wasmtime::Error) -> wasmtime::Error {
+        if self.broken.is_none() {
+            let names: Vec<String> = (0..self.table.component_count())
+                .map(|c| format!("`{}`", self.table.component_name(c)))
+                .collect();
+            let which = match names.len() {
+                1 => format!("component {}", names[0]),
+                _ => format!("the composition of components {}", names.join(", ")),
+            };
+            let reason =
+                format!("isyswasfa: {which} is broken and cannot be entered any more: {cause:#}");
+            tracing::error!("{reason}");
+            self.broken = Some(reason.into());
+        }
+        self.broken_error()
+            .unwrap_or_else(|| format_err!("isyswasfa: the instance is broken"))
+    }
+
+    /// The error calls of a broken store fail with.
+    pub(crate) fn broken_error(&self) -> Option<wasmtime::Error> {
+        self.broken.as_deref().map(|reason| format_err!("{reason}"))
     }
 
     /// May `component` wait for events now, from inside a synchronous call (`block_on`)?
@@ -206,6 +257,13 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
         |mut store, (poller, ready): (Resource<Poller>, Resource<Ready>)| {
             let table = &mut store.data_mut().isyswasfa().table;
             Ok((table.take_result(component_of(&poller), ready.rep())?,))
+        },
+    )?;
+    i.func_wrap(
+        "[method]poller.run-again",
+        |mut store, (poller,): (Resource<Poller>,)| {
+            let table = &mut store.data_mut().isyswasfa().table;
+            table.run_again(component_of(&poller))
         },
     )?;
     i.func_wrap_async(

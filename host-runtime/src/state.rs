@@ -40,6 +40,14 @@ impl State {
     }
 }
 
+impl State {
+    /// Sets how long one guest entry may run (see [`crate::DEFAULT_CPU_BUDGET`]).
+    pub fn with_cpu_budget(mut self, budget: std::time::Duration) -> Self {
+        self.isyswasfa.set_cpu_budget(budget);
+        self
+    }
+}
+
 impl Default for State {
     fn default() -> Self {
         Self::new()

@@ -176,6 +176,8 @@ struct ComponentTasks {
     implements: HashMap<u32, TaskId>,
     /// Tasks this component listens to, by its own token.
     listens: HashMap<u32, TaskId>,
+    /// It asked to be polled again with no event (`poller.run-again`).
+    run_again: bool,
 }
 
 /// How many entries the host's tables hold; equal before and after a call that leaks nothing.
@@ -199,6 +201,10 @@ pub struct TableSizes {
     pub discarded_values: usize,
     /// Entries of the store's WASI resource table.
     pub wasi_resources: usize,
+    /// Exported calls of the embedder waiting for their task (the event loop's table).
+    pub calls: usize,
+    /// The event loop's index of those calls by call id.
+    pub call_tasks: usize,
 }
 
 /// The task table of one store.
@@ -483,6 +489,11 @@ impl TaskTable {
         None
     }
 
+    /// Whether finished tasks the embedder awaits wait to be collected.
+    pub fn has_embedder_ready(&self) -> bool {
+        !self.embedder_ready.is_empty()
+    }
+
     /// `poller.start-task`: an export of `component` did not finish at once.
     pub fn start_task(&mut self, component: ComponentId, state: u32) -> Result<TaskId> {
         const CALL: &str = "poller.start-task";
@@ -672,6 +683,13 @@ impl TaskTable {
         Ok(())
     }
 
+    /// `poller.run-again`: `component` returned with work left; its poll export is called again
+    /// (with no event, if none is queued) once the host has done its other work.
+    pub fn run_again(&mut self, component: ComponentId) -> Result<()> {
+        self.component("poller.run-again", component)?.run_again = true;
+        Ok(())
+    }
+
     /// Takes the events queued for `component`. A delivered `ready` ends the listening: from
     /// then on the task is reached through the `ready` handle alone.
     ///
@@ -682,6 +700,7 @@ impl TaskTable {
         let Some(c) = self.components.get_mut(component) else {
             return Vec::new();
         };
+        c.run_again = false;
         let (mut events, cancels): (Vec<Event>, Vec<Event>) = c
             .events
             .drain(..)
@@ -706,11 +725,11 @@ impl TaskTable {
         self.components.iter().position(|c| !c.events.is_empty())
     }
 
-    /// Whether `component` has events waiting.
+    /// Whether `component` has events waiting (or asked to be polled again).
     pub fn has_events(&self, component: ComponentId) -> bool {
         self.components
             .get(component)
-            .is_some_and(|c| !c.events.is_empty())
+            .is_some_and(|c| !c.events.is_empty() || c.run_again)
     }
 
     /// Checks whether `component`, blocked inside a synchronous export (`block_on`), can ever be
@@ -762,6 +781,23 @@ impl TaskTable {
                 c.name
             )
         })
+    }
+
+    /// Forgets every task, event and token, and drops every host future (aborting timers and
+    /// host functions in flight): the store is broken and no component will ever be delivered
+    /// anything again. Components stay known by name, for messages.
+    pub fn clear(&mut self) {
+        self.slots.clear();
+        self.free.clear();
+        self.live = 0;
+        self.host_futures = FuturesUnordered::new();
+        self.embedder_ready.clear();
+        for c in &mut self.components {
+            c.run_again = false;
+            c.events.clear();
+            c.implements.clear();
+            c.listens.clear();
+        }
     }
 
     /// The sizes of the table, for leak checks.

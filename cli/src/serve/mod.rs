@@ -79,12 +79,16 @@ impl Default for ServeConfig {
 }
 
 /// An engine that compiles every kind of servable component: the component model, with its
-/// async ABI for native WASI 0.3 components.
+/// async ABI for native WASI 0.3 components, and epoch interruption driven by isyswasfa's one
+/// ticker (the CPU deadline of polyfilled guests; native stores yield on each tick).
 pub fn engine() -> Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.wasm_component_model_async(true);
-    Engine::new(&config).map_err(anyhow::Error::from)
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
+    isyswasfa_host::deadline::start_ticker(&engine)?;
+    Ok(engine)
 }
 
 /// What kind of HTTP component a component is, from its exports.

@@ -117,6 +117,10 @@ impl HandlerState for Instances {
     async fn instantiate(&self) -> wasmtime::Result<Instance<NativeState, Expiration, Worker>> {
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
         let mut store = Store::new(&self.engine, NativeState::new());
+        // The engine interrupts on every epoch tick: let native guests go on, yielding to tokio
+        // each time so that other requests are served meanwhile.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
         let proxy = self.pre.instantiate_async(&mut store).await?;
         tracing::debug!("instance {id} started");
         Ok(Instance {
