@@ -110,8 +110,8 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
         component: &Component,
     ) -> Result<Self> {
         let engine = store.engine().clone();
-        // The component's stream/future imports are defined from its own types.
         crate::deadline::configure_store(&mut store);
+        // The component's stream/future imports are defined from its own types.
         let mut linker = linker.clone();
         linker.allow_shadowing(true);
         crate::pipe_links::add_to_linker_for(&mut linker, &engine, component)
@@ -127,6 +127,7 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
     /// many instances of one component does, linking once. Make `pre` with a linker to which
     /// [`crate::add_component_imports`] added the component's own imports.
     pub async fn instantiate_pre(mut store: Store<T>, pre: &InstancePre<T>) -> Result<Self> {
+        crate::deadline::configure_store(&mut store);
         let instance = pre
             .instantiate_async(&mut store)
             .await

@@ -16,8 +16,8 @@ use wasmtime::component::{Component, GuestTaskId, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::handler::{
-    HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, WorkerExpiration, WorkerState,
-    WorkerStatus,
+    ExpirationError, HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept,
+    WorkerExpiration, WorkerState, WorkerStatus,
 };
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
@@ -29,6 +29,8 @@ use super::{Failure, Kind, ServeConfig, ServedBody};
 /// A native WASI 0.3 component or WASI 0.2 proxy, served by wasmtime-wasi-http.
 pub(super) struct Native {
     handler: ProxyHandler<Instances>,
+    /// `--request-timeout`, for messages.
+    timeout: Option<Duration>,
 }
 
 impl Native {
@@ -73,6 +75,7 @@ impl Native {
             Kind::Polyfilled => anyhow::bail!("`{path}` is polyfilled, not native"),
         };
         Ok(Self {
+            timeout: config.request_timeout,
             handler: ProxyHandler::new(Instances {
                 engine: engine.clone(),
                 pre,
@@ -90,11 +93,14 @@ impl Native {
         request: http::Request<Incoming>,
     ) -> Result<http::Response<ServedBody>, Failure> {
         let request = request.map(|body| body.map_err(HttpError::Hyper).boxed_unsync());
-        let response = self
-            .handler
-            .handle(id, request)
-            .await
-            .map_err(|error| format!("{error:#}"))?;
+        let response = self.handler.handle(id, request).await.map_err(|error| {
+            match (error.is::<ExpirationError>(), self.timeout) {
+                // wasmtime-wasi-http's own expiry of the instance races our timer; say it the
+                // same way for every kind of component.
+                (true, Some(limit)) => format!("the handler gave no response within {limit:?}"),
+                _ => format!("{error:#}"),
+            }
+        })?;
         Ok(response.map(|body| ServedBody::new(id, body, None)))
     }
 }
