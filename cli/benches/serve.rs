@@ -9,7 +9,6 @@
 //! `SERVE_BENCH_ECHO_MIB` (default 64) change the load.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::convert::Infallible;
