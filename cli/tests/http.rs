@@ -223,17 +223,10 @@ fn inflate(data: &[u8]) -> Vec<u8> {
     out
 }
 
-#[tokio::test]
-async fn http_middleware_deflate() -> Result {
-    let composed = common::http::compose(
-        "middleware-service",
-        &[
-            guest_path("middleware").display().to_string(),
-            "-d".into(),
-            guest_path("service").display().to_string(),
-        ],
-    );
-    let server = ServeProcess::start(&composed, &[]);
+/// Serves `middleware` composed with `service` and checks that a deflated request body is
+/// decoded and the response deflated when asked (and only then).
+async fn check_middleware_deflate(composed: &std::path::Path) -> Result {
+    let server = ServeProcess::start(composed, &[]);
     let text = "streamed through middleware and service ".repeat(2000);
     let mut upload = request("POST", &server.url, "/upper", deflate(text.as_bytes()));
     upload
@@ -256,6 +249,36 @@ async fn http_middleware_deflate() -> Result {
     assert!(!answer.headers.contains_key("content-encoding"));
     assert_eq!(answer.body, "PLAIN PLEASE");
     Ok(())
+}
+
+#[tokio::test]
+async fn http_middleware_deflate() -> Result {
+    let composed = common::http::compose(
+        "middleware-service",
+        &[
+            guest_path("middleware").display().to_string(),
+            "-d".into(),
+            guest_path("service").display().to_string(),
+        ],
+    );
+    check_middleware_deflate(&composed).await
+}
+
+/// The same sources built with `--features native`, composed by the same CLI and served through
+/// wasmtime-wasi-http, give the same answers as the polyfilled build above.
+#[tokio::test]
+async fn compose_native() -> Result {
+    let composed = common::http::compose(
+        "middleware-service-native",
+        &[
+            common::native_guest_path("middleware")
+                .display()
+                .to_string(),
+            "-d".into(),
+            common::native_guest_path("service").display().to_string(),
+        ],
+    );
+    check_middleware_deflate(&composed).await
 }
 
 #[tokio::test]

@@ -155,7 +155,7 @@ pub fn surface(bytes: &[u8]) -> Surface {
 
 /// The guests built a second time from the same source with their `native` feature (native
 /// WASI 0.3 components).
-const NATIVE_FEATURE_GUESTS: [&str; 3] = ["hello", "echo", "http-faults"];
+const NATIVE_FEATURE_GUESTS: [&str; 5] = ["hello", "echo", "http-faults", "middleware", "service"];
 
 /// Builds the guests of [`NATIVE_FEATURE_GUESTS`] with `--features native` (once per process)
 /// and returns the path of `name`'s native component. They go to a target directory of their
