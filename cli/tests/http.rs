@@ -6,6 +6,7 @@ mod common;
 
 use std::convert::Infallible;
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -547,4 +548,106 @@ async fn serve_p2_proxy() -> Result {
         server.log()
     );
     Ok(())
+}
+
+/// A request for [`same_answers`]: method, path, body, headers.
+type Sent<'a> = (&'a str, &'a str, &'a [u8], &'a [(&'static str, &'static str)]);
+
+/// Sends the same requests to the polyfilled and the native (`--features native`) build of the
+/// same source, each served by the same CLI, and checks both give the same answers.
+async fn same_answers(
+    polyfilled: &std::path::Path,
+    native: &std::path::Path,
+    requests: &[Sent<'_>],
+) {
+    let polyfilled = ServeProcess::start(polyfilled, &[]);
+    let native = ServeProcess::start(native, &[]);
+    for (method, path, body, headers) in requests {
+        let mut answers = Vec::new();
+        for server in [&polyfilled, &native] {
+            let mut sent = request(method, &server.url, path, body.to_vec());
+            for (name, value) in *headers {
+                sent.headers_mut().insert(
+                    http::HeaderName::from_static(name),
+                    http::HeaderValue::from_static(value),
+                );
+            }
+            let answer = send(&server.url, sent).await;
+            let encoding = answer.headers.get("content-encoding").cloned();
+            answers.push((answer.status, encoding, answer.body));
+        }
+        assert_eq!(answers[0], answers[1], "{method} {path}");
+        assert_eq!(answers[0].0, 200, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn native_same_source_hello() {
+    same_answers(
+        &guest_path("hello"),
+        &common::native_guest_path("hello"),
+        &[("GET", "/", b"", &[]), ("GET", "/any/path?x=1", b"", &[])],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn native_same_source_echo() {
+    let big: Vec<u8> = (0..1024 * 1024).map(|i: usize| (i % 253) as u8).collect();
+    same_answers(
+        &guest_path("echo"),
+        &common::native_guest_path("echo"),
+        &[
+            (
+                "POST",
+                "/",
+                b"a small body",
+                &[("content-type", "text/plain")],
+            ),
+            ("POST", "/", &big, &[]),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn native_same_source_middleware_service() {
+    let compose = |name: &str, middleware: PathBuf, service: PathBuf| {
+        common::http::compose(
+            name,
+            &[
+                middleware.display().to_string(),
+                "-d".into(),
+                service.display().to_string(),
+            ],
+        )
+    };
+    let polyfilled = compose(
+        "same-source-middleware-service",
+        guest_path("middleware"),
+        guest_path("service"),
+    );
+    let native = compose(
+        "same-source-middleware-service-native",
+        common::native_guest_path("middleware"),
+        common::native_guest_path("service"),
+    );
+    let deflated = deflate(b"same answers either way");
+    same_answers(
+        &polyfilled,
+        &native,
+        &[
+            ("GET", "/", b"", &[]),
+            (
+                "POST",
+                "/upper",
+                &deflated,
+                &[
+                    ("content-encoding", "deflate"),
+                    ("accept-encoding", "deflate"),
+                ],
+            ),
+        ],
+    )
+    .await;
 }

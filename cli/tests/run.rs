@@ -72,3 +72,32 @@ fn cli_run_errors_bad_argument() {
         "{message}"
     );
 }
+
+/// A native WASI 0.3 component (wit-bindgen 0.61's own async, `test-cases/port-unmodified-native`)
+/// run by the same CLI: its async export is called through wasmtime's concurrent API. `count(0)`
+/// awaits nothing; `count(2)` awaits the `host.next` import, which `--trap-unknown-imports`
+/// stubs, so it fails naming that import.
+#[test]
+fn run_native_invoke() {
+    let native = common::guest_path("port-unmodified-native");
+    let run = |call: &str| {
+        isyswasfa([
+            "run".as_ref(),
+            "--trap-unknown-imports".as_ref(),
+            "--invoke".as_ref(),
+            call.as_ref(),
+            native.as_os_str(),
+        ])
+    };
+    let output = run("component:port/api#count(0)");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "0");
+
+    let output = run("count(2)");
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("component:port/host#next"),
+        "{}",
+        stderr(&output)
+    );
+}

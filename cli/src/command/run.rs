@@ -44,7 +44,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
 }
 
 async fn run_async(args: &RunArgs) -> Result<ExitCode> {
-    let engine = isyswasfa_host::engine()?;
+    // The engine `serve` uses: it compiles polyfilled and native WASI 0.3 components alike.
+    let engine = crate_engine()?;
     let path = args.component.display();
     let component = Component::from_file(&engine, &args.component)
         .map_err(anyhow::Error::from)
@@ -55,25 +56,30 @@ async fn run_async(args: &RunArgs) -> Result<ExitCode> {
         Some(call) => Some(exports.parse_call(call)?),
         None => None,
     };
+    let polyfilled = component
+        .component_type()
+        .exports(&engine)
+        .any(|(name, _)| name.starts_with(POLL_PREFIX));
+    if !polyfilled {
+        let export = match &call {
+            Some((export, _)) => *export,
+            None => exports.find_run().ok_or_else(|| {
+                anyhow!(
+                    "`{path}` exports no `wasi:cli/run`; use --invoke to call one of: {}",
+                    exports.list()
+                )
+            })?,
+        };
+        let params = call.map(|(_, params)| params).unwrap_or_default();
+        return run_native(args, &engine, &component, export, params).await;
+    }
 
     let mut linker = isyswasfa_host::linker::<State>(&engine)?;
     if args.trap_unknown_imports {
         trap_unknown_imports(&mut linker, &engine, &component)?;
     }
-    let mut program = vec![
-        args.component
-            .file_name()
-            .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned()),
-    ];
-    program.extend(args.args.iter().cloned());
-    let wasi = wasmtime_wasi::WasiCtx::builder()
-        .inherit_stdio()
-        .inherit_network()
-        .allow_tcp(true)
-        .args(&program)
-        .build();
     let host = Host::instantiate(
-        Store::new(&engine, State::with_wasi(wasi)),
+        Store::new(&engine, State::with_wasi(wasi_ctx(args))),
         &linker,
         &component,
     )
@@ -272,6 +278,87 @@ fn type_name(ty: &Type) -> String {
 /// WASI nor isyswasfa's own) as a function that traps when called. wasmtime's
 /// `define_unknown_imports_as_traps` cannot be used: it would also redefine the resource types
 /// that interfaces name from one another (`use`) as new, different ones.
+/// WASI for the component: the process's stdio and network, and `args` after its name.
+fn wasi_ctx(args: &RunArgs) -> wasmtime_wasi::WasiCtx {
+    let path = args.component.display();
+    let mut program = vec![
+        args.component
+            .file_name()
+            .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned()),
+    ];
+    program.extend(args.args.iter().cloned());
+    wasmtime_wasi::WasiCtx::builder()
+        .inherit_stdio()
+        .inherit_network()
+        .allow_tcp(true)
+        .args(&program)
+        .build()
+}
+
+fn crate_engine() -> Result<Engine> {
+    isyswasfa::serve::engine()
+}
+
+/// Runs a component that isyswasfa did not build (a native WASI 0.3 component, or a plain WASI
+/// 0.2 one) with wasmtime-wasi's own WASI 0.2 and 0.3, calling `export` through wasmtime's
+/// concurrent call API.
+async fn run_native(
+    args: &RunArgs,
+    engine: &Engine,
+    component: &Component,
+    export: &Export,
+    params: Vec<Val>,
+) -> Result<ExitCode> {
+    let mut linker = wasmtime::component::Linker::<State>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    if args.trap_unknown_imports {
+        linker.define_unknown_imports_as_traps(component)?;
+    }
+    let mut store = Store::new(engine, State::with_wasi(wasi_ctx(args)));
+    // The engine interrupts on each epoch tick (the CPU deadline of polyfilled guests): go on.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_async_yield_and_update(1);
+    let instance = linker
+        .instantiate_async(&mut store, component)
+        .await
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("failed to instantiate `{}`", args.component.display()))?;
+    let func = match &export.interface {
+        Some(interface) => {
+            let iface = instance
+                .get_export_index(&mut store, None, interface)
+                .ok_or_else(|| anyhow!("no export `{interface}`"))?;
+            instance.get_export_index(&mut store, Some(&iface), &export.name)
+        }
+        None => instance.get_export_index(&mut store, None, &export.name),
+    }
+    .and_then(|index| instance.get_func(&mut store, index))
+    .ok_or_else(|| anyhow!("no function `{}`", export.display()))?;
+    let count = func.ty(&store).results().len();
+    let results = store
+        .run_concurrent(async move |accessor| {
+            let mut results = vec![Val::Bool(false); count];
+            func.call_concurrent(accessor, &params, &mut results)
+                .await
+                .map(|()| results)
+        })
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("call to `{}` failed", export.display()))?;
+    let is_run = args.invoke.is_none();
+    for value in &results {
+        if !is_run {
+            println!("{}", value.to_wave()?);
+        }
+    }
+    Ok(match results.first() {
+        Some(Val::Result(Err(_))) if is_run => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    })
+}
+
 fn trap_unknown_imports(
     linker: &mut wasmtime::component::Linker<State>,
     engine: &Engine,
