@@ -551,7 +551,12 @@ async fn serve_p2_proxy() -> Result {
 }
 
 /// A request for [`same_answers`]: method, path, body, headers.
-type Sent<'a> = (&'a str, &'a str, &'a [u8], &'a [(&'static str, &'static str)]);
+type Sent<'a> = (
+    &'a str,
+    &'a str,
+    &'a [u8],
+    &'a [(&'static str, &'static str)],
+);
 
 /// Sends the same requests to the polyfilled and the native (`--features native`) build of the
 /// same source, each served by the same CLI, and checks both give the same answers.
