@@ -336,7 +336,7 @@ async fn run_native(
     .and_then(|index| instance.get_func(&mut store, index))
     .ok_or_else(|| anyhow!("no function `{}`", export.display()))?;
     let count = func.ty(&store).results().len();
-    let results = store
+    let outcome = store
         .run_concurrent(async move |accessor| {
             let mut results = vec![Val::Bool(false); count];
             func.call_concurrent(accessor, &params, &mut results)
@@ -344,9 +344,19 @@ async fn run_native(
                 .map(|()| results)
         })
         .await
-        .map_err(anyhow::Error::from)?
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("call to `{}` failed", export.display()))?;
+        .and_then(|outcome| outcome);
+    let results = match outcome {
+        // `exit(n)` in the guest: the process exits with n, as with `wasmtime run`.
+        Err(error) if error.downcast_ref::<wasmtime_wasi::I32Exit>().is_some() => {
+            let code = error
+                .downcast_ref::<wasmtime_wasi::I32Exit>()
+                .map_or(1, |exit| exit.0);
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+        }
+        outcome => outcome
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("call to `{}` failed", export.display()))?,
+    };
     let is_run = args.invoke.is_none();
     for value in &results {
         if !is_run {
