@@ -27,10 +27,10 @@ fetch() { # fetch PATH [BODY]
     local hostport="${url#http://}" method=GET body="${2:-}"
     [ $# -gt 1 ] && method=POST
     exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"
-    printf '%s %s HTTP/1.1\r\nhost: %s\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s' \
+    # HTTP/1.0: the body comes unchunked and ends when the server closes the connection.
+    printf '%s %s HTTP/1.0\r\nhost: %s\r\ncontent-length: %d\r\n\r\n%s' \
       "$method" "$1" "$hostport" "${#body}" "$body" >&3
-    # Headers off, chunk-size lines of the chunked body off.
-    sed '1,/^\r$/d' <&3 | tr -d '\r' | awk 'NR % 2 == 0' | tr -d '\n'
+    sed '1,/^\r$/d' <&3
     exec 3<&-
   fi
 }
