@@ -656,3 +656,41 @@ async fn native_same_source_middleware_service() {
     )
     .await;
 }
+
+/// A hostile client: garbage instead of HTTP, a header far beyond any sane size, and a body
+/// shorter than its `content-length` followed by a hang-up. Each costs only its own connection
+/// (hyper refuses it) and the next request is served.
+#[tokio::test]
+async fn http_hostile_client() -> Result {
+    let server = ServeProcess::start(&guest_path("echo"), &[]);
+    let address = server.url.trim_start_matches("http://").to_string();
+    let huge = format!(
+        "GET / HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    let truncated =
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\nonly a little".to_string();
+    // The truncated upload may get its response head (echo answers at once, streaming); what
+    // matters is that the connection ends rather than hangs.
+    for (attack, may_start) in [
+        ("\x00\x01 not http at all\r\n\r\n".to_string(), false),
+        (huge, false),
+        (truncated, true),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await?;
+        let _ = stream.write_all(attack.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        let mut answer = Vec::new();
+        let ended =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+        assert!(ended.is_ok(), "the connection hung after the attack");
+        assert!(
+            may_start || !answer.starts_with(b"HTTP/1.1 200"),
+            "the attack got a 200: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        let next = send(&server.url, request("POST", &server.url, "/", "still here")).await;
+        assert_eq!(next.body, "still here");
+    }
+    Ok(())
+}

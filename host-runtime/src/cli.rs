@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
 use wasmtime::component::{Linker, Resource, Val};
-use wasmtime::{Result, StoreContextMut, bail};
+use wasmtime::{Result, bail};
 
-use crate::pipe_links::{AnyPipe, End, ReaderEnd};
+use crate::pipe_links::{AnyPipe, End, ReaderEnd, guest_future, take_reader};
 use crate::pipes::{FutureWriter, Pipe, StreamReader};
 use crate::protocol::IsyswasfaView;
 
@@ -36,13 +36,14 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
         linker.instance(name)?.func_wrap(
             "write-via-stream",
             move |mut store, (data,): (Resource<ReaderEnd>,)| {
-                let AnyPipe::Bytes(data) = take(&mut store, data)? else {
+                let AnyPipe::Bytes(data) = take_reader(&mut store, data)? else {
                     bail!(
                         "isyswasfa: `write-via-stream` was given a pipe that is not a stream<u8>"
                     );
                 };
                 let label = store.data_mut().isyswasfa().label.clone();
-                let (done, reader) = result_future(&mut store);
+                let (done, reader) = guest_future(&mut store);
+                let done = FutureWriter::new(done);
                 tokio::spawn(copy(StreamReader::new(data), output, label, done));
                 Ok((reader,))
             },
@@ -58,35 +59,12 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
                 .isyswasfa()
                 .pipes
                 .insert(AnyPipe::Bytes(empty), End::Reader);
-            let (done, reader) = result_future(&mut store);
+            let (done, reader) = guest_future(&mut store);
+            let done = FutureWriter::new(done);
             let _ = done.write(Val::Result(Ok(None)));
             Ok(((Resource::<ReaderEnd>::new_own(contents), reader),))
         })?;
     Ok(())
-}
-
-fn take<T: IsyswasfaView>(
-    store: &mut StoreContextMut<'_, T>,
-    end: Resource<ReaderEnd>,
-) -> Result<AnyPipe> {
-    store
-        .data_mut()
-        .isyswasfa()
-        .pipes
-        .remove(end.rep(), End::Reader)
-}
-
-/// A `future<result<_, error-code>>`: the host's writer and the guest's reader.
-fn result_future<T: IsyswasfaView>(
-    store: &mut StoreContextMut<'_, T>,
-) -> (FutureWriter<Val>, Resource<ReaderEnd>) {
-    let pipe = Pipe::<Val>::new(1);
-    let rep = store
-        .data_mut()
-        .isyswasfa()
-        .pipes
-        .insert(AnyPipe::Values(Arc::clone(&pipe)), End::Reader);
-    (FutureWriter::new(pipe), Resource::new_own(rep))
 }
 
 async fn copy(

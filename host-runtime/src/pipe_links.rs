@@ -335,6 +335,24 @@ impl PipeTable {
     }
 }
 
+/// Takes the reading end `end` a guest handed over (the guest's handle is consumed).
+pub(crate) fn take_reader<T: IsyswasfaView>(
+    store: &mut StoreContextMut<'_, T>,
+    end: Resource<ReaderEnd>,
+) -> Result<AnyPipe> {
+    pipes(store).remove(end.rep(), End::Reader)
+}
+
+/// A new `future<T>` (T any payload but a plain byte or unit one) whose reading end goes to a
+/// guest: the host keeps the pipe, to write the value.
+pub(crate) fn guest_future<T: IsyswasfaView>(
+    store: &mut StoreContextMut<'_, T>,
+) -> (Arc<Pipe<Val>>, Resource<ReaderEnd>) {
+    let pipe = Pipe::<Val>::new(1);
+    let rep = pipes(store).insert(AnyPipe::Values(Arc::clone(&pipe)), End::Reader);
+    (pipe, Resource::new_own(rep))
+}
+
 fn pipes<'a, T: IsyswasfaView>(store: &'a mut StoreContextMut<'_, T>) -> &'a mut PipeTable {
     &mut store.data_mut().isyswasfa().pipes
 }

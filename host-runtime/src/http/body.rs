@@ -21,9 +21,9 @@ use wasmtime::component::{Resource, ResourceAny, Val};
 use wasmtime::{Result, StoreContextMut, bail};
 
 use super::error_code;
-use super::types::{Fields, take_end};
+use super::types::Fields;
 use crate::host::{Host, WeakHost};
-use crate::pipe_links::{AnyPipe, BYTE_CAPACITY, End, ReaderEnd};
+use crate::pipe_links::{AnyPipe, BYTE_CAPACITY, End, ReaderEnd, guest_future, take_reader};
 use crate::pipes::{FutureReader, FutureWriter, Pipe, StreamWriter};
 use crate::protocol::IsyswasfaView;
 
@@ -77,7 +77,7 @@ impl Body {
         contents: Option<Resource<ReaderEnd>>,
         trailers: Resource<ReaderEnd>,
     ) -> Result<(Self, Resource<ReaderEnd>)> {
-        let contents = match contents.map(|end| take_end(store, end)).transpose()? {
+        let contents = match contents.map(|end| take_reader(store, end)).transpose()? {
             None => None,
             Some(AnyPipe::Bytes(pipe)) => Some(pipe),
             Some(other) => {
@@ -85,7 +85,7 @@ impl Body {
                 bail!("isyswasfa: the body given to `new` is not a `stream<u8>`")
             }
         };
-        let trailers = match take_end(store, trailers)? {
+        let trailers = match take_reader(store, trailers)? {
             AnyPipe::Values(pipe) => pipe,
             other => {
                 other.close(End::Reader);
@@ -95,12 +95,7 @@ impl Body {
                 bail!("isyswasfa: the trailers given to `new` are not a trailers `future`")
             }
         };
-        let transmitted = Pipe::<Val>::new(1);
-        let rep = store
-            .data_mut()
-            .isyswasfa()
-            .pipes
-            .insert(AnyPipe::Values(Arc::clone(&transmitted)), End::Reader);
+        let (transmitted, reader) = guest_future(store);
         let weak = Host::<T>::of(store.data_mut()).map(|h| h.downgrade());
         let body = GuestBody {
             contents,
@@ -109,7 +104,7 @@ impl Body {
             resolver: resolver(weak),
             resolving: None,
         };
-        Ok((Self::Guest(body), Resource::new_own(rep)))
+        Ok((Self::Guest(body), reader))
     }
 
     /// `consume-body`: the body's bytes and trailers as pipe ends for the guest. `res` is the
@@ -119,7 +114,7 @@ impl Body {
         store: &mut StoreContextMut<'_, T>,
         res: Resource<ReaderEnd>,
     ) -> Result<(Resource<ReaderEnd>, Resource<ReaderEnd>)> {
-        let res = match take_end(store, res)? {
+        let res = match take_reader(store, res)? {
             AnyPipe::Values(pipe) => pipe,
             other => {
                 other.close(End::Reader);

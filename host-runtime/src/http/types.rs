@@ -5,10 +5,10 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use wasmtime::component::{
     ComponentType, Lift, Linker, LinkerInstance, Lower, Resource, ResourceTable, ResourceType,
 };
-use wasmtime::{Result, StoreContextMut, format_err};
+use wasmtime::{Result, StoreContextMut};
 
 use super::body::Body;
-use crate::pipe_links::{End, ReaderEnd};
+use crate::pipe_links::ReaderEnd;
 use crate::protocol::IsyswasfaView;
 
 /// The interface name, as components import it.
@@ -520,6 +520,37 @@ type NewRequest = (
     Option<Resource<RequestOptions>>,
 );
 
+/// Defines `request.get-<name>` and `request.set-<name>`; the setter refuses (`err`) a value
+/// that `valid` rejects and leaves the request as it was.
+fn add_request_field<T, V>(
+    types: &mut LinkerInstance<'_, T>,
+    name: &str,
+    field: fn(&mut Request) -> &mut V,
+    valid: fn(&V) -> bool,
+) -> Result<()>
+where
+    T: IsyswasfaView + 'static,
+    V: ComponentType + Lift + Lower + Clone + Send + Sync + 'static,
+{
+    types.func_wrap(
+        &format!("[method]request.get-{name}"),
+        move |mut store, (request,): (Resource<Request>,)| {
+            Ok((field(table(&mut store).get_mut(&request)?).clone(),))
+        },
+    )?;
+    types.func_wrap(
+        &format!("[method]request.set-{name}"),
+        move |mut store, (request, value): (Resource<Request>, V)| {
+            if !valid(&value) {
+                return Ok((Err(()),));
+            }
+            *field(table(&mut store).get_mut(&request)?) = value;
+            Ok((Ok(()),))
+        },
+    )?;
+    Ok(())
+}
+
 fn add_request<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> Result<()> {
     types.resource(
         "request",
@@ -553,74 +584,37 @@ fn add_request<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) ->
             Ok(((table(&mut store).push(request)?, transmitted),))
         },
     )?;
-    types.func_wrap(
-        "[method]request.get-method",
-        |mut store, (request,): (Resource<Request>,)| {
-            Ok((table(&mut store).get(&request)?.method.clone(),))
+    add_request_field(
+        types,
+        "method",
+        |r| &mut r.method,
+        |m| http::Method::try_from(m).is_ok(),
+    )?;
+    add_request_field(
+        types,
+        "path-with-query",
+        |r| &mut r.path_with_query,
+        |p| {
+            p.as_deref()
+                .is_none_or(|p| http::uri::PathAndQuery::try_from(p).is_ok())
         },
     )?;
-    types.func_wrap(
-        "[method]request.set-method",
-        |mut store, (request, method): (Resource<Request>, Method)| {
-            let valid = http::Method::try_from(&method).is_ok();
-            if valid {
-                table(&mut store).get_mut(&request)?.method = method;
-            }
-            Ok((if valid { Ok(()) } else { Err(()) },))
+    add_request_field(
+        types,
+        "scheme",
+        |r| &mut r.scheme,
+        |s| {
+            s.as_ref()
+                .is_none_or(|s| http::uri::Scheme::try_from(s.as_str()).is_ok())
         },
     )?;
-    types.func_wrap(
-        "[method]request.get-path-with-query",
-        |mut store, (request,): (Resource<Request>,)| {
-            Ok((table(&mut store).get(&request)?.path_with_query.clone(),))
-        },
-    )?;
-    types.func_wrap(
-        "[method]request.set-path-with-query",
-        |mut store, (request, path): (Resource<Request>, Option<String>)| {
-            let valid = path
-                .as_deref()
-                .is_none_or(|p| http::uri::PathAndQuery::try_from(p).is_ok());
-            if valid {
-                table(&mut store).get_mut(&request)?.path_with_query = path;
-            }
-            Ok((if valid { Ok(()) } else { Err(()) },))
-        },
-    )?;
-    types.func_wrap(
-        "[method]request.get-scheme",
-        |mut store, (request,): (Resource<Request>,)| {
-            Ok((table(&mut store).get(&request)?.scheme.clone(),))
-        },
-    )?;
-    types.func_wrap(
-        "[method]request.set-scheme",
-        |mut store, (request, scheme): (Resource<Request>, Option<Scheme>)| {
-            let valid = scheme
-                .as_ref()
-                .is_none_or(|s| http::uri::Scheme::try_from(s.as_str()).is_ok());
-            if valid {
-                table(&mut store).get_mut(&request)?.scheme = scheme;
-            }
-            Ok((if valid { Ok(()) } else { Err(()) },))
-        },
-    )?;
-    types.func_wrap(
-        "[method]request.get-authority",
-        |mut store, (request,): (Resource<Request>,)| {
-            Ok((table(&mut store).get(&request)?.authority.clone(),))
-        },
-    )?;
-    types.func_wrap(
-        "[method]request.set-authority",
-        |mut store, (request, authority): (Resource<Request>, Option<String>)| {
-            let valid = authority
-                .as_deref()
-                .is_none_or(|a| http::uri::Authority::try_from(a).is_ok());
-            if valid {
-                table(&mut store).get_mut(&request)?.authority = authority;
-            }
-            Ok((if valid { Ok(()) } else { Err(()) },))
+    add_request_field(
+        types,
+        "authority",
+        |r| &mut r.authority,
+        |a| {
+            a.as_deref()
+                .is_none_or(|a| http::uri::Authority::try_from(a).is_ok())
         },
     )?;
     types.func_wrap(
@@ -714,17 +708,4 @@ fn add_response<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -
         },
     )?;
     Ok(())
-}
-
-/// Takes a guest's pipe end out of the store's pipe table.
-pub(crate) fn take_end<T: IsyswasfaView>(
-    store: &mut StoreContextMut<'_, T>,
-    end: Resource<ReaderEnd>,
-) -> Result<crate::pipe_links::AnyPipe> {
-    store
-        .data_mut()
-        .isyswasfa()
-        .pipes
-        .remove(end.rep(), End::Reader)
-        .map_err(|e| format_err!("{e:#}"))
 }
