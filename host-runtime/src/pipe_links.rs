@@ -7,12 +7,13 @@
 //! per payload type. Values travel as [`Val`]s through a [`Pipe<Val>`]; byte streams
 //! (`stream-u8`) use a [`Pipe<u8>`] and typed functions, and payload-less pipes a [`Pipe<()>`].
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 
 use futures::task::AtomicWaker;
 
-use wasmtime::component::types::ComponentItem;
+use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wasmtime::component::{
     Component, Linker, LinkerInstance, Resource, ResourceAny, ResourceType, Val,
 };
@@ -62,6 +63,16 @@ impl AnyPipe {
             "stream-u8" => Self::Bytes(Pipe::new(BYTE_CAPACITY)),
             "stream" | "future" => Self::Units(Pipe::new(capacity(UNIT_CAPACITY))),
             _ => Self::Values(Pipe::new(capacity(VALUE_CAPACITY))),
+        }
+    }
+
+    /// Binds the pipe to the payload named `payload` (a pipe interface's name), or checks that it
+    /// is bound to it (see [`Pipe::bind_payload`]); `Err` names the payload it carries instead.
+    fn bind(&self, payload: &Arc<str>) -> Result<(), Arc<str>> {
+        match self {
+            Self::Bytes(p) => p.bind_payload(payload),
+            Self::Values(p) => p.bind_payload(payload),
+            Self::Units(p) => p.bind_payload(payload),
         }
     }
 
@@ -300,6 +311,33 @@ impl PipeTable {
         }
     }
 
+    /// The pipe behind a handle given to `call`, an operation of the pipe interface `payload`:
+    /// checks which end it is and that the pipe carries that payload (a guest can pass the end of
+    /// one pipe interface as another's, since every interface's ends are the same host resource;
+    /// the first typed use of a pipe the host made binds it).
+    pub fn get_for(&self, rep: u32, end: End, payload: &Arc<str>, call: &str) -> Result<&AnyPipe> {
+        let pipe = self.get(rep, end)?;
+        pipe.bind(payload).map_err(|carried| {
+            format_err!(
+                "isyswasfa: `{call}` was given a pipe of `{carried}`: a pipe made for one \
+                 payload type never carries another"
+            )
+        })?;
+        Ok(pipe)
+    }
+
+    /// [`PipeTable::get_for`], then removes the end from the table without closing it.
+    pub fn remove_for(
+        &mut self,
+        rep: u32,
+        end: End,
+        payload: &Arc<str>,
+        call: &str,
+    ) -> Result<AnyPipe> {
+        self.get_for(rep, end, payload, call)?;
+        self.remove(rep, end)
+    }
+
     /// Removes an end from the table without closing it (it changes hands).
     pub fn remove(&mut self, rep: u32, end: End) -> Result<AnyPipe> {
         self.get(rep, end)?;
@@ -358,30 +396,159 @@ fn pipes<'a, T: IsyswasfaView>(store: &'a mut StoreContextMut<'_, T>) -> &'a mut
 }
 
 /// Defines, in `linker`, every pipe interface and ops interface `component` imports.
+///
+/// Fails, naming both operations, when two typed operations of one pipe (in one ops interface or
+/// in two, as in a composition) declare different payload types: the host passes `Val`s through
+/// unchecked, so a component that wrote `u32`s into a `stream<string>` would otherwise make its
+/// reader trap.
 pub fn add_to_linker_for<T: IsyswasfaView + 'static>(
     linker: &mut Linker<T>,
     engine: &Engine,
     component: &Component,
 ) -> Result<()> {
+    let mut payloads = PayloadTypes::default();
     for (name, item) in component.component_type().imports(engine) {
         let ComponentItem::ComponentInstance(instance) = item.ty else {
             continue;
         };
         if let Some(rest) = name.strip_prefix(PIPES_PREFIX) {
-            let pipe = rest.split('@').next().unwrap_or(rest).to_string();
-            add_pipe_interface(&mut linker.instance(name)?, pipe)?;
+            let pipe = rest.split('@').next().unwrap_or(rest);
+            add_pipe_interface(&mut linker.instance(name)?, pipe.into())?;
         } else if name.contains(OPS_STEM) {
             let mut ops = linker.instance(name)?;
             for (func, ty) in instance.exports(engine) {
-                if !matches!(ty.ty, ComponentItem::ComponentFunc(_)) {
+                let ComponentItem::ComponentFunc(ty) = ty.ty else {
                     continue;
-                }
-                add_op(&mut ops, func)
-                    .map_err(|e| e.context(format!("defining `{func}` of `{name}`")))?;
+                };
+                let defined = payloads
+                    .check(name, func, &ty)
+                    .and_then(|()| add_op(&mut ops, func));
+                defined.map_err(|e| e.context(format!("defining `{func}` of `{name}`")))?;
             }
         }
     }
     Ok(())
+}
+
+/// The payload type each pipe's typed operations declare, first come first kept, for
+/// [`add_to_linker_for`]'s check that they all agree.
+#[derive(Default)]
+struct PayloadTypes {
+    /// Pipe interface name → the payload type and the operation (`interface#function`) that
+    /// declared it first.
+    seen: HashMap<String, (Type, String)>,
+}
+
+impl PayloadTypes {
+    /// Records the payload types `func` (of ops interface `interface`) declares, failing when
+    /// they differ from each other or from what an earlier operation of the same pipe declared.
+    fn check(&mut self, interface: &str, func: &str, ty: &ComponentFunc) -> Result<()> {
+        let Some(pipe) = func
+            .strip_suffix("-read")
+            .or_else(|| func.strip_suffix("-write"))
+        else {
+            bail!("not a pipe operation");
+        };
+        let here = format!("{interface}#{func}");
+        for payload in declared_payloads(func, ty)? {
+            match self.seen.get(pipe) {
+                None => {
+                    self.seen.insert(pipe.to_string(), (payload, here.clone()));
+                }
+                Some((first, _)) if *first == payload => {}
+                Some((first, there)) => bail!(
+                    "isyswasfa: `{here}` declares payload `{}` for pipe `{pipe}`, but `{there}` \
+                     declares `{}`",
+                    describe(&payload),
+                    describe(first)
+                ),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The payload types a typed operation's signature names (the `T` of every `list<T>` or
+/// `option<T>` around it), for plain `Val` pipes; none for byte and unit pipes, whose operations
+/// have fixed Rust signatures that wasmtime checks itself.
+fn declared_payloads(func: &str, ty: &ComponentFunc) -> Result<Vec<Type>> {
+    let pipe = func
+        .strip_suffix("-read")
+        .or_else(|| func.strip_suffix("-write"))
+        .unwrap_or(func);
+    if matches!(pipe, "stream-u8" | "stream" | "future") {
+        return Ok(Vec::new());
+    }
+    let future = pipe.starts_with("future");
+    let malformed =
+        || format_err!("isyswasfa: `{func}` does not have a pipe operation's signature");
+    let inner = |ty: Type, list: bool| -> Result<Type> {
+        match (ty, list) {
+            (Type::List(l), true) => Ok(l.ty()),
+            (Type::Option(o), false) => Ok(o.ty()),
+            _ => Err(malformed()),
+        }
+    };
+    let mut types = Vec::new();
+    // Writes take the values after the end (stream: a list; future: one value) and give back
+    // those not taken; reads give `option` of a list (stream) or of a value (future).
+    if func.ends_with("-write") {
+        let value = ty.params().nth(1).map(|(_, t)| t).ok_or_else(malformed)?;
+        types.push(if future { value } else { inner(value, true)? });
+        let rest = ty.results().next().ok_or_else(malformed)?;
+        types.push(if future {
+            inner(rest, false)?
+        } else {
+            inner(rest, true)?
+        });
+    } else {
+        let read = inner(ty.results().next().ok_or_else(malformed)?, false)?;
+        types.push(if future { read } else { inner(read, true)? });
+    }
+    Ok(types)
+}
+
+/// A short WIT-like description of `ty`, for error messages.
+fn describe(ty: &Type) -> String {
+    match ty {
+        Type::Bool => "bool".into(),
+        Type::S8 => "s8".into(),
+        Type::U8 => "u8".into(),
+        Type::S16 => "s16".into(),
+        Type::U16 => "u16".into(),
+        Type::S32 => "s32".into(),
+        Type::U32 => "u32".into(),
+        Type::S64 => "s64".into(),
+        Type::U64 => "u64".into(),
+        Type::Float32 => "f32".into(),
+        Type::Float64 => "f64".into(),
+        Type::Char => "char".into(),
+        Type::String => "string".into(),
+        Type::List(l) => format!("list<{}>", describe(&l.ty())),
+        Type::Option(o) => format!("option<{}>", describe(&o.ty())),
+        Type::Tuple(t) => {
+            let items: Vec<String> = t.types().map(|t| describe(&t)).collect();
+            format!("tuple<{}>", items.join(", "))
+        }
+        Type::Record(r) => {
+            let fields: Vec<String> = r
+                .fields()
+                .map(|f| format!("{}: {}", f.name, describe(&f.ty)))
+                .collect();
+            format!("record {{ {} }}", fields.join(", "))
+        }
+        Type::Result(r) => format!(
+            "result<{}, {}>",
+            r.ok().map_or("_".into(), |t| describe(&t)),
+            r.err().map_or("_".into(), |t| describe(&t))
+        ),
+        Type::Variant(_) => "variant".into(),
+        Type::Enum(_) => "enum".into(),
+        Type::Flags(_) => "flags".into(),
+        Type::Own(_) => "own<resource>".into(),
+        Type::Borrow(_) => "borrow<resource>".into(),
+        other => format!("{other:?}"),
+    }
 }
 
 /// Defines `export` of an ops interface, when it names a pipe end (`…-reader`/`…-writer`), as
@@ -406,10 +573,11 @@ pub(crate) fn define_end_alias<T: IsyswasfaView + 'static>(
     Ok(())
 }
 
-/// `reader`, `writer`, `new` and the waits of the pipe interface of pipe `name`.
+/// `reader`, `writer`, `new` and the waits of the pipe interface of pipe `name`. The pipes `new`
+/// makes are bound to `name`; the waits check that they are given one.
 fn add_pipe_interface<T: IsyswasfaView + 'static>(
     instance: &mut LinkerInstance<'_, T>,
-    name: String,
+    name: Arc<str>,
 ) -> Result<()> {
     instance.resource(
         "reader",
@@ -421,8 +589,11 @@ fn add_pipe_interface<T: IsyswasfaView + 'static>(
         ResourceType::host::<WriterEnd>(),
         |mut store, rep| store.data_mut().isyswasfa().pipes.close(rep, End::Writer),
     )?;
+    let payload = Arc::clone(&name);
     instance.func_wrap("new", move |mut store, (): ()| {
-        let pipe = AnyPipe::for_name(&name);
+        let pipe = AnyPipe::for_name(&payload);
+        // A new pipe is unbound, so binding cannot fail.
+        pipe.bind(&payload).ok();
         let table = pipes(&mut store);
         let writer = table.insert(pipe.clone(), End::Writer);
         let reader = table.insert(pipe, End::Reader);
@@ -431,25 +602,30 @@ fn add_pipe_interface<T: IsyswasfaView + 'static>(
             Resource::<ReaderEnd>::new_own(reader),
         ),))
     })?;
+    let payload = Arc::clone(&name);
     func_wrap_async_with_store(
         instance,
         "wait-readable",
-        |mut store, (end,): (Resource<ReaderEnd>,)| {
-            Ok(pipes(&mut store).get(end.rep(), End::Reader)?.readable())
+        move |mut store, (end,): (Resource<ReaderEnd>,)| {
+            let pipe =
+                pipes(&mut store).get_for(end.rep(), End::Reader, &payload, "wait-readable")?;
+            Ok(pipe.readable())
         },
     )?;
     // Futures have no `wait-writable`; defining it anyway is harmless.
     func_wrap_async_with_store(
         instance,
         "wait-writable",
-        |mut store, (end,): (Resource<WriterEnd>,)| {
-            Ok(pipes(&mut store).get(end.rep(), End::Writer)?.writable())
+        move |mut store, (end,): (Resource<WriterEnd>,)| {
+            let pipe = pipes(&mut store).get_for(end.rep(), End::Writer, &name, "wait-writable")?;
+            Ok(pipe.writable())
         },
     )?;
     Ok(())
 }
 
-/// One typed operation of an ops interface: `<pipe>-read` or `<pipe>-write`.
+/// One typed operation of an ops interface: `<pipe>-read` or `<pipe>-write`. Each checks that the
+/// end it is given belongs to a pipe of `<pipe>` ([`PipeTable::get_for`]).
 fn add_op<T: IsyswasfaView + 'static>(
     instance: &mut LinkerInstance<'_, T>,
     func: &str,
@@ -460,31 +636,45 @@ fn add_op<T: IsyswasfaView + 'static>(
         _ => bail!("not a pipe operation"),
     };
     let future = pipe.starts_with("future");
-    match (pipe, future, op) {
-        ("stream-u8", _, End::Reader) => {
-            instance.func_wrap(func, |mut store, (end, max): (Resource<ReaderEnd>, u32)| {
-                let pipe = bytes(pipes(&mut store).get(end.rep(), End::Reader)?)?;
-                Ok((pipe.take(max as usize),))
-            })
+    let payload: Arc<str> = pipe.into();
+    let call: Arc<str> = func.into();
+    // The pipe behind `rep`, checked to carry this operation's payload.
+    let get = move |store: &mut StoreContextMut<'_, T>, rep: u32, end: End| -> Result<AnyPipe> {
+        Ok(pipes(store).get_for(rep, end, &payload, &call)?.clone())
+    };
+    let take = {
+        let (payload, call): (Arc<str>, Arc<str>) = (pipe.into(), func.into());
+        move |store: &mut StoreContextMut<'_, T>, rep: u32, end: End| -> Result<AnyPipe> {
+            pipes(store).remove_for(rep, end, &payload, &call)
         }
+    };
+    match (pipe, future, op) {
+        ("stream-u8", _, End::Reader) => instance.func_wrap(
+            func,
+            move |mut store, (end, max): (Resource<ReaderEnd>, u32)| {
+                let pipe = bytes(&get(&mut store, end.rep(), End::Reader)?)?;
+                Ok((pipe.take(max as usize),))
+            },
+        ),
         ("stream-u8", _, End::Writer) => instance.func_wrap(
             func,
-            |mut store, (end, values): (Resource<WriterEnd>, Vec<u8>)| {
-                let pipe = bytes(pipes(&mut store).get(end.rep(), End::Writer)?)?;
+            move |mut store, (end, values): (Resource<WriterEnd>, Vec<u8>)| {
+                let pipe = bytes(&get(&mut store, end.rep(), End::Writer)?)?;
                 // The excess beyond the room left comes back, as when the reader is gone.
                 Ok((pipe.push(values).unwrap_or_else(|all| all),))
             },
         ),
-        ("stream", _, End::Reader) => {
-            instance.func_wrap(func, |mut store, (end, max): (Resource<ReaderEnd>, u32)| {
-                let pipe = units(pipes(&mut store).get(end.rep(), End::Reader)?)?;
+        ("stream", _, End::Reader) => instance.func_wrap(
+            func,
+            move |mut store, (end, max): (Resource<ReaderEnd>, u32)| {
+                let pipe = units(&get(&mut store, end.rep(), End::Reader)?)?;
                 Ok((pipe.take(max as usize).map(|v| v.len() as u32),))
-            })
-        }
+            },
+        ),
         ("stream", _, End::Writer) => instance.func_wrap(
             func,
-            |mut store, (end, count): (Resource<WriterEnd>, u32)| {
-                let pipe = units(pipes(&mut store).get(end.rep(), End::Writer)?)?;
+            move |mut store, (end, count): (Resource<WriterEnd>, u32)| {
+                let pipe = units(&get(&mut store, end.rep(), End::Writer)?)?;
                 // Never more than the room left: a huge count cannot allocate.
                 let room = pipe.capacity().min(count as usize);
                 let rejected = match pipe.push(vec![(); room]) {
@@ -495,58 +685,58 @@ fn add_op<T: IsyswasfaView + 'static>(
             },
         ),
         ("future", _, End::Reader) => {
-            instance.func_wrap(func, |mut store, (end,): (Resource<ReaderEnd>,)| {
-                let pipe = pipes(&mut store).remove(end.rep(), End::Reader)?;
+            instance.func_wrap(func, move |mut store, (end,): (Resource<ReaderEnd>,)| {
+                let pipe = take(&mut store, end.rep(), End::Reader)?;
                 let value = units(&pipe).map(|p| p.take(1).is_some_and(|v| !v.is_empty()));
                 pipe.close(End::Reader);
                 Ok((value?,))
             })
         }
         ("future", _, End::Writer) => {
-            instance.func_wrap(func, |mut store, (end,): (Resource<WriterEnd>,)| {
-                let pipe = pipes(&mut store).remove(end.rep(), End::Writer)?;
+            instance.func_wrap(func, move |mut store, (end,): (Resource<WriterEnd>,)| {
+                let pipe = take(&mut store, end.rep(), End::Writer)?;
                 let rejected =
                     !matches!(units(&pipe)?.push(vec![()]), Ok(excess) if excess.is_empty());
                 pipe.close(End::Writer);
                 Ok((rejected,))
             })
         }
-        (_, false, End::Reader) => instance.func_new(func, |mut store, _, params, results| {
+        (_, false, End::Reader) => instance.func_new(func, move |mut store, _, params, results| {
             let [end, Val::U32(max)] = params else {
                 bail!("unexpected parameters");
             };
             let rep = rep_of::<ReaderEnd, T>(&mut store, end)?;
-            let pipe = values(pipes(&mut store).get(rep, End::Reader)?)?;
+            let pipe = values(&get(&mut store, rep, End::Reader)?)?;
             results[0] = Val::Option(pipe.take(*max as usize).map(|v| Box::new(Val::List(v))));
             Ok(())
         }),
-        (_, false, End::Writer) => instance.func_new(func, |mut store, _, params, results| {
+        (_, false, End::Writer) => instance.func_new(func, move |mut store, _, params, results| {
             let [end, Val::List(list)] = params else {
                 bail!("unexpected parameters");
             };
             let rep = rep_of::<WriterEnd, T>(&mut store, end)?;
-            let pipe = values(pipes(&mut store).get(rep, End::Writer)?)?;
+            let pipe = values(&get(&mut store, rep, End::Writer)?)?;
             results[0] = Val::List(pipe.push(list.clone()).unwrap_or_else(|all| all));
             Ok(())
         }),
-        (_, true, End::Reader) => instance.func_new(func, |mut store, _, params, results| {
+        (_, true, End::Reader) => instance.func_new(func, move |mut store, _, params, results| {
             let [end] = params else {
                 bail!("unexpected parameters");
             };
             let rep = rep_of::<ReaderEnd, T>(&mut store, end)?;
-            let pipe = pipes(&mut store).remove(rep, End::Reader)?;
+            let pipe = take(&mut store, rep, End::Reader)?;
             let value = values(&pipe).map(|p| p.take(1).and_then(|mut v| v.pop()));
             pipe.close(End::Reader);
             let value = value?;
             results[0] = Val::Option(value.map(Box::new));
             Ok(())
         }),
-        (_, true, End::Writer) => instance.func_new(func, |mut store, _, params, results| {
+        (_, true, End::Writer) => instance.func_new(func, move |mut store, _, params, results| {
             let [end, value] = params else {
                 bail!("unexpected parameters");
             };
             let rep = rep_of::<WriterEnd, T>(&mut store, end)?;
-            let pipe = pipes(&mut store).remove(rep, End::Writer)?;
+            let pipe = take(&mut store, rep, End::Writer)?;
             let rejected = values(&pipe)?
                 .push(vec![value.clone()])
                 .unwrap_or_else(|all| all);

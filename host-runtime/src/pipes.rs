@@ -22,6 +22,10 @@
 //! whatever a writer (a hostile guest included) does. The embedder's [`StreamWriter::write`] and a
 //! guest's `write_all` wait for room again until everything is written.
 //!
+//! A pipe can carry a *payload tag* ([`Pipe::bind_payload`]): the name of the one payload type it
+//! carries, bound by whoever makes or first uses it, so that a pipe made for one payload is never
+//! read or written as another (the host binds it to the pipe interface's name).
+//!
 //! A pipe can be given a *discard sink* ([`Pipe::set_discard`]): values still buffered when the
 //! reader closes go there instead of being dropped, so that the host can release the resource
 //! handles inside them (running the guests' destructors) where it has the store at hand.
@@ -38,7 +42,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 /// A bounded single-reader, single-writer pipe of `T` values, shared (through an [`Arc`]) by its
@@ -49,6 +53,8 @@ use std::task::{Context, Poll, Waker};
 /// ([`StreamReader`], [`StreamWriter`], [`FutureReader`], [`FutureWriter`]) are built on them.
 pub struct Pipe<T> {
     state: Mutex<State<T>>,
+    /// The payload type this pipe carries, once bound (see [`Pipe::bind_payload`]).
+    payload: OnceLock<Arc<str>>,
 }
 
 /// The shared state of a pipe, behind its mutex.
@@ -101,7 +107,24 @@ impl<T> Pipe<T> {
                 writer_waker: None,
                 discard: None,
             }),
+            payload: OnceLock::new(),
         })
+    }
+
+    /// Binds the pipe to the payload type named `payload`, or checks that it is bound to it
+    /// already: `Err` with the name it is bound to when that differs. The first call binds.
+    pub fn bind_payload(&self, payload: &Arc<str>) -> Result<(), Arc<str>> {
+        let bound = self.payload.get_or_init(|| Arc::clone(payload));
+        if Arc::ptr_eq(bound, payload) || bound == payload {
+            Ok(())
+        } else {
+            Err(Arc::clone(bound))
+        }
+    }
+
+    /// The payload type the pipe is bound to, if any.
+    pub fn payload(&self) -> Option<&str> {
+        self.payload.get().map(|name| &**name)
     }
 
     /// Sends the values this pipe drops unread (buffered when the reader closes) to `sink`

@@ -67,14 +67,37 @@ async fn stream_of_records() -> Result<()> {
     let shift = host
         .func::<(Stream, i32, i32), Stream>(STREAMS, "shift")
         .await?;
+    // More records than a value stream buffers: the host buffers exactly its capacity, and the
+    // rest waits in the writer until the guest reads.
+    let count = isyswasfa_host::VALUE_CAPACITY as i32 + 6;
     let (mut writer, reader) = host.new_stream::<Val>().await?;
-    writer.write(vec![point(1, 2), point(-5, 0)]).await.ok();
-    drop(writer);
-    let out = host.call(&shift, (reader, 10, 20)).await?;
+    let input = std::sync::Arc::clone(writer.pipe());
+    let writing = tokio::spawn(async move {
+        let records = (0..count).map(|i| point(i, -i)).collect();
+        writer.write(records).await.is_ok()
+    });
     assert_eq!(
-        read_all::<Val>(&host, out).await?,
-        vec![point(11, 22), point(5, 20)]
+        settled_len(|| input.len()).await,
+        isyswasfa_host::VALUE_CAPACITY
     );
+    assert!(!writing.is_finished(), "the writer waits for room");
+
+    let out = host.call(&shift, (reader, 10, 20)).await?;
+    let mut out = host.open_stream::<Val>(out).await?;
+    let output = std::sync::Arc::clone(out.pipe());
+    // The guest's output, unread, fills its stream to exactly the capacity too.
+    assert_eq!(
+        settled_len(|| output.len()).await,
+        isyswasfa_host::VALUE_CAPACITY
+    );
+    let mut shifted = Vec::new();
+    while let Some(chunk) = out.read(1024).await {
+        shifted.extend(chunk);
+        assert!(output.len() <= output.capacity());
+    }
+    assert!(writing.await?, "every record was taken");
+    let expected: Vec<Val> = (0..count).map(|i| point(i + 10, 20 - i)).collect();
+    assert_eq!(shifted, expected);
     Ok(())
 }
 

@@ -6,16 +6,16 @@ isyswasfa_guest::generate!({ path: "wit", world: "callee", generate_all });
 
 use std::cell::Cell;
 
-use component::compose::service as next;
-use isyswasfa_guest::StreamReader;
+use crate::wasi::clocks::monotonic_clock;
 use ::wasi::clocks::monotonic_clock as clock_02;
 use ::wasi::io::poll;
 use ::wasi::io::streams::StreamError;
 use ::wasi::sockets::instance_network::instance_network;
 use ::wasi::sockets::network::{ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
 use ::wasi::sockets::tcp_create_socket::create_tcp_socket;
+use component::compose::service as next;
+use isyswasfa_guest::StreamReader;
 use isyswasfa_guest::wait_pollable;
-use crate::wasi::clocks::monotonic_clock;
 
 thread_local! {
     static CANCELLED: Cell<u32> = const { Cell::new(0) };

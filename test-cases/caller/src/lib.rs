@@ -3,10 +3,10 @@
 
 isyswasfa_guest::generate!({ path: "wit", world: "caller", generate_all });
 
-use component::compose::{probe, service};
-use ::wasi::clocks::monotonic_clock as clock_02;
-use isyswasfa_guest::wait_pollable;
 use crate::wasi::clocks::monotonic_clock;
+use ::wasi::clocks::monotonic_clock as clock_02;
+use component::compose::{probe, service};
+use isyswasfa_guest::wait_pollable;
 
 fn millis_to_nanos(millis: u32) -> u64 {
     u64::from(millis) * 1_000_000

@@ -26,7 +26,10 @@ impl wasi::exports::http::incoming_handler::Guest for Component {
         }
         let response = OutgoingResponse::new(headers);
         let Ok(body) = response.body() else {
-            ResponseOutparam::set(response_out, Err(wasi::http::types::ErrorCode::InternalError(None)));
+            ResponseOutparam::set(
+                response_out,
+                Err(wasi::http::types::ErrorCode::InternalError(None)),
+            );
             return;
         };
         ResponseOutparam::set(response_out, Ok(response));

@@ -181,7 +181,8 @@ impl exports::component::streams::streams::Guest for Component {
     async fn flood_bytes(count: u32) -> StreamReader<u8> {
         let (mut tx, rx) = wit_stream::new::<u8>();
         spawn_local(async move {
-            tx.write_all((0..count).map(|i| (i % 251) as u8).collect()).await;
+            tx.write_all((0..count).map(|i| (i % 251) as u8).collect())
+                .await;
         });
         rx
     }
