@@ -959,9 +959,11 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
     }
 
     /// Delivers queued events and finished embedder calls, until none is left or
-    /// [`MAX_DELIVERIES_PER_TURN`] were made; returns whether some are left.
+    /// [`MAX_DELIVERIES_PER_TURN`] (or the store's own setting) were made; returns whether some
+    /// are left.
     async fn deliver(&mut self) -> Result<bool> {
-        for _ in 0..MAX_DELIVERIES_PER_TURN {
+        let deliveries = self.store.data_mut().isyswasfa().max_deliveries_per_turn();
+        for _ in 0..deliveries {
             let ctx = self.store.data_mut().isyswasfa();
             if ctx.broken.is_some() {
                 // Nothing is delivered any more; values that closed pipes left since the break

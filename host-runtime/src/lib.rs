@@ -58,7 +58,8 @@ pub use deadline::{DEFAULT_CPU_BUDGET, EPOCH_TICK};
 pub use funcs::{RESULT_SUFFIX, START_SUFFIX, func_wrap_async, func_wrap_async_with_store};
 pub use host::{AsyncFunc, DynamicFunc, Host, MAX_DELIVERIES_PER_TURN, SyncFunc};
 pub use pipe_links::{
-    AnyPipe, BYTE_CAPACITY, PipeElement, ReaderEnd, UNIT_CAPACITY, VALUE_CAPACITY, WriterEnd,
+    AnyPipe, BYTE_CAPACITY, PipeElement, ReaderEnd, StreamCapacities, UNIT_CAPACITY,
+    VALUE_CAPACITY, WriterEnd,
 };
 pub use protocol::{INTERFACE, IsyswasfaCtx, IsyswasfaView, POLL_PREFIX, Running};
 pub use state::State;

@@ -43,6 +43,25 @@ pub const VALUE_CAPACITY: usize = 64;
 /// Buffer size of a payload-less stream, in items (which take no memory).
 pub const UNIT_CAPACITY: usize = 64 * 1024;
 
+/// The buffer sizes of the pipes a store's components make with `new` (see
+/// [`crate::IsyswasfaCtx::set_stream_capacities`]); futures always buffer one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamCapacities {
+    /// Bytes of a `stream<u8>` ([`BYTE_CAPACITY`] by default).
+    pub bytes: usize,
+    /// Values of a stream of any other payload ([`VALUE_CAPACITY`] by default).
+    pub values: usize,
+}
+
+impl Default for StreamCapacities {
+    fn default() -> Self {
+        Self {
+            bytes: BYTE_CAPACITY,
+            values: VALUE_CAPACITY,
+        }
+    }
+}
+
 /// A pipe of any element type.
 #[derive(Clone)]
 pub enum AnyPipe {
@@ -56,13 +75,13 @@ pub enum AnyPipe {
 
 impl AnyPipe {
     /// A new pipe for the pipe interface named `name` (`stream-u8`, `future-string`, …).
-    fn for_name(name: &str) -> Self {
+    fn for_name(name: &str, capacities: StreamCapacities) -> Self {
         let future = name.starts_with("future");
         let capacity = |n: usize| if future { 1 } else { n };
         match name {
-            "stream-u8" => Self::Bytes(Pipe::new(BYTE_CAPACITY)),
+            "stream-u8" => Self::Bytes(Pipe::new(capacities.bytes)),
             "stream" | "future" => Self::Units(Pipe::new(capacity(UNIT_CAPACITY))),
-            _ => Self::Values(Pipe::new(capacity(VALUE_CAPACITY))),
+            _ => Self::Values(Pipe::new(capacity(capacities.values))),
         }
     }
 
@@ -266,6 +285,8 @@ pub(crate) struct PipeTable {
     free: Vec<u32>,
     live: usize,
     discarded: Arc<Discarded>,
+    /// The buffer sizes of the pipes `new` makes.
+    pub(crate) capacities: StreamCapacities,
 }
 
 impl Drop for PipeTable {
@@ -591,10 +612,10 @@ fn add_pipe_interface<T: IsyswasfaView + 'static>(
     )?;
     let payload = Arc::clone(&name);
     instance.func_wrap("new", move |mut store, (): ()| {
-        let pipe = AnyPipe::for_name(&payload);
+        let table = pipes(&mut store);
+        let pipe = AnyPipe::for_name(&payload, table.capacities);
         // A new pipe is unbound, so binding cannot fail.
         pipe.bind(&payload).ok();
-        let table = pipes(&mut store);
         let writer = table.insert(pipe.clone(), End::Writer);
         let reader = table.insert(pipe, End::Reader);
         Ok(((

@@ -88,6 +88,8 @@ pub struct IsyswasfaCtx {
     pub(crate) entry_ticks: u64,
     /// How long one guest entry may run; `None` for [`crate::DEFAULT_CPU_BUDGET`].
     pub(crate) cpu_budget: Option<std::time::Duration>,
+    /// See [`IsyswasfaCtx::set_max_deliveries_per_turn`].
+    pub(crate) max_deliveries_per_turn: Option<usize>,
 }
 
 impl IsyswasfaCtx {
@@ -105,6 +107,29 @@ impl IsyswasfaCtx {
     /// Sets the caps on the task table (see [`TableLimits`]).
     pub fn set_limits(&mut self, limits: TableLimits) {
         self.table.set_limits(limits);
+    }
+
+    /// Sets the buffer sizes of the streams this store's components make (see
+    /// [`crate::StreamCapacities`]; at least 1 each). They bound the host memory one stream can
+    /// hold, whatever its writer does: a write beyond the room left gives back the excess.
+    pub fn set_stream_capacities(&mut self, capacities: crate::StreamCapacities) {
+        self.pipes.capacities = crate::StreamCapacities {
+            bytes: capacities.bytes.max(1),
+            values: capacities.values.max(1),
+        };
+    }
+
+    /// Sets how many deliveries (poll-export calls and result collections) the event loop makes
+    /// before it lets commands, timers and other hosts in again; see
+    /// [`crate::MAX_DELIVERIES_PER_TURN`] (the default). At least 1.
+    pub fn set_max_deliveries_per_turn(&mut self, deliveries: usize) {
+        self.max_deliveries_per_turn = Some(deliveries.max(1));
+    }
+
+    /// How many deliveries the event loop makes per turn.
+    pub fn max_deliveries_per_turn(&self) -> usize {
+        self.max_deliveries_per_turn
+            .unwrap_or(crate::MAX_DELIVERIES_PER_TURN)
     }
 
     /// Sets how long one guest entry (a call's start or result half, a poll export, a synchronous

@@ -48,6 +48,22 @@ impl State {
     }
 }
 
+impl State {
+    /// Sets the buffer sizes of the streams the components make (see
+    /// [`crate::IsyswasfaCtx::set_stream_capacities`]).
+    pub fn with_stream_capacities(mut self, capacities: crate::StreamCapacities) -> Self {
+        self.isyswasfa.set_stream_capacities(capacities);
+        self
+    }
+
+    /// Sets how many deliveries the event loop makes per turn (see
+    /// [`crate::IsyswasfaCtx::set_max_deliveries_per_turn`]).
+    pub fn with_max_deliveries_per_turn(mut self, deliveries: usize) -> Self {
+        self.isyswasfa.set_max_deliveries_per_turn(deliveries);
+        self
+    }
+}
+
 impl Default for State {
     fn default() -> Self {
         Self::new()

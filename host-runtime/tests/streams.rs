@@ -371,6 +371,40 @@ async fn pipe_write_beyond_room() -> Result<()> {
     Ok(())
 }
 
+/// The buffer sizes are the store's setting: the same floods stop at the smaller capacities.
+#[tokio::test]
+async fn stream_capacities_are_configurable() -> Result<()> {
+    let capacities = isyswasfa_host::StreamCapacities {
+        bytes: 1000,
+        values: 8,
+    };
+    let state = isyswasfa_host::State::new().with_stream_capacities(capacities);
+    let host = common::streams_in(state, Default::default()).await?;
+    let flood = host.func::<(u32,), Stream>(STREAMS, "flood").await?;
+    let reader = host
+        .open_stream::<Val>(host.call(&flood, (100,)).await?)
+        .await?;
+    assert_eq!(settled_len(|| reader.pipe().len()).await, 8);
+    assert_eq!(read_all_from(reader).await.len(), 100);
+
+    let flood = host.func::<(u32,), Stream>(STREAMS, "flood-bytes").await?;
+    let reader = host
+        .open_stream::<u8>(host.call(&flood, (10_000,)).await?)
+        .await?;
+    assert_eq!(settled_len(|| reader.pipe().len()).await, 1000);
+    assert_eq!(read_all_from(reader).await.len(), 10_000);
+    Ok(())
+}
+
+/// Everything left in `reader`.
+async fn read_all_from<E>(mut reader: isyswasfa_host::pipes::StreamReader<E>) -> Vec<E> {
+    let mut all = Vec::new();
+    while let Some(chunk) = reader.read(1024).await {
+        all.extend(chunk);
+    }
+    all
+}
+
 #[tokio::test]
 async fn buffered_resources_are_released() -> Result<()> {
     let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -141,6 +141,14 @@ pub async fn streams() -> Result<Host<State>> {
 pub async fn streams_counting_drops(
     dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) -> Result<Host<State>> {
+    streams_in(State::new(), dropped).await
+}
+
+/// Like [`streams_counting_drops`], in a store with the given `state` (its limits and settings).
+pub async fn streams_in(
+    state: State,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Result<Host<State>> {
     let mut linker = isyswasfa_host::linker::<State>(engine())?;
     let mut types = linker.instance("component:streams/types")?;
     types.resource(
@@ -159,7 +167,7 @@ pub async fn streams_counting_drops(
         |_, (thing,): (wasmtime::component::Resource<ThingRes>,)| Ok((thing.rep(),)),
     )?;
     Host::instantiate(
-        Store::new(engine(), State::new()),
+        Store::new(engine(), state),
         &linker,
         &component("streams"),
     )
