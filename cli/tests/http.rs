@@ -358,6 +358,25 @@ async fn http_malformed_response() {
     fails_alone(&server, "/malformed", "malformed").await;
 }
 
+/// A guest that makes `fields` without end is stopped by the cap on its store's resource table,
+/// with a log record naming the call and the limit; the next request is served.
+#[tokio::test]
+async fn http_guest_resource_flood() {
+    let server = ServeProcess::start(&guest_path("http-faults"), &[]);
+    let answer = get(&server.url, "/fields-flood").await;
+    assert_eq!(answer.status, 500);
+    let cause = "`[constructor]fields`: the store already holds 10000 resources (limit \
+                 `TableLimits::max_resources`)";
+    let logged = eventually(Duration::from_secs(5), || {
+        let log = server.log();
+        log.contains("request 1: GET") && log.contains(cause)
+    })
+    .await;
+    assert!(logged, "{}", server.log());
+    let next = get(&server.url, "/").await;
+    assert_eq!((next.status.as_u16(), &next.body[..]), (200, &b"ok"[..]));
+}
+
 #[tokio::test]
 async fn http_concurrency() {
     let server = ServeProcess::start(&guest_path("http-faults"), &[]);

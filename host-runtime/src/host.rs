@@ -31,6 +31,14 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type PollFunc = TypedFunc<(Vec<PollInput>,), ()>;
 type CallId = u64;
 
+/// What every store of a [`Host`] gets before its component is instantiated: the CPU deadline,
+/// and the cap on its WASI resource table ([`TableLimits::max_resources`]).
+fn prepare_store<T: IsyswasfaView + 'static>(store: &mut Store<T>) {
+    crate::deadline::configure_store(store);
+    let (ctx, table) = store.data_mut().isyswasfa_and_table();
+    table.set_max_capacity(ctx.table.limits().max_resources);
+}
+
 /// How many deliveries (a poll export call, or an embedder's result collected) the event loop
 /// makes before it goes back to its one wait. A component that keeps queuing events for itself
 /// (or keeps asking to run again) would otherwise keep the loop delivering forever, starving the
@@ -110,7 +118,7 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
         component: &Component,
     ) -> Result<Self> {
         let engine = store.engine().clone();
-        crate::deadline::configure_store(&mut store);
+        prepare_store(&mut store);
         // The component's stream/future imports are defined from its own types.
         let mut linker = linker.clone();
         linker.allow_shadowing(true);
@@ -127,7 +135,7 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
     /// many instances of one component does, linking once. Make `pre` with a linker to which
     /// [`crate::add_component_imports`] added the component's own imports.
     pub async fn instantiate_pre(mut store: Store<T>, pre: &InstancePre<T>) -> Result<Self> {
-        crate::deadline::configure_store(&mut store);
+        prepare_store(&mut store);
         let instance = pre
             .instantiate_async(&mut store)
             .await

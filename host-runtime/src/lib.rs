@@ -65,8 +65,8 @@ pub use protocol::{INTERFACE, IsyswasfaCtx, IsyswasfaView, POLL_PREFIX, Running}
 pub use state::State;
 pub use tasks::{
     DEFAULT_MAX_HOST_FUTURES, DEFAULT_MAX_LISTENERS_PER_COMPONENT,
-    DEFAULT_MAX_QUEUED_EVENTS_PER_COMPONENT, DEFAULT_MAX_TASKS_PER_COMPONENT, TableLimits,
-    TableSizes,
+    DEFAULT_MAX_QUEUED_EVENTS_PER_COMPONENT, DEFAULT_MAX_RESOURCES,
+    DEFAULT_MAX_TASKS_PER_COMPONENT, TableLimits, TableSizes,
 };
 
 /// A wasmtime engine configured for isyswasfa components (component model on, concurrency

@@ -61,6 +61,10 @@ pub struct TableLimits {
     /// store, not per component: in a composition every component shares the host's imports,
     /// so a host function cannot tell which one called it (DESIGN.md §3).
     pub max_host_futures: usize,
+    /// Entries of the store's WASI resource table (the host's HTTP `fields`, requests and
+    /// responses, WASI 0.2 streams and pollables, …): a guest making `fields` in a loop gets a
+    /// clear trap instead of growing host memory. Counted per store, like host futures.
+    pub max_resources: usize,
 }
 
 /// Default of [`TableLimits::max_tasks_per_component`].
@@ -69,6 +73,8 @@ pub const DEFAULT_MAX_TASKS_PER_COMPONENT: usize = 10_000;
 pub const DEFAULT_MAX_LISTENERS_PER_COMPONENT: usize = 10_000;
 /// Default of [`TableLimits::max_queued_events_per_component`].
 pub const DEFAULT_MAX_QUEUED_EVENTS_PER_COMPONENT: usize = 20_000;
+/// Default of [`TableLimits::max_resources`].
+pub const DEFAULT_MAX_RESOURCES: usize = 10_000;
 /// Default of [`TableLimits::max_host_futures`].
 pub const DEFAULT_MAX_HOST_FUTURES: usize = 50_000;
 
@@ -79,6 +85,7 @@ impl Default for TableLimits {
             max_listeners_per_component: DEFAULT_MAX_LISTENERS_PER_COMPONENT,
             max_queued_events_per_component: DEFAULT_MAX_QUEUED_EVENTS_PER_COMPONENT,
             max_host_futures: DEFAULT_MAX_HOST_FUTURES,
+            max_resources: DEFAULT_MAX_RESOURCES,
         }
     }
 }
@@ -1008,6 +1015,7 @@ mod tests {
             max_listeners_per_component: 1,
             max_queued_events_per_component: 1,
             max_host_futures: 1,
+            ..TableLimits::default()
         };
         let mut table = table_with(&["a", "b"]);
         table.set_limits(limits);

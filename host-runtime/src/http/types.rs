@@ -5,7 +5,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use wasmtime::component::{
     ComponentType, Lift, Linker, LinkerInstance, Lower, Resource, ResourceTable, ResourceType,
 };
-use wasmtime::{Result, StoreContextMut};
+use wasmtime::{Result, StoreContextMut, format_err};
 
 use super::body::Body;
 use crate::pipe_links::ReaderEnd;
@@ -241,6 +241,24 @@ fn table<'a, T: IsyswasfaView>(store: &'a mut StoreContextMut<'_, T>) -> &'a mut
     store.data_mut().isyswasfa_and_table().1
 }
 
+/// Adds `value` to the store's resource table for the guest's call `call`; a full table (see
+/// [`crate::TableLimits::max_resources`]) is an error naming the call and the limit.
+pub(crate) fn push<T: IsyswasfaView, V: Send + 'static>(
+    store: &mut StoreContextMut<'_, T>,
+    value: V,
+    call: &str,
+) -> Result<Resource<V>> {
+    let table = table(store);
+    table.push(value).map_err(|error| match error {
+        wasmtime::component::ResourceTableError::Full => format_err!(
+            "isyswasfa: `{call}`: the store already holds {} resources (limit \
+             `TableLimits::max_resources`)",
+            table.max_capacity()
+        ),
+        other => other.into(),
+    })
+}
+
 fn field_name(name: &str) -> Result<HeaderName, HeaderError> {
     HeaderName::from_bytes(name.as_bytes()).map_err(|_| HeaderError::InvalidSyntax)
 }
@@ -303,7 +321,7 @@ fn add_fields<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> 
             map: HeaderMap::new(),
             mutable: true,
         };
-        Ok((table(&mut store).push(fields)?,))
+        Ok((push(&mut store, fields, "[constructor]fields")?,))
     })?;
     types.func_wrap(
         "[static]fields.from-list",
@@ -317,7 +335,11 @@ fn add_fields<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> 
                 Ok(map)
             })();
             Ok((match map {
-                Ok(map) => Ok(table(&mut store).push(Fields { map, mutable: true })?),
+                Ok(map) => Ok(push(
+                    &mut store,
+                    Fields { map, mutable: true },
+                    "[static]fields.from-list",
+                )?),
                 Err(error) => Err::<_, HeaderError>(error),
             },))
         },
@@ -424,7 +446,11 @@ fn add_fields<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> 
         "[method]fields.clone",
         |mut store, (fields,): (Resource<Fields>,)| {
             let map = table(&mut store).get(&fields)?.map.clone();
-            Ok((table(&mut store).push(Fields { map, mutable: true })?,))
+            Ok((push(
+                &mut store,
+                Fields { map, mutable: true },
+                "[method]fields.clone",
+            )?,))
         },
     )?;
     Ok(())
@@ -471,7 +497,7 @@ fn add_request_options<T: IsyswasfaView + 'static>(
             mutable: true,
             ..RequestOptions::default()
         };
-        Ok((table(&mut store).push(options)?,))
+        Ok((push(&mut store, options, "[constructor]request-options")?,))
     })?;
     add_timeout(types, "connect-timeout", |o| &mut o.connect_timeout)?;
     add_timeout(types, "first-byte-timeout", |o| &mut o.first_byte_timeout)?;
@@ -485,7 +511,7 @@ fn add_request_options<T: IsyswasfaView + 'static>(
                 mutable: true,
                 ..table(&mut store).get(&options)?.clone()
             };
-            Ok((table(&mut store).push(copy)?,))
+            Ok((push(&mut store, copy, "[method]request-options.clone")?,))
         },
     )?;
     Ok(())
@@ -503,11 +529,13 @@ fn take_fields<T: IsyswasfaView>(
 fn frozen<T: IsyswasfaView>(
     store: &mut StoreContextMut<'_, T>,
     map: &HeaderMap,
+    call: &str,
 ) -> Result<Resource<Fields>> {
-    Ok(table(store).push(Fields {
+    let fields = Fields {
         map: map.clone(),
         mutable: false,
-    })?)
+    };
+    push(store, fields, call)
 }
 
 type PipeEnds = (Resource<ReaderEnd>, Resource<ReaderEnd>);
@@ -581,7 +609,10 @@ fn add_request<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) ->
                 options,
                 body,
             };
-            Ok(((table(&mut store).push(request)?, transmitted),))
+            Ok(((
+                push(&mut store, request, "[static]request.new")?,
+                transmitted,
+            ),))
         },
     )?;
     add_request_field(
@@ -622,10 +653,13 @@ fn add_request<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) ->
         |mut store, (request,): (Resource<Request>,)| {
             let options = table(&mut store).get(&request)?.options.clone();
             let handle = match options {
-                Some(options) => Some(table(&mut store).push(RequestOptions {
-                    mutable: false,
-                    ..options
-                })?),
+                Some(options) => {
+                    let frozen = RequestOptions {
+                        mutable: false,
+                        ..options
+                    };
+                    Some(push(&mut store, frozen, "[method]request.get-options")?)
+                }
                 None => None,
             };
             Ok((handle,))
@@ -635,7 +669,7 @@ fn add_request<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) ->
         "[method]request.get-headers",
         |mut store, (request,): (Resource<Request>,)| {
             let headers = table(&mut store).get(&request)?.headers.clone();
-            Ok((frozen(&mut store, &headers)?,))
+            Ok((frozen(&mut store, &headers, "[method]request.get-headers")?,))
         },
     )?;
     types.func_wrap(
@@ -673,7 +707,10 @@ fn add_response<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -
                 headers,
                 body,
             };
-            Ok(((table(&mut store).push(response)?, transmitted),))
+            Ok(((
+                push(&mut store, response, "[static]response.new")?,
+                transmitted,
+            ),))
         },
     )?;
     types.func_wrap(
@@ -696,7 +733,11 @@ fn add_response<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -
         "[method]response.get-headers",
         |mut store, (response,): (Resource<Response>,)| {
             let headers = table(&mut store).get(&response)?.headers.clone();
-            Ok((frozen(&mut store, &headers)?,))
+            Ok((frozen(
+                &mut store,
+                &headers,
+                "[method]response.get-headers",
+            )?,))
         },
     )?;
     types.func_wrap(

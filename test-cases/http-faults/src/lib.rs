@@ -7,6 +7,8 @@
 //! - `/wait`: waits 100 ms, then answers `waited` (for the concurrency test).
 //! - `/forever`: streams 1 KiB chunks until the client goes away; the writer then sees the
 //!   reader dropped, which `/forever-status` reports (`dropped N`: how many streams ended so).
+//! - `/fields-flood`: makes `fields` in a loop and keeps them all, until the host's cap on its
+//!   resource table stops it (a trap).
 //! - anything else: `ok`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -44,6 +46,12 @@ impl Guest for Component {
                 text(200, "slow".into())
             }
             "/malformed" => text(101, String::new()),
+            "/fields-flood" => {
+                let mut kept = Vec::new();
+                loop {
+                    kept.push(Fields::new());
+                }
+            }
             "/wait" => {
                 wasi::clocks::monotonic_clock::wait_for(100_000_000).await;
                 text(200, "waited".into())
