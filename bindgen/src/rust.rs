@@ -816,6 +816,9 @@ fn facade_trait(
             params,
             output,
         } = function;
+        // Names the function uniquely in the component, for the guest runtime's check that a
+        // `ready` goes to the result export of the function that made it.
+        let key = format!("{}::{name}::{fname}", path.join("::"));
         let args = params.iter().map(|arg| match arg {
             syn::FnArg::Typed(t) => {
                 let pat = &t.pat;
@@ -831,7 +834,7 @@ fn facade_trait(
                     // until the call ends: a drop meanwhile is deferred (see the guest
                     // runtime's crate docs, "Async methods of exported resources").
                     let lent = #runtime_path::rt::lent::lend(self);
-                    #runtime_path::rt::start_export(async move {
+                    #runtime_path::rt::start_export(#key, async move {
                         <T_ as #name>::#fname(lent.get(), #(#args),*).await
                     })
                 }
@@ -840,13 +843,13 @@ fn facade_trait(
             trait_items.push(quote!(async fn #fname(#(#params),*) -> #output;));
             impl_items.push(quote! {
                 fn #start(#(#params),*) -> ::core::result::Result<#output, #runtime_path::rt::protocol::Pending> {
-                    #runtime_path::rt::start_export(<T_ as #name>::#fname(#(#args),*))
+                    #runtime_path::rt::start_export(#key, <T_ as #name>::#fname(#(#args),*))
                 }
             });
         }
         impl_items.push(quote! {
             fn #result(ready: #runtime_path::rt::protocol::Ready) -> #output {
-                #runtime_path::rt::take_export_result(ready)
+                #runtime_path::rt::take_export_result(#key, ready)
             }
         });
     }

@@ -193,3 +193,40 @@ async fn compose_same_component_twice() -> Result<()> {
     );
     Ok(())
 }
+
+/// A hostile caller (raw protocol bindings) passes the `ready` of the callee's `sleep` to the
+/// callee's `relay` result export (both return a string): the callee's guest runtime traps
+/// naming both functions instead of handing over `sleep`'s value as `relay`'s.
+#[tokio::test(flavor = "multi_thread")]
+async fn compose_hostile_wrong_result() -> Result<()> {
+    let path = composition::compose_root("hostile-caller", "hostile-caller-callee", &["callee"]);
+    let component = wasmtime::component::Component::from_file(composition::engine(), path)?;
+    let stderr = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(64 * 1024);
+    let wasi = wasmtime_wasi::WasiCtx::builder()
+        .stderr(stderr.clone())
+        .build();
+    let host = isyswasfa_host::Host::instantiate(
+        wasmtime::Store::new(
+            composition::engine(),
+            isyswasfa_host::State::with_wasi(wasi),
+        ),
+        &composition::linker()?,
+        &component,
+    )
+    .await?;
+    let attack = host.func::<(), String>(None, "wrong-result").await?;
+    let error = match host.call(&attack, ()).await {
+        Ok(answer) => panic!("the wrong `ready` was accepted: {answer}"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(error.contains("relay-isyswasfa-result"), "{error}");
+    let printed = String::from_utf8_lossy(&stderr.contents()).to_string();
+    assert!(
+        printed.contains(
+            "a `ready` of `exports::component::compose::service::Guest::sleep` was passed to the \
+             result export of `exports::component::compose::service::Guest::relay`"
+        ),
+        "{printed}"
+    );
+    Ok(())
+}

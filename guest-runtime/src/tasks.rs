@@ -5,7 +5,7 @@
 //! - *exports*: exported async calls that did not finish in their start function;
 //! - the *poller*: this component's identity, handed over by the host in the first event.
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,9 +34,10 @@ struct ExportTask {
     value: Option<Box<dyn Any>>,
     /// Whether the host knows this task (its start function returned `pending`).
     announced: bool,
-    /// The type of the function's result, so that a `ready` passed to another function's result
-    /// export is refused with a clear message instead of a failed downcast.
-    result_type: (TypeId, &'static str),
+    /// Which exported function the task runs (as the bindings name it), so that a `ready`
+    /// passed to another function's result export is refused with a clear message instead of
+    /// handing over the other function's value (or failing a downcast).
+    function: &'static str,
 }
 
 #[derive(Default)]
@@ -204,11 +205,16 @@ impl Drop for ReadyFuture {
     }
 }
 
-/// Runs the body of an exported async function up to its first wait.
+/// Runs the body of the exported async function `function` up to its first wait.
 ///
 /// Returns `Ok` with the value when it finished at once; otherwise the body keeps running as a
 /// task of this component, and the `pending` returned tells the caller to wait for it.
-pub fn start_export<T: 'static>(body: impl Future<Output = T> + 'static) -> Result<T, Pending> {
+/// `function` names the export uniquely within the component (the bindings pass its path); its
+/// result export passes the same name to [`take_export_result`].
+pub fn start_export<T: 'static>(
+    function: &'static str,
+    body: impl Future<Output = T> + 'static,
+) -> Result<T, Pending> {
     let state = next_state();
     let task = executor::spawn_keyed(Box::pin(async move {
         let value = body.await;
@@ -218,7 +224,7 @@ pub fn start_export<T: 'static>(body: impl Future<Output = T> + 'static) -> Resu
         task: Some(task),
         value: None,
         announced: false,
-        result_type: (TypeId::of::<T>(), std::any::type_name::<T>()),
+        function,
     };
     TABLES.with(|tables| tables.borrow_mut().exports.insert(state, export));
     run_and_yield();
@@ -256,23 +262,22 @@ fn finish_export(state: u32, value: Box<dyn Any>) {
     }
 }
 
-/// Collects the value of an exported async call, given the `ready` handle its caller received.
+/// Collects the value of an exported async call of `function`, given the `ready` handle its
+/// caller received.
 ///
 /// The host checks that the task is one of this component's and has finished; this checks that
-/// it belongs to a function with this result type (a caller passing the `ready` of one function
-/// to another's result export gets a trap naming both types, not a failed downcast).
-pub fn take_export_result<T: 'static>(ready: Ready) -> T {
+/// it is a task of `function` (a caller passing the `ready` of one function to another's result
+/// export gets a trap naming both, even when their results have the same type).
+pub fn take_export_result<T: 'static>(function: &'static str, ready: Ready) -> T {
     let state = with_poller(|poller| poller.take_result(ready));
     let value = TABLES.with(|tables| tables.borrow_mut().exports.remove(&state));
     let Some(export) = value else {
         panic!("isyswasfa: `poller.take-result`: this component has no task {state}");
     };
-    let (id, name) = export.result_type;
-    if id != TypeId::of::<T>() {
+    if export.function != function {
         panic!(
-            "isyswasfa: a `ready` of a function returning `{name}` was passed to the result \
-             export of a function returning `{}`",
-            std::any::type_name::<T>()
+            "isyswasfa: a `ready` of `{}` was passed to the result export of `{function}`",
+            export.function
         );
     }
     match export.value {

@@ -20,8 +20,14 @@ pub fn engine() -> &'static Engine {
 
 /// Composes `caller` with the given dependencies through the CLI; returns the output's path.
 pub fn compose(name: &str, dependencies: &[&str]) -> PathBuf {
+    compose_root("caller", name, dependencies)
+}
+
+/// Composes the guest `root` with the given dependencies through the CLI, into `name`.wasm;
+/// returns the output's path.
+pub fn compose_root(root: &str, name: &str, dependencies: &[&str]) -> PathBuf {
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.wasm"));
-    let mut args = vec!["compose".into(), guest_path("caller").into_os_string()];
+    let mut args = vec!["compose".into(), guest_path(root).into_os_string()];
     for dependency in dependencies {
         args.push("-d".into());
         args.push(guest_path(dependency).into_os_string());
