@@ -482,7 +482,7 @@ async fn hostile_pipe_end_misuse() -> Result<()> {
     );
     expect(
         &attack("future-as-stream").await?,
-        &["call to `attack` failed"],
+        &["call to `attack` failed", "used with the wrong type"],
     );
     Ok(())
 }
