@@ -11,6 +11,11 @@ use isyswasfa_host::{Host, ReaderEnd, State, TableLimits, TableSizes};
 use wasmtime::component::{Resource, Val};
 use wasmtime::{Result, Store};
 
+/// Tests that keep a core busy (a spinning guest, a flood) take this exclusively, the others
+/// shared: most tests time a round trip on another host, which must not compete with them for
+/// the machine's cores.
+static CPU: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 async fn hostile(limits: TableLimits) -> Result<Host<State>> {
     hostile_in(State::new().with_limits(limits)).await
 }
@@ -108,6 +113,7 @@ fn expect(error: &str, parts: &[&str]) {
 
 #[tokio::test]
 async fn hostile_unknown_task() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("unknown-task").await?,
         &["poller.task-ready", "it has no task 999"],
@@ -117,6 +123,7 @@ async fn hostile_unknown_task() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_unasked_cancel() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("unasked-cancel").await?,
         &["poller.task-cancelled", "was not cancelled"],
@@ -126,6 +133,7 @@ async fn hostile_unasked_cancel() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_double_ready() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("double-ready").await?,
         &["poller.task-ready", "already finished"],
@@ -135,6 +143,7 @@ async fn hostile_double_ready() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_token_reuse() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("token-reuse").await?,
         &["poller.start-task", "token 3 is already in use"],
@@ -144,6 +153,7 @@ async fn hostile_token_reuse() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_listen_token_reuse() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("listen-token-reuse").await?,
         &["poller.listen", "token 7 is already in use"],
@@ -153,6 +163,7 @@ async fn hostile_listen_token_reuse() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_task_flood() -> Result<()> {
+    let _cpu = CPU.read().await;
     let limits = TableLimits {
         max_tasks_per_component: 100,
         ..TableLimits::default()
@@ -166,6 +177,7 @@ async fn hostile_task_flood() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_listen_flood() -> Result<()> {
+    let _cpu = CPU.read().await;
     let limits = TableLimits {
         max_listeners_per_component: 50,
         ..TableLimits::default()
@@ -179,6 +191,7 @@ async fn hostile_listen_flood() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_forged_handle() -> Result<()> {
+    let _cpu = CPU.read().await;
     // wasmtime refuses the index before the protocol sees it; the host still breaks cleanly.
     expect(&attack("forged-handle").await?, &["attack"]);
     Ok(())
@@ -186,6 +199,7 @@ async fn hostile_forged_handle() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_block_on_nothing() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("block-on-nothing").await?,
         &["block_on", "the call to `attack`", "waits for nothing"],
@@ -197,6 +211,7 @@ async fn hostile_block_on_nothing() -> Result<()> {
 /// sync exports answer, another host answers, and it stops once the guest stops asking.
 #[tokio::test(flavor = "current_thread")]
 async fn hostile_self_waking_poll() -> Result<()> {
+    let _cpu = CPU.write().await;
     let other = common::round_trip(Duration::ZERO).await?;
     let host = hostile(TableLimits::default()).await?;
     let mode = host
@@ -228,6 +243,7 @@ async fn hostile_self_waking_poll() -> Result<()> {
 /// A trap inside the poll export breaks the host, naming the poll export.
 #[tokio::test]
 async fn hostile_trap_in_poll() -> Result<()> {
+    let _cpu = CPU.read().await;
     let other = common::round_trip(Duration::ZERO).await?;
     let host = hostile(TableLimits::default()).await?;
     let mode = host
@@ -258,6 +274,7 @@ async fn hostile_trap_in_poll() -> Result<()> {
 /// host function, a host function's `ready` claimed as the component's own).
 #[tokio::test]
 async fn hostile_wrong_function_result() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("wrong-function").await?,
         &[
@@ -287,6 +304,7 @@ async fn hostile_wrong_function_result() -> Result<()> {
 /// `pending`), so it can never reach the new task of the reused host table slot.
 #[tokio::test]
 async fn hostile_stale_handle() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("stale-ready").await?,
         &["call to `attack` failed", "unknown handle index"],
@@ -302,6 +320,7 @@ async fn hostile_stale_handle() -> Result<()> {
 /// whichever is lower) stops it, naming the call and the limit.
 #[tokio::test]
 async fn hostile_far_future_waits() -> Result<()> {
+    let _cpu = CPU.read().await;
     let limits = TableLimits {
         max_host_futures: 200,
         ..TableLimits::default()
@@ -332,6 +351,7 @@ async fn hostile_far_future_waits() -> Result<()> {
 /// grow.
 #[tokio::test]
 async fn hostile_far_future_drops_leave_no_trace() -> Result<()> {
+    let _cpu = CPU.write().await;
     let host = hostile(TableLimits::default()).await?;
     let start = host.table_sizes().await?;
     assert_eq!(probe(&host, "far-future-drop").await?, vec![100_000]);
@@ -342,7 +362,11 @@ async fn hostile_far_future_drops_leave_no_trace() -> Result<()> {
 /// `loop {}` in a synchronous export: stopped by the CPU deadline, naming the export.
 #[tokio::test]
 async fn hostile_busy_loop() -> Result<()> {
+    let _cpu = CPU.write().await;
     let budget = Duration::from_millis(300);
+    // Compiled once per process: not part of the time measured.
+    common::component("hostile");
+    common::component("round-trip");
     let started = Instant::now();
     let error = attack_in("busy", State::new().with_cpu_budget(budget)).await?;
     expect(
@@ -383,6 +407,7 @@ async fn slow_with(mode: &str) -> Result<String> {
 /// start half of an exported async function and its result half.
 #[tokio::test]
 async fn hostile_trap_in_each_entry() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("trap").await?,
         &["call to `attack` failed", "unreachable"],
@@ -402,6 +427,7 @@ async fn hostile_trap_in_each_entry() -> Result<()> {
 /// in the host's table: the host refuses it, naming the export.
 #[tokio::test]
 async fn hostile_unclaimed_ready() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &slow_with("unclaimed").await?,
         &[
@@ -417,6 +443,7 @@ async fn hostile_unclaimed_ready() -> Result<()> {
 /// exactly the capacity, and the reader reads those values, then the end of the stream.
 #[tokio::test]
 async fn hostile_pipe_write_beyond_room() -> Result<()> {
+    let _cpu = CPU.write().await;
     let host = hostile(TableLimits::default()).await?;
     let start = host.table_sizes().await?;
     let capacity = isyswasfa_host::VALUE_CAPACITY as u64;
@@ -444,6 +471,7 @@ async fn hostile_pipe_write_beyond_room() -> Result<()> {
 /// documented outcome, nothing hangs, and the tables return to their size before.
 #[tokio::test]
 async fn hostile_pipe_drop_orders() -> Result<()> {
+    let _cpu = CPU.read().await;
     let host = hostile(TableLimits::default()).await?;
     let start = host.table_sizes().await?;
     let capacity = isyswasfa_host::VALUE_CAPACITY as u64;
@@ -472,6 +500,7 @@ async fn hostile_pipe_drop_orders() -> Result<()> {
 /// the host refuses them, and the host breaks cleanly.
 #[tokio::test]
 async fn hostile_pipe_end_misuse() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("pipe-double-drop").await?,
         &["call to `attack` failed", "unknown handle index"],
