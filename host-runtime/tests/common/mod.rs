@@ -166,12 +166,7 @@ pub async fn streams_in(
         "[method]thing.value",
         |_, (thing,): (wasmtime::component::Resource<ThingRes>,)| Ok((thing.rep(),)),
     )?;
-    Host::instantiate(
-        Store::new(engine(), state),
-        &linker,
-        &component("streams"),
-    )
-    .await
+    Host::instantiate(Store::new(engine(), state), &linker, &component("streams")).await
 }
 
 pub const STREAMS: Option<&str> = Some("component:streams/streams");
