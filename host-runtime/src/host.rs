@@ -586,7 +586,7 @@ impl ValCall {
     }
 }
 
-impl<T: Send + 'static> ExportCall<T> for ValCall {
+impl<T: IsyswasfaView + Send + 'static> ExportCall<T> for ValCall {
     fn name(&self) -> &str {
         &self.name
     }
@@ -655,6 +655,7 @@ impl<T: Send + 'static> ExportCall<T> for ValCall {
                 .call_async(&mut *store, &[Val::Resource(ready)], &mut results)
                 .await
                 .with_context(|| format!("collecting the result of `{name}` failed"))?;
+            check_claimed(store, task, &name)?;
             self.reply(Ok(results));
             Ok(())
         })
@@ -663,6 +664,16 @@ impl<T: Send + 'static> ExportCall<T> for ValCall {
     fn fail(mut self: Box<Self>, error: wasmtime::Error) {
         self.reply(Err(error));
     }
+}
+
+/// After the result half of the exported call `name` returned: fails (which breaks the store)
+/// when it did not claim the `ready` of `task` it was given, which would stay in the task table.
+fn check_claimed<T: IsyswasfaView>(store: &mut Store<T>, task: TaskId, name: &str) -> Result<()> {
+    store
+        .data_mut()
+        .isyswasfa()
+        .table
+        .check_claimed(task, &result_export(name))
 }
 
 /// The result half of the async function `name`: a method's is a static (it takes no `self`).
@@ -774,7 +785,7 @@ impl<Params, R> TypedCall<Params, R> {
 
 impl<T, Params, R> ExportCall<T> for TypedCall<Params, R>
 where
-    T: Send + 'static,
+    T: IsyswasfaView + Send + 'static,
     Params: ComponentNamedList + Lower + Send + Sync + 'static,
     R: ComponentType + Lift + Send + Sync + 'static,
 {
@@ -815,17 +826,21 @@ where
                         func.call_async(&mut *store, (ready,))
                             .await
                             .with_context(context)?;
+                        check_claimed(store, task, &name)?;
                         downcast::<R>(Box::new(()))
                     }
                     Err(error) => Err(error),
                 }
             } else {
                 match result.typed::<(Resource<Ready>,), (R,)>(&*store) {
-                    Ok(func) => Ok(func
-                        .call_async(&mut *store, (ready,))
-                        .await
-                        .with_context(context)?
-                        .0),
+                    Ok(func) => {
+                        let (value,) = func
+                            .call_async(&mut *store, (ready,))
+                            .await
+                            .with_context(context)?;
+                        check_claimed(store, task, &name)?;
+                        Ok(value)
+                    }
                     Err(error) => Err(error),
                 }
             };

@@ -364,10 +364,17 @@ impl TaskTable {
         future: impl Future<Output = Value> + Send + 'static,
     ) -> Result<TaskId> {
         if self.host_futures.len() >= self.limits.max_host_futures {
+            // Cancelled host futures stay in the set until it is polled again, which the event
+            // loop only does between guest entries: a guest that starts and drops waits in a
+            // loop inside one entry would fill it with dead futures. Reap those first.
+            self.reap_host_futures();
+        }
+        if self.host_futures.len() >= self.limits.max_host_futures {
             bail!(
-                "isyswasfa: `{}`: the store already runs {} host futures (limit \
+                "isyswasfa: `{}{}`: the store already runs {} host futures (limit \
                  `max_host_futures`)",
                 function.name(),
+                crate::funcs::START_SUFFIX,
                 self.limits.max_host_futures
             );
         }
@@ -397,6 +404,14 @@ impl TaskTable {
         } else {
             Poll::Pending
         }
+    }
+
+    /// Polls the host futures once without a waker of the event loop's, to drop those that
+    /// were aborted (their tasks cancelled) and record those that finished. The event loop polls
+    /// them again with its own waker before it next sleeps, so no wake-up is lost.
+    fn reap_host_futures(&mut self) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let _ = self.poll_host(&mut cx);
     }
 
     /// Whether any host future is still running.
@@ -617,6 +632,26 @@ impl TaskTable {
             }
             None => bail!("isyswasfa: `{call}`: the task has no value"),
         }
+    }
+
+    /// Checks, once the result export of an embedder's call returned, that it claimed the
+    /// `ready` it was given (with `poller.take-result`, or by passing it to the result half of
+    /// the host function whose `pending` it returned): that takes the task out of the table.
+    /// A result export that keeps or drops its `ready` instead would leave the task behind.
+    pub fn check_claimed(&self, task: TaskId, export: &str) -> Result<()> {
+        let Some(t) = self.get(task) else {
+            return Ok(());
+        };
+        let who = match t.callee {
+            Callee::Component { component, .. } => {
+                format!(" of component `{}`", self.component_name(component))
+            }
+            Callee::Host => String::new(),
+        };
+        bail!(
+            "isyswasfa: `{export}`{who} returned without claiming its `ready` \
+             (`poller.take-result`)"
+        )
     }
 
     /// `poller.cancel`: `component` no longer waits for the task it listens to with `state`.
@@ -941,6 +976,25 @@ mod tests {
     }
 
     #[test]
+    fn cancelled_host_futures_are_reaped_at_the_cap() {
+        let mut table = table_with(&["a"]);
+        table.set_limits(TableLimits {
+            max_host_futures: 3,
+            ..TableLimits::default()
+        });
+        let function = HostFunction::new("sleep");
+        for _ in 0..100 {
+            let task = table
+                .spawn_host(function.clone(), std::future::pending::<Value>())
+                .unwrap();
+            table.cancel(task);
+        }
+        let sizes = table.sizes();
+        assert!(sizes.host_futures <= 3, "{sizes:?}");
+        assert_eq!(sizes.tasks, 0);
+    }
+
+    #[test]
     fn stale_handles_are_rejected_after_the_slot_is_reused() {
         let mut table = table_with(&["a", "b", "c"]);
         // b's task finishes and is collected; its id's slot is reused by c's task.
@@ -1052,7 +1106,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("max_host_futures") && err.contains("`sleep`"),
+            err.contains("max_host_futures") && err.contains("`sleep-isyswasfa-start`"),
             "{err}"
         );
     }

@@ -7,13 +7,23 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use isyswasfa_host::{Host, State, TableLimits};
+use isyswasfa_host::{Host, ReaderEnd, State, TableLimits, TableSizes};
+use wasmtime::component::{Resource, Val};
 use wasmtime::{Result, Store};
 
+/// Tests that keep a core busy (a spinning guest, a flood) take this exclusively, the others
+/// shared: most tests time a round trip on another host, which must not compete with them for
+/// the machine's cores.
+static CPU: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 async fn hostile(limits: TableLimits) -> Result<Host<State>> {
+    hostile_in(State::new().with_limits(limits)).await
+}
+
+async fn hostile_in(state: State) -> Result<Host<State>> {
     let linker = isyswasfa_host::linker::<State>(common::engine())?;
     Host::instantiate(
-        Store::new(common::engine(), State::new().with_limits(limits)),
+        Store::new(common::engine(), state),
         &linker,
         &common::component("hostile"),
     )
@@ -23,20 +33,56 @@ async fn hostile(limits: TableLimits) -> Result<Host<State>> {
 /// Runs `which` on a fresh hostile host; returns the error it ended with, after checking that
 /// the hostile host stays broken with that error and that another host is unharmed.
 async fn attack_with(which: &str, limits: TableLimits) -> Result<String> {
+    attack_in(which, State::new().with_limits(limits)).await
+}
+
+/// [`attack_with`], on a hostile host with the store data `state`.
+async fn attack_in(which: &str, state: State) -> Result<String> {
     let other = common::round_trip(Duration::ZERO).await?;
-    let host = hostile(limits).await?;
+    let host = hostile_in(state).await?;
     let attack = host.sync_func::<(String,), ()>(None, "attack").await?;
     let error = match host.call_sync(&attack, (which.to_string(),)).await {
         Ok(()) => panic!("attack `{which}` was not refused"),
         Err(error) => format!("{error:#}"),
     };
+    stays_broken(&host, &error).await?;
+    other_host_answers(&other).await?;
+    Ok(error)
+}
+
+/// `host` failed with `error`, naming the hostile component, and keeps failing with it.
+async fn stays_broken(host: &Host<State>, error: &str) -> Result<()> {
     assert!(error.contains("component `hostile`"), "{error}");
-    // Broken for good, with the same cause.
     let polls = host.sync_func::<(), (u64,)>(None, "polls").await?;
     let later = format!("{:#}", host.call_sync(&polls, ()).await.unwrap_err());
     assert_eq!(later, error);
-    other_host_answers(&other).await?;
-    Ok(error)
+    assert_eq!(host.table_sizes().await?, TableSizes::default());
+    Ok(())
+}
+
+/// Runs the probe `which` (a misbehaviour the host survives) and returns what the guest saw.
+async fn probe(host: &Host<State>, which: &str) -> Result<Vec<u64>> {
+    let probe = host
+        .sync_func::<(String,), (Vec<u64>,)>(None, "probe")
+        .await?;
+    Ok(host.call_sync(&probe, (which.to_string(),)).await?.0)
+}
+
+/// Waits (up to a second) until the host's tables are back to `start`: cancelled host futures
+/// are reaped by the event loop between guest entries.
+async fn back_to(host: &Host<State>, start: TableSizes, after: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let sizes = host.table_sizes().await?;
+        if sizes == start {
+            return Ok(());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after `{after}` the tables are {sizes:?}, not {start:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// A round-trip call on `other` answers in its normal time (a 10 ms timer in the guest).
@@ -67,6 +113,7 @@ fn expect(error: &str, parts: &[&str]) {
 
 #[tokio::test]
 async fn hostile_unknown_task() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("unknown-task").await?,
         &["poller.task-ready", "it has no task 999"],
@@ -76,6 +123,7 @@ async fn hostile_unknown_task() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_unasked_cancel() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("unasked-cancel").await?,
         &["poller.task-cancelled", "was not cancelled"],
@@ -85,6 +133,7 @@ async fn hostile_unasked_cancel() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_double_ready() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("double-ready").await?,
         &["poller.task-ready", "already finished"],
@@ -94,6 +143,7 @@ async fn hostile_double_ready() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_token_reuse() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("token-reuse").await?,
         &["poller.start-task", "token 3 is already in use"],
@@ -103,6 +153,7 @@ async fn hostile_token_reuse() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_listen_token_reuse() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("listen-token-reuse").await?,
         &["poller.listen", "token 7 is already in use"],
@@ -112,6 +163,7 @@ async fn hostile_listen_token_reuse() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_task_flood() -> Result<()> {
+    let _cpu = CPU.read().await;
     let limits = TableLimits {
         max_tasks_per_component: 100,
         ..TableLimits::default()
@@ -125,6 +177,7 @@ async fn hostile_task_flood() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_listen_flood() -> Result<()> {
+    let _cpu = CPU.read().await;
     let limits = TableLimits {
         max_listeners_per_component: 50,
         ..TableLimits::default()
@@ -138,6 +191,7 @@ async fn hostile_listen_flood() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_forged_handle() -> Result<()> {
+    let _cpu = CPU.read().await;
     // wasmtime refuses the index before the protocol sees it; the host still breaks cleanly.
     expect(&attack("forged-handle").await?, &["attack"]);
     Ok(())
@@ -145,6 +199,7 @@ async fn hostile_forged_handle() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_block_on_nothing() -> Result<()> {
+    let _cpu = CPU.read().await;
     expect(
         &attack("block-on-nothing").await?,
         &["block_on", "the call to `attack`", "waits for nothing"],
@@ -156,6 +211,7 @@ async fn hostile_block_on_nothing() -> Result<()> {
 /// sync exports answer, another host answers, and it stops once the guest stops asking.
 #[tokio::test(flavor = "current_thread")]
 async fn hostile_self_waking_poll() -> Result<()> {
+    let _cpu = CPU.write().await;
     let other = common::round_trip(Duration::ZERO).await?;
     let host = hostile(TableLimits::default()).await?;
     let mode = host
@@ -187,6 +243,7 @@ async fn hostile_self_waking_poll() -> Result<()> {
 /// A trap inside the poll export breaks the host, naming the poll export.
 #[tokio::test]
 async fn hostile_trap_in_poll() -> Result<()> {
+    let _cpu = CPU.read().await;
     let other = common::round_trip(Duration::ZERO).await?;
     let host = hostile(TableLimits::default()).await?;
     let mode = host
@@ -209,5 +266,252 @@ async fn hostile_trap_in_poll() -> Result<()> {
         ],
     );
     other_host_answers(&other).await?;
+    Ok(())
+}
+
+/// The `ready` of one function passed to the result half of another: refused by the host,
+/// naming both (host functions), or naming whose task it is (a component's task given to a
+/// host function, a host function's `ready` claimed as the component's own).
+#[tokio::test]
+async fn hostile_wrong_function_result() -> Result<()> {
+    let _cpu = CPU.read().await;
+    expect(
+        &attack("wrong-function").await?,
+        &[
+            "`wait-until-isyswasfa-result`",
+            "the `ready` belongs to a call of `wait-for`",
+        ],
+    );
+    expect(
+        &attack("host-ready-claimed").await?,
+        &[
+            "`poller.take-result` from component `hostile`",
+            "the `ready` belongs to a host function",
+        ],
+    );
+    expect(
+        &attack("own-ready-to-host").await?,
+        &[
+            "`wait-for-isyswasfa-result`",
+            "the `ready` belongs to a component's task",
+        ],
+    );
+    Ok(())
+}
+
+/// A `ready` used again after it was collected, through its old handle index: wasmtime's
+/// handle table refuses it before the protocol sees it (the index is free, or now holds a
+/// `pending`), so it can never reach the new task of the reused host table slot.
+#[tokio::test]
+async fn hostile_stale_handle() -> Result<()> {
+    let _cpu = CPU.read().await;
+    expect(
+        &attack("stale-ready").await?,
+        &["call to `attack` failed", "unknown handle index"],
+    );
+    expect(
+        &attack("stale-ready-reused").await?,
+        &["call to `attack` failed", "used with the wrong type"],
+    );
+    Ok(())
+}
+
+/// Far-future waits, each listened to, in a loop: the cap on host futures (or on listeners,
+/// whichever is lower) stops it, naming the call and the limit.
+#[tokio::test]
+async fn hostile_far_future_waits() -> Result<()> {
+    let _cpu = CPU.read().await;
+    let limits = TableLimits {
+        max_host_futures: 200,
+        ..TableLimits::default()
+    };
+    expect(
+        &attack_with("far-future-listen", limits).await?,
+        &[
+            "`wait-for-isyswasfa-start`",
+            "already runs 200 host futures (limit `max_host_futures`)",
+        ],
+    );
+    let limits = TableLimits {
+        max_listeners_per_component: 50,
+        ..TableLimits::default()
+    };
+    expect(
+        &attack_with("far-future-listen", limits).await?,
+        &[
+            "`poller.listen` from component `hostile`",
+            "limit `max_listeners_per_component`",
+        ],
+    );
+    Ok(())
+}
+
+/// Far-future waits started and dropped at once, 100 000 times in one call (twice the default
+/// cap on host futures): each drop cancels its wait, the call succeeds and the tables do not
+/// grow.
+#[tokio::test]
+async fn hostile_far_future_drops_leave_no_trace() -> Result<()> {
+    let _cpu = CPU.write().await;
+    let host = hostile(TableLimits::default()).await?;
+    let start = host.table_sizes().await?;
+    assert_eq!(probe(&host, "far-future-drop").await?, vec![100_000]);
+    back_to(&host, start, "far-future-drop").await?;
+    Ok(())
+}
+
+/// `loop {}` in a synchronous export: stopped by the CPU deadline, naming the export.
+#[tokio::test]
+async fn hostile_busy_loop() -> Result<()> {
+    let _cpu = CPU.write().await;
+    let budget = Duration::from_millis(300);
+    // Compiled once per process: not part of the time measured.
+    common::component("hostile");
+    common::component("round-trip");
+    let started = Instant::now();
+    let error = attack_in("busy", State::new().with_cpu_budget(budget)).await?;
+    expect(
+        &error,
+        &[
+            "the call to `attack` ran for more than its CPU budget of 300ms",
+            "the CPU deadline",
+        ],
+    );
+    assert!(started.elapsed() < budget * 10, "{:?}", started.elapsed());
+    Ok(())
+}
+
+/// Calls `slow` with `mode` on a fresh hostile host, after a call that works; returns the
+/// error the call ended with, after checking that the host stays broken with it and that
+/// another host is unharmed.
+async fn slow_with(mode: &str) -> Result<String> {
+    let other = common::round_trip(Duration::ZERO).await?;
+    let host = hostile(TableLimits::default()).await?;
+    let start = host.table_sizes().await?;
+    let slow = host.func::<(String,), u32>(None, "slow").await?;
+    assert_eq!(host.call(&slow, ("ok".into(),)).await?, 7);
+    back_to(&host, start, "slow(ok)").await?;
+    let error = match host.call(&slow, (mode.to_string(),)).await {
+        Ok(value) => panic!("`slow` in mode `{mode}` was not refused (answered {value})"),
+        Err(error) => format!("{error:#}"),
+    };
+    stays_broken(&host, &error).await?;
+    assert_eq!(
+        format!("{:#}", host.call(&slow, ("ok".into(),)).await.unwrap_err()),
+        error
+    );
+    other_host_answers(&other).await?;
+    Ok(error)
+}
+
+/// A trap in each kind of entry breaks the host, naming the entry: a synchronous export, the
+/// start half of an exported async function and its result half.
+#[tokio::test]
+async fn hostile_trap_in_each_entry() -> Result<()> {
+    let _cpu = CPU.read().await;
+    expect(
+        &attack("trap").await?,
+        &["call to `attack` failed", "unreachable"],
+    );
+    expect(
+        &slow_with("trap-start").await?,
+        &["call to `slow` failed", "unreachable"],
+    );
+    expect(
+        &slow_with("trap-result").await?,
+        &["collecting the result of `slow` failed", "unreachable"],
+    );
+    Ok(())
+}
+
+/// A result export that returns without claiming its `ready` (it keeps it) would leave its task
+/// in the host's table: the host refuses it, naming the export.
+#[tokio::test]
+async fn hostile_unclaimed_ready() -> Result<()> {
+    let _cpu = CPU.read().await;
+    expect(
+        &slow_with("unclaimed").await?,
+        &[
+            "`slow-isyswasfa-result` of component `hostile` returned without claiming its \
+             `ready` (`poller.take-result`)",
+        ],
+    );
+    Ok(())
+}
+
+/// One write of a million values into a stream: the host buffers what fits (its capacity) and
+/// gives the rest back in order; a second write gets everything back. The host's pipe holds
+/// exactly the capacity, and the reader reads those values, then the end of the stream.
+#[tokio::test]
+async fn hostile_pipe_write_beyond_room() -> Result<()> {
+    let _cpu = CPU.write().await;
+    let host = hostile(TableLimits::default()).await?;
+    let start = host.table_sizes().await?;
+    let capacity = isyswasfa_host::VALUE_CAPACITY as u64;
+    assert_eq!(
+        probe(&host, "pipe-flood").await?,
+        vec![1_000_000 - capacity, capacity, 10]
+    );
+    let take = host
+        .sync_func::<(), (Resource<ReaderEnd>,)>(None, "take-reader")
+        .await?;
+    let (reader,) = host.call_sync(&take, ()).await?;
+    let mut reader = host.open_stream::<Val>(reader).await?;
+    assert_eq!(reader.pipe().len() as u64, capacity);
+    assert_eq!(reader.pipe().capacity() as u64, capacity);
+    let read = reader.read(1_000_000).await.expect("values");
+    let expected: Vec<Val> = (0..capacity as u32).map(Val::U32).collect();
+    assert_eq!(read, expected);
+    probe(&host, "drop-flooded-writer").await?;
+    assert_eq!(reader.read(10).await, None);
+    back_to(&host, start, "pipe-flood").await?;
+    Ok(())
+}
+
+/// Pipe ends dropped in odd orders, with waits pending on them: every wait ends with the
+/// documented outcome, nothing hangs, and the tables return to their size before.
+#[tokio::test]
+async fn hostile_pipe_drop_orders() -> Result<()> {
+    let _cpu = CPU.read().await;
+    let host = hostile(TableLimits::default()).await?;
+    let start = host.table_sizes().await?;
+    let capacity = isyswasfa_host::VALUE_CAPACITY as u64;
+    for (which, expected) in [
+        // The read after the wait sees the end of the stream.
+        ("writer-dropped-while-waiting", vec![1]),
+        // Everything written comes back; the writer is not writable.
+        ("reader-dropped-then-write", vec![3, 0]),
+        // The pending wait for room ends with "not writable".
+        ("reader-dropped-while-waiting", vec![capacity, 0]),
+        ("both-dropped-while-waiting", vec![]),
+        // Nothing read; the value written after comes back.
+        ("future-read-first", vec![1, 1]),
+        ("future-reader-dropped-while-waiting", vec![1]),
+    ] {
+        let seen = tokio::time::timeout(Duration::from_secs(5), probe(&host, which))
+            .await
+            .unwrap_or_else(|_| panic!("`{which}` hung"))?;
+        assert_eq!(seen, expected, "{which}");
+        back_to(&host, start, which).await?;
+    }
+    Ok(())
+}
+
+/// Pipe ends used after they are gone, or as another pipe's ends: wasmtime's handle table or
+/// the host refuses them, and the host breaks cleanly.
+#[tokio::test]
+async fn hostile_pipe_end_misuse() -> Result<()> {
+    let _cpu = CPU.read().await;
+    expect(
+        &attack("pipe-double-drop").await?,
+        &["call to `attack` failed", "unknown handle index"],
+    );
+    expect(
+        &attack("future-write-consumed").await?,
+        &["call to `attack` failed", "unknown handle index"],
+    );
+    expect(
+        &attack("future-as-stream").await?,
+        &["call to `attack` failed", "used with the wrong type"],
+    );
     Ok(())
 }
