@@ -370,8 +370,14 @@ impl<T> fmt::Debug for Pipe<T> {
 
 /// Removes and returns up to `max` values from the front of `buffer`.
 fn drain_front<T>(buffer: &mut VecDeque<T>, max: usize) -> Vec<T> {
+    // Moved in blocks, never one element at a time (bytes streams move megabytes this way):
+    // all of it hands over the buffer itself; part of it moves the rest to a new buffer.
     let n = max.min(buffer.len());
-    buffer.drain(..n).collect()
+    if n == buffer.len() {
+        return Vec::from(std::mem::take(buffer));
+    }
+    let rest = buffer.split_off(n);
+    Vec::from(std::mem::replace(buffer, rest))
 }
 
 /// Copies bytes from the front of `buffer` into `out` (as many as fit) and removes them.
@@ -415,7 +421,8 @@ impl Pipe<u8> {
         if n == 0 {
             return Ok(0);
         }
-        state.buffer.extend(bytes[..n].iter().copied());
+        // A slice extends a deque by block copies (an iterator of bytes would go one by one).
+        state.buffer.extend(&bytes[..n]);
         let reader = state.reader_waker.take();
         drop(state);
         wake(reader);
