@@ -351,6 +351,16 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
                 let result = instance
                     .get_func(&mut *store, result)
                     .ok_or_else(|| format_err!("`{name}{RESULT_SUFFIX}` is not a function"))?;
+                // Checked now, so that a result half that disagrees with its start half (a
+                // crafted component) is refused here, not after the call left its task behind.
+                let typed = if std::any::TypeId::of::<R>() == std::any::TypeId::of::<()>() {
+                    result.typed::<(Resource<Ready>,), ()>(&*store).map(drop)
+                } else {
+                    result.typed::<(Resource<Ready>,), (R,)>(&*store).map(drop)
+                };
+                typed.with_context(|| {
+                    format!("`{name}{RESULT_SUFFIX}` does not have the expected type")
+                })?;
                 let display = match &interface {
                     Some(interface) => format!("{interface}#{name}"),
                     None => name,

@@ -515,3 +515,22 @@ async fn hostile_pipe_end_misuse() -> Result<()> {
     );
     Ok(())
 }
+
+/// A lowered pair whose result half disagrees with its start half is refused when the embedder
+/// looks it up, naming the result export (not after a call, which would leave its task behind).
+#[tokio::test]
+async fn hostile_mismatched_halves() -> Result<()> {
+    let host = hostile(TableLimits::default()).await?;
+    let error = match host.func::<(), u32>(None, "mismatched").await {
+        Ok(_) => panic!("a pair with disagreeing halves was accepted"),
+        Err(error) => format!("{error:#}"),
+    };
+    expect(
+        &error,
+        &["`mismatched-isyswasfa-result` does not have the expected type"],
+    );
+    // The host is not broken: its other exports still answer.
+    let polls = host.sync_func::<(), (u64,)>(None, "polls").await?;
+    host.call_sync(&polls, ()).await?;
+    Ok(())
+}

@@ -313,9 +313,9 @@ impl Guest for Component {
                 let back = ops::stream_u32_write(&writer, &[1, 2, 3]);
                 let writable = match stream_u32::wait_writable_isyswasfa_start(&writer) {
                     Ok(writable) => writable,
-                    Err(pending) => stream_u32::wait_writable_isyswasfa_result(wait(
-                        poller, pending, 41,
-                    )),
+                    Err(pending) => {
+                        stream_u32::wait_writable_isyswasfa_result(wait(poller, pending, 41))
+                    }
                 };
                 vec![back.len() as u64, u64::from(writable)]
             }
@@ -330,7 +330,8 @@ impl Guest for Component {
                 };
                 poller.listen(pending, 42);
                 drop(reader);
-                let writable = stream_u32::wait_writable_isyswasfa_result(wait_listened(poller, 42));
+                let writable =
+                    stream_u32::wait_writable_isyswasfa_result(wait_listened(poller, 42));
                 vec![accepted as u64, u64::from(writable)]
             }
             // Both ends go while a wait on each is pending; the waits are cancelled (one by
@@ -398,6 +399,14 @@ impl Guest for Component {
             poller.task_ready(state);
             Err(pending)
         })
+    }
+
+    fn mismatched_isyswasfa_start() -> Result<u32, Pending> {
+        Ok(1)
+    }
+
+    fn mismatched_isyswasfa_result(_ready: Ready) -> String {
+        unreachable!("the host refuses the pair before any call")
     }
 
     fn slow_isyswasfa_result(ready: Ready) -> u32 {
