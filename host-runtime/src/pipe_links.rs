@@ -464,14 +464,9 @@ impl PayloadTypes {
     /// Records the payload types `func` (of ops interface `interface`) declares, failing when
     /// they differ from each other or from what an earlier operation of the same pipe declared.
     fn check(&mut self, interface: &str, func: &str, ty: &ComponentFunc) -> Result<()> {
-        let Some(pipe) = func
-            .strip_suffix("-read")
-            .or_else(|| func.strip_suffix("-write"))
-        else {
-            bail!("not a pipe operation");
-        };
+        let (pipe, op) = split_op(func)?;
         let here = format!("{interface}#{func}");
-        for payload in declared_payloads(func, ty)? {
+        for payload in declared_payloads(func, pipe, op, ty)? {
             match self.seen.get(pipe) {
                 None => {
                     self.seen.insert(pipe.to_string(), (payload, here.clone()));
@@ -492,11 +487,7 @@ impl PayloadTypes {
 /// The payload types a typed operation's signature names (the `T` of every `list<T>` or
 /// `option<T>` around it), for plain `Val` pipes; none for byte and unit pipes, whose operations
 /// have fixed Rust signatures that wasmtime checks itself.
-fn declared_payloads(func: &str, ty: &ComponentFunc) -> Result<Vec<Type>> {
-    let pipe = func
-        .strip_suffix("-read")
-        .or_else(|| func.strip_suffix("-write"))
-        .unwrap_or(func);
+fn declared_payloads(func: &str, pipe: &str, op: End, ty: &ComponentFunc) -> Result<Vec<Type>> {
     if matches!(pipe, "stream-u8" | "stream" | "future") {
         return Ok(Vec::new());
     }
@@ -513,7 +504,7 @@ fn declared_payloads(func: &str, ty: &ComponentFunc) -> Result<Vec<Type>> {
     let mut types = Vec::new();
     // Writes take the values after the end (stream: a list; future: one value) and give back
     // those not taken; reads give `option` of a list (stream) or of a value (future).
-    if func.ends_with("-write") {
+    if op == End::Writer {
         let value = ty.params().nth(1).map(|(_, t)| t).ok_or_else(malformed)?;
         types.push(if future { value } else { inner(value, true)? });
         let rest = ty.results().next().ok_or_else(malformed)?;
@@ -645,42 +636,70 @@ fn add_pipe_interface<T: IsyswasfaView + 'static>(
     Ok(())
 }
 
+/// The pipe and the side of an ops interface's function: `<pipe>-read` reads, `<pipe>-write`
+/// writes.
+fn split_op(func: &str) -> Result<(&str, End)> {
+    match (func.strip_suffix("-read"), func.strip_suffix("-write")) {
+        (Some(pipe), _) => Ok((pipe, End::Reader)),
+        (_, Some(pipe)) => Ok((pipe, End::Writer)),
+        _ => bail!("not a pipe operation"),
+    }
+}
+
+/// What a typed operation may be given: ends of pipes of one payload, checked on every call.
+struct OpTarget {
+    /// The pipe interface whose payload the operation carries.
+    payload: Arc<str>,
+    /// The operation's name, for errors.
+    call: Arc<str>,
+}
+
+impl OpTarget {
+    /// The pipe behind `rep`, checked to carry this operation's payload.
+    fn get<'a, T: IsyswasfaView>(
+        &self,
+        store: &'a mut StoreContextMut<'_, T>,
+        rep: u32,
+        end: End,
+    ) -> Result<&'a AnyPipe> {
+        pipes(store).get_for(rep, end, &self.payload, &self.call)
+    }
+
+    /// Like [`OpTarget::get`], taking the end out of the table (a future's one read or write).
+    fn take<T: IsyswasfaView>(
+        &self,
+        store: &mut StoreContextMut<'_, T>,
+        rep: u32,
+        end: End,
+    ) -> Result<AnyPipe> {
+        pipes(store).remove_for(rep, end, &self.payload, &self.call)
+    }
+}
+
 /// One typed operation of an ops interface: `<pipe>-read` or `<pipe>-write`. Each checks that the
 /// end it is given belongs to a pipe of `<pipe>` ([`PipeTable::get_for`]).
 fn add_op<T: IsyswasfaView + 'static>(
     instance: &mut LinkerInstance<'_, T>,
     func: &str,
 ) -> Result<()> {
-    let (pipe, op) = match (func.strip_suffix("-read"), func.strip_suffix("-write")) {
-        (Some(pipe), _) => (pipe, End::Reader),
-        (_, Some(pipe)) => (pipe, End::Writer),
-        _ => bail!("not a pipe operation"),
-    };
+    let (pipe, op) = split_op(func)?;
     let future = pipe.starts_with("future");
-    let payload: Arc<str> = pipe.into();
-    let call: Arc<str> = func.into();
-    // The pipe behind `rep`, checked to carry this operation's payload.
-    let get = move |store: &mut StoreContextMut<'_, T>, rep: u32, end: End| -> Result<AnyPipe> {
-        Ok(pipes(store).get_for(rep, end, &payload, &call)?.clone())
-    };
-    let take = {
-        let (payload, call): (Arc<str>, Arc<str>) = (pipe.into(), func.into());
-        move |store: &mut StoreContextMut<'_, T>, rep: u32, end: End| -> Result<AnyPipe> {
-            pipes(store).remove_for(rep, end, &payload, &call)
-        }
+    let target = OpTarget {
+        payload: pipe.into(),
+        call: func.into(),
     };
     match (pipe, future, op) {
         ("stream-u8", _, End::Reader) => instance.func_wrap(
             func,
             move |mut store, (end, max): (Resource<ReaderEnd>, u32)| {
-                let pipe = bytes(&get(&mut store, end.rep(), End::Reader)?)?;
+                let pipe = bytes(target.get(&mut store, end.rep(), End::Reader)?)?;
                 Ok((pipe.take(max as usize),))
             },
         ),
         ("stream-u8", _, End::Writer) => instance.func_wrap(
             func,
             move |mut store, (end, values): (Resource<WriterEnd>, Vec<u8>)| {
-                let pipe = bytes(&get(&mut store, end.rep(), End::Writer)?)?;
+                let pipe = bytes(target.get(&mut store, end.rep(), End::Writer)?)?;
                 // The excess beyond the room left comes back, as when the reader is gone.
                 Ok((pipe.push(values).unwrap_or_else(|all| all),))
             },
@@ -688,14 +707,14 @@ fn add_op<T: IsyswasfaView + 'static>(
         ("stream", _, End::Reader) => instance.func_wrap(
             func,
             move |mut store, (end, max): (Resource<ReaderEnd>, u32)| {
-                let pipe = units(&get(&mut store, end.rep(), End::Reader)?)?;
+                let pipe = units(target.get(&mut store, end.rep(), End::Reader)?)?;
                 Ok((pipe.take(max as usize).map(|v| v.len() as u32),))
             },
         ),
         ("stream", _, End::Writer) => instance.func_wrap(
             func,
             move |mut store, (end, count): (Resource<WriterEnd>, u32)| {
-                let pipe = units(&get(&mut store, end.rep(), End::Writer)?)?;
+                let pipe = units(target.get(&mut store, end.rep(), End::Writer)?)?;
                 // Never more than the room left: a huge count cannot allocate.
                 let room = pipe.capacity().min(count as usize);
                 let rejected = match pipe.push(vec![(); room]) {
@@ -707,7 +726,7 @@ fn add_op<T: IsyswasfaView + 'static>(
         ),
         ("future", _, End::Reader) => {
             instance.func_wrap(func, move |mut store, (end,): (Resource<ReaderEnd>,)| {
-                let pipe = take(&mut store, end.rep(), End::Reader)?;
+                let pipe = target.take(&mut store, end.rep(), End::Reader)?;
                 let value = units(&pipe).map(|p| p.take(1).is_some_and(|v| !v.is_empty()));
                 pipe.close(End::Reader);
                 Ok((value?,))
@@ -715,7 +734,7 @@ fn add_op<T: IsyswasfaView + 'static>(
         }
         ("future", _, End::Writer) => {
             instance.func_wrap(func, move |mut store, (end,): (Resource<WriterEnd>,)| {
-                let pipe = take(&mut store, end.rep(), End::Writer)?;
+                let pipe = target.take(&mut store, end.rep(), End::Writer)?;
                 let rejected =
                     !matches!(units(&pipe)?.push(vec![()]), Ok(excess) if excess.is_empty());
                 pipe.close(End::Writer);
@@ -727,7 +746,7 @@ fn add_op<T: IsyswasfaView + 'static>(
                 bail!("unexpected parameters");
             };
             let rep = rep_of::<ReaderEnd, T>(&mut store, end)?;
-            let pipe = values(&get(&mut store, rep, End::Reader)?)?;
+            let pipe = values(target.get(&mut store, rep, End::Reader)?)?;
             results[0] = Val::Option(pipe.take(*max as usize).map(|v| Box::new(Val::List(v))));
             Ok(())
         }),
@@ -736,7 +755,7 @@ fn add_op<T: IsyswasfaView + 'static>(
                 bail!("unexpected parameters");
             };
             let rep = rep_of::<WriterEnd, T>(&mut store, end)?;
-            let pipe = values(&get(&mut store, rep, End::Writer)?)?;
+            let pipe = values(target.get(&mut store, rep, End::Writer)?)?;
             results[0] = Val::List(pipe.push(list.clone()).unwrap_or_else(|all| all));
             Ok(())
         }),
@@ -745,7 +764,7 @@ fn add_op<T: IsyswasfaView + 'static>(
                 bail!("unexpected parameters");
             };
             let rep = rep_of::<ReaderEnd, T>(&mut store, end)?;
-            let pipe = take(&mut store, rep, End::Reader)?;
+            let pipe = target.take(&mut store, rep, End::Reader)?;
             let value = values(&pipe).map(|p| p.take(1).and_then(|mut v| v.pop()));
             pipe.close(End::Reader);
             let value = value?;
@@ -757,7 +776,7 @@ fn add_op<T: IsyswasfaView + 'static>(
                 bail!("unexpected parameters");
             };
             let rep = rep_of::<WriterEnd, T>(&mut store, end)?;
-            let pipe = take(&mut store, rep, End::Writer)?;
+            let pipe = target.take(&mut store, rep, End::Writer)?;
             let rejected = values(&pipe)?
                 .push(vec![value.clone()])
                 .unwrap_or_else(|all| all);

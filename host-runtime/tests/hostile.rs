@@ -46,7 +46,7 @@ async fn attack_in(which: &str, state: State) -> Result<String> {
         Err(error) => format!("{error:#}"),
     };
     stays_broken(&host, &error).await?;
-    other_host_answers(&other).await?;
+    common::other_host_answers(&other).await?;
     Ok(error)
 }
 
@@ -83,22 +83,6 @@ async fn back_to(host: &Host<State>, start: TableSizes, after: &str) -> Result<(
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-/// A round-trip call on `other` answers in its normal time (a 10 ms timer in the guest).
-async fn other_host_answers(other: &Host<State>) -> Result<()> {
-    let foo = other
-        .func::<(String,), String>(Some("component:test/baz"), "foo")
-        .await?;
-    let start = Instant::now();
-    let answer = other.call(&foo, ("hi".into(),)).await?;
-    assert!(answer.starts_with("hi - entered guest"), "{answer}");
-    assert!(
-        start.elapsed() < Duration::from_millis(100),
-        "{:?}",
-        start.elapsed()
-    );
-    Ok(())
 }
 
 async fn attack(which: &str) -> Result<String> {
@@ -221,7 +205,7 @@ async fn hostile_self_waking_poll() -> Result<()> {
     host.call_sync(&mode, ("run-again".into(),)).await?;
     let first = host.call_sync(&polls, ()).await?.0;
     for _ in 0..3 {
-        other_host_answers(&other).await?;
+        common::other_host_answers(&other).await?;
     }
     let start = Instant::now();
     let later = host.call_sync(&polls, ()).await?.0;
@@ -265,7 +249,7 @@ async fn hostile_trap_in_poll() -> Result<()> {
             "poll export of component `hostile` failed",
         ],
     );
-    other_host_answers(&other).await?;
+    common::other_host_answers(&other).await?;
     Ok(())
 }
 
@@ -399,7 +383,7 @@ async fn slow_with(mode: &str) -> Result<String> {
         format!("{:#}", host.call(&slow, ("ok".into(),)).await.unwrap_err()),
         error
     );
-    other_host_answers(&other).await?;
+    common::other_host_answers(&other).await?;
     Ok(error)
 }
 

@@ -91,6 +91,23 @@ pub async fn round_trip(delay: Duration) -> Result<Host<State>> {
     .await
 }
 
+/// Checks that a round-trip call on `other` (a [`round_trip`] host) answers in its normal time
+/// (a 10 ms timer in the guest), as the host beside a hostile one must.
+pub async fn other_host_answers(other: &Host<State>) -> Result<()> {
+    let foo = other
+        .func::<(String,), String>(Some("component:test/baz"), "foo")
+        .await?;
+    let start = std::time::Instant::now();
+    let answer = other.call(&foo, ("hi".into(),)).await?;
+    assert!(answer.starts_with("hi - entered guest"), "{answer}");
+    assert!(
+        start.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        start.elapsed()
+    );
+    Ok(())
+}
+
 /// The `component:tasks/host` imports of the `tasks` guest.
 pub fn tasks_linker() -> Result<Linker<State>> {
     let mut linker = isyswasfa_host::linker::<State>(engine())?;
