@@ -10,7 +10,7 @@
 //!
 //! A method's start half stays a method; its result half (like a static's) is a `static` of the
 //! resource. `isyswasfa-pending`/`isyswasfa-ready` are aliases of the protocol interface's
-//! resources (`wit/isyswasfa/isyswasfa.wit`), which the world imports first. Every lowered world
+//! resources (`isyswasfa_protocol::wit::ISYSWASFA`), which the world imports first. Every lowered world
 //! exports `isyswasfa-poll-<suffix>: func(input: list<isyswasfa-poll-input>)`.
 
 use std::collections::HashMap;
@@ -23,19 +23,11 @@ use wit_bindgen_core::wit_parser::{
 };
 
 /// Source text of the isyswasfa protocol package.
-pub const ISYSWASFA_WIT: &str = include_str!("../../wit/isyswasfa/isyswasfa.wit");
-/// The protocol interface, as components import it.
-pub const ISYSWASFA_INTERFACE: &str = "isyswasfa:isyswasfa/isyswasfa@0.1.0";
-/// Suffix of the start half of a lowered function.
-pub const START_SUFFIX: &str = "-isyswasfa-start";
-/// Suffix of the result half of a lowered function.
-pub const RESULT_SUFFIX: &str = "-isyswasfa-result";
-/// Prefix of every component's poll export.
-pub const POLL_PREFIX: &str = "isyswasfa-poll";
-
-const PENDING_ALIAS: &str = "isyswasfa-pending";
-const READY_ALIAS: &str = "isyswasfa-ready";
-const POLL_INPUT_ALIAS: &str = "isyswasfa-poll-input";
+pub const ISYSWASFA_WIT: &str = isyswasfa_protocol::wit::ISYSWASFA;
+pub use isyswasfa_protocol::names::{
+    INTERFACE as ISYSWASFA_INTERFACE, POLL_PREFIX, RESULT_SUFFIX, START_SUFFIX,
+};
+use isyswasfa_protocol::names::{PENDING_ALIAS, POLL_INPUT_ALIAS, READY_ALIAS};
 
 /// Options of [`lower`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -48,7 +48,7 @@ use wit_bindgen_core::wit_parser::{
 };
 
 /// The package of the pipe interfaces.
-pub const PIPES_PACKAGE: &str = "isyswasfa:pipes@0.1.0";
+pub use isyswasfa_protocol::names::PIPES_PACKAGE;
 
 /// Whether a pipe carries a `stream` or a `future`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -413,7 +413,7 @@ pub(crate) fn lower_pipes(resolve: &mut Resolve, world: WorldId, suffix: &str) -
     let mut body = String::new();
     let mut pipes = Vec::new();
     for (name, found_pipe) in &found {
-        let interface = format!("isyswasfa:pipes/{name}@0.1.0");
+        let interface = isyswasfa_protocol::names::pipe_interface(&name);
         let _ = writeln!(
             uses.text,
             "  use isyswasfa:pipes/%{name}@0.1.0.{{reader as {name}-reader, writer as {name}-writer}};"
@@ -471,7 +471,7 @@ pub(crate) fn lower_pipes(resolve: &mut Resolve, world: WorldId, suffix: &str) -
     let world_pkg = resolve.worlds[world]
         .package
         .context("the world has no package")?;
-    let ops_local = format!("isyswasfa-ops-{suffix}");
+    let ops_local = format!("{}{suffix}", isyswasfa_protocol::names::OPS_PREFIX);
     if resolve.packages[world_pkg]
         .interfaces
         .contains_key(&ops_local)

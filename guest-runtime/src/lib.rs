@@ -119,7 +119,7 @@ mod protocol {
                 import isyswasfa:isyswasfa/pollables@0.1.0;
             }
         ",
-        path: "../wit/isyswasfa",
+        path: "wit",
         generate_all,
     });
     pub use self::isyswasfa::isyswasfa::isyswasfa::*;
@@ -148,5 +148,18 @@ pub mod rt {
     #[cfg(not(feature = "native"))]
     pub mod protocol {
         pub use crate::protocol::isyswasfa::isyswasfa::isyswasfa::*;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `wit/` is a copy of the protocol crate's WIT (so that this crate packages on its own):
+    /// the copy must not drift.
+    #[test]
+    fn protocol_wit_is_the_protocol_crates() {
+        use isyswasfa_protocol::wit;
+        assert_eq!(include_str!("../wit/isyswasfa.wit"), wit::ISYSWASFA);
+        assert_eq!(include_str!("../wit/pollables.wit"), wit::POLLABLES);
+        assert_eq!(include_str!("../wit/deps/io/poll.wit"), wit::WASI_IO_POLL);
     }
 }

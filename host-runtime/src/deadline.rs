@@ -10,24 +10,11 @@
 //! [`crate::IsyswasfaCtx::set_cpu_budget`] or [`crate::State::with_cpu_budget`]). The trap
 //! breaks the store like any other: every call fails naming the deadline.
 
-use std::time::Duration;
-
 use wasmtime::{Engine, Result, Store, UpdateDeadline, format_err};
 
-use crate::protocol::{IsyswasfaView, Running};
-
-/// How often the engine's ticker advances the epoch. A guest that computes yields to tokio once
-/// per tick, so this bounds how long it holds the thread from the other hosts on it (a few
-/// milliseconds keeps their calls' latency low); the ticker's cost (one wake-up per tick for the
-/// whole process) stays negligible.
-pub const EPOCH_TICK: Duration = Duration::from_millis(2);
-
-/// How long one guest entry may run before it is stopped with a trap. An entry normally runs
-/// for microseconds to milliseconds, since a component only runs until its tasks wait; ten
-/// seconds of uninterrupted computation is far beyond that, and short enough that a guest stuck
-/// in `loop {}` does not hold a thread and its memory for long. Time spent waiting in host
-/// functions (a `block_on` on a timer) does not count.
-pub const DEFAULT_CPU_BUDGET: Duration = Duration::from_secs(10);
+use crate::ctx::IsyswasfaView;
+use crate::ctx::Running;
+use crate::limits::EPOCH_TICK;
 
 /// Starts the ticker of `engine` (one thread; it stops when the engine is dropped). Call it once
 /// per engine, as [`crate::engine`] does.
@@ -54,16 +41,16 @@ pub fn start_ticker(engine: &Engine) -> Result<()> {
 pub fn configure_store<T: IsyswasfaView + 'static>(store: &mut Store<T>) {
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|mut store| {
-        let ctx = store.data_mut().isyswasfa();
+        let ctx = store.data_mut().isyswasfa().ctx;
         ctx.entry_ticks += 1;
-        let budget = ctx.cpu_budget();
+        let budget = ctx.limits.cpu_budget;
         let allowed = (budget.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64;
         if ctx.entry_ticks > allowed {
             let what = match &ctx.running {
                 Running::Export(export) => format!("the call to `{export}`"),
                 Running::Poll(c) => format!(
                     "the poll export of component `{}`",
-                    ctx.table.component_name(*c)
+                    ctx.tasks.component_name(*c)
                 ),
                 Running::Idle => "a guest entry".to_string(),
             };
@@ -81,6 +68,6 @@ pub fn configure_store<T: IsyswasfaView + 'static>(store: &mut Store<T>) {
 
 /// Starts a new entry's budget: called by the event loop before it enters the store.
 pub(crate) fn begin_entry<T: IsyswasfaView + 'static>(store: &mut Store<T>) {
-    store.data_mut().isyswasfa().entry_ticks = 0;
+    store.data_mut().isyswasfa().ctx.entry_ticks = 0;
     store.set_epoch_deadline(1);
 }

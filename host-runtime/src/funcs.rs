@@ -14,8 +14,10 @@ use wasmtime::component::{
 };
 use wasmtime::{AsContextMut, Result, StoreContextMut, format_err};
 
-use crate::protocol::{IsyswasfaView, Pending, Ready};
-use crate::tasks::{HostFunction, Value};
+use crate::ctx::IsyswasfaView;
+use crate::poller::Pending;
+use crate::poller::Ready;
+use isyswasfa_protocol::tasks::{HostFunction, Value};
 
 /// The suffix of a lowered function's start half.
 pub const START_SUFFIX: &str = "-isyswasfa-start";
@@ -81,7 +83,7 @@ where
             {
                 return Ok((Ok(value),));
             }
-            let table = &mut store.data_mut().isyswasfa().table;
+            let table = &mut store.data_mut().isyswasfa().ctx.tasks;
             let task =
                 table.spawn_host(
                     started.clone(),
@@ -97,7 +99,8 @@ where
             store
                 .data_mut()
                 .isyswasfa()
-                .table
+                .ctx
+                .tasks
                 .take_host_value(&function, ready.rep())?;
             Ok(())
         })
@@ -106,7 +109,8 @@ where
             let value = store
                 .data_mut()
                 .isyswasfa()
-                .table
+                .ctx
+                .tasks
                 .take_host_value(&function, ready.rep())?;
             Ok((downcast::<R>(value)?,))
         })
@@ -150,7 +154,7 @@ where
             {
                 Poll::Ready(finish) => Ok(Some(Box::new(finish(store.as_context_mut())?))),
                 Poll::Pending => {
-                    let table = &mut store.data_mut().isyswasfa().table;
+                    let table = &mut store.data_mut().isyswasfa().ctx.tasks;
                     let task = table.spawn_host(started.clone(), async move {
                         Box::new(future.await) as Value
                     })?;
@@ -179,7 +183,8 @@ where
             let value = store
                 .data_mut()
                 .isyswasfa()
-                .table
+                .ctx
+                .tasks
                 .take_host_value(&function, ready.rep())?;
             let finish = downcast::<Finish<T>>(value)?;
             let value = finish(store.as_context_mut())?;

@@ -19,9 +19,14 @@ use std::task::{Context, Waker};
 use futures::channel::oneshot;
 use wasmtime::component::Val;
 
-use crate::pipe_links::{AnyPipe, End, PipeTable, VALUE_CAPACITY};
-use crate::pipes::Pipe;
-use crate::tasks::{ComponentId, Event, HostFunction, TableSizes, TaskId, TaskTable, Value};
+use crate::limits::VALUE_CAPACITY;
+use crate::pipes::element::AnyPipe;
+use crate::pipes::element::End;
+use crate::pipes::table::PipeTable;
+use isyswasfa_protocol::pipe::Pipe;
+use isyswasfa_protocol::tasks::{
+    ComponentId, Event, HostFunction, TableSizes, TaskId, TaskTable, Value,
+};
 
 /// SplitMix64: small, fast, and good enough to pick operations.
 struct Rng(u64);

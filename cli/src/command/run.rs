@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
-use isyswasfa_host::{Host, POLL_PREFIX, RESULT_SUFFIX, START_SUFFIX, State};
+use isyswasfa_host::{Host, IsyswasfaCtx, POLL_PREFIX, RESULT_SUFFIX, START_SUFFIX, State};
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
 use wasmtime::component::{Component, Type, Val};
@@ -79,7 +79,7 @@ async fn run_async(args: &RunArgs) -> Result<ExitCode> {
         trap_unknown_imports(&mut linker, &engine, &component)?;
     }
     let host = Host::instantiate(
-        Store::new(&engine, State::with_wasi(wasi_ctx(args))),
+        Store::new(&engine, State::with(wasi_ctx(args), IsyswasfaCtx::default())),
         &linker,
         &component,
     )
@@ -315,7 +315,7 @@ async fn run_native(
     if args.trap_unknown_imports {
         linker.define_unknown_imports_as_traps(component)?;
     }
-    let mut store = Store::new(engine, State::with_wasi(wasi_ctx(args)));
+    let mut store = Store::new(engine, State::with(wasi_ctx(args), IsyswasfaCtx::default()));
     // The engine interrupts on each epoch tick (the CPU deadline of polyfilled guests): go on.
     store.set_epoch_deadline(1);
     store.epoch_deadline_async_yield_and_update(1);

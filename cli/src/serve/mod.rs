@@ -32,7 +32,7 @@ use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use isyswasfa_host::http::BodyError;
+use isyswasfa_host::wasi::http::BodyError;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use wasmtime::component::{Component, types::ComponentItem};
@@ -152,7 +152,7 @@ impl Kind {
                 bail!(
                     "`{path}` does not export `{}` (nor `wasi:http/incoming-handler@0.2`), so it \
                      cannot serve HTTP; it exports: {list}",
-                    isyswasfa_host::http::HANDLER
+                    isyswasfa_host::wasi::http::HANDLER
                 )
             }
         }

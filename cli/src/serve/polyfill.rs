@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context as _, Result};
 use hyper::body::Incoming;
-use isyswasfa_host::http::{Body, HandleError, Handler};
-use isyswasfa_host::{Host, State};
+use isyswasfa_host::wasi::http::{Body, HandleError, Handler};
+use isyswasfa_host::{Host, IsyswasfaCtx, State};
 use wasmtime::component::{Component, InstancePre};
 use wasmtime::{Engine, Store};
 
@@ -100,7 +100,7 @@ impl Polyfill {
             failed: false,
         };
         let request = request.map(Body::network);
-        match isyswasfa_host::http::handle(&lease.slot.handler, request).await {
+        match isyswasfa_host::wasi::http::handle(&lease.slot.handler, request).await {
             Ok(response) => {
                 Ok(response.map(|body| ServedBody::new(id, body, Some(Box::new(lease)))))
             }
@@ -128,8 +128,15 @@ impl Polyfill {
             }
         }
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
-        let mut state = State::new();
-        state.isyswasfa.set_label(format!("instance {id}"));
+        let state = State::with(
+            wasmtime_wasi::WasiCtx::builder()
+                .inherit_stdout()
+                .inherit_stderr()
+                .build(),
+            IsyswasfaCtx::builder()
+                .label(format!("instance {id}"))
+                .build(),
+        );
         let host = Host::instantiate_pre(Store::new(&self.engine, state), &self.pre)
             .await
             .map_err(anyhow::Error::from)?;

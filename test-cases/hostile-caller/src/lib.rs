@@ -2,7 +2,7 @@
 //! functions to the result export of another with the same result type.
 
 wit_bindgen::generate!({
-    path: ["../../wit/isyswasfa", "wit"],
+    path: ["../../protocol/wit", "wit"],
     world: "component:hostile-caller/hostile-caller",
     generate_all,
 });

@@ -4,7 +4,7 @@
 //! interface that made it) must refuse it.
 
 wit_bindgen::generate!({
-    path: ["../../wit/isyswasfa", "wit"],
+    path: ["../../protocol/wit", "wit"],
     world: "component:hostile-pipes/hostile-pipes",
     generate_all,
 });

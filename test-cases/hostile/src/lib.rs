@@ -4,7 +4,7 @@
 //! survive: they return the numbers the guest observed, for the host's test to check.
 
 wit_bindgen::generate!({
-    path: ["../../wit/isyswasfa", "wit"],
+    path: ["../../protocol/wit", "wit"],
     world: "component:hostile/hostile",
     generate_all,
 });

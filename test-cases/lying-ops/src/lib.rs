@@ -2,7 +2,7 @@
 //! refuse to link a component whose typed pipe operations disagree on a pipe's payload.
 
 wit_bindgen::generate!({
-    path: ["../../wit/isyswasfa", "wit"],
+    path: ["../../protocol/wit", "wit"],
     world: "component:lying-ops/lying-ops",
     generate_all,
 });

@@ -22,10 +22,18 @@ use wasmtime::{Result, StoreContextMut, bail};
 
 use super::error_code;
 use super::types::Fields;
+use crate::ctx::IsyswasfaView;
 use crate::host::{Host, WeakHost};
-use crate::pipe_links::{AnyPipe, BYTE_CAPACITY, End, ReaderEnd, guest_future, take_reader};
-use crate::pipes::{FutureReader, FutureWriter, Pipe, StreamWriter};
-use crate::protocol::IsyswasfaView;
+use crate::limits::BYTE_CAPACITY;
+use crate::pipes::FutureReader;
+use crate::pipes::FutureWriter;
+use crate::pipes::StreamWriter;
+use crate::pipes::element::AnyPipe;
+use crate::pipes::element::End;
+use crate::pipes::element::ReaderEnd;
+use crate::pipes::guest::guest_future;
+use crate::pipes::guest::take_reader;
+use isyswasfa_protocol::pipe::Pipe;
 
 /// The error type of network bodies.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -155,7 +163,7 @@ impl Body {
                 (contents, trailers)
             }
         };
-        let pipes = &mut store.data_mut().isyswasfa().pipes;
+        let pipes = &mut store.data_mut().isyswasfa().ctx.pipes;
         let contents = pipes.insert(AnyPipe::Bytes(contents), End::Reader);
         let trailers = pipes.insert(AnyPipe::Values(trailers), End::Reader);
         Ok((Resource::new_own(contents), Resource::new_own(trailers)))
@@ -231,7 +239,7 @@ async fn trailers_val<T: IsyswasfaView + Send + 'static>(
 ) -> Result<Val> {
     host.with_store(move |store, _| {
         Box::pin(async move {
-            let fields = store.data_mut().isyswasfa_and_table().1.push(Fields {
+            let fields = store.data_mut().isyswasfa().table.push(Fields {
                 map,
                 mutable: false,
             })?;
@@ -254,7 +262,7 @@ fn resolver<T: IsyswasfaView + Send + 'static>(weak: Option<WeakHost<T>>) -> Tra
             host.with_store(move |store, _| {
                 Box::pin(async move {
                     let fields = any.try_into_resource::<Fields>(&mut *store)?;
-                    let fields = store.data_mut().isyswasfa_and_table().1.delete(fields)?;
+                    let fields = store.data_mut().isyswasfa().table.delete(fields)?;
                     Ok(fields.map)
                 })
             })

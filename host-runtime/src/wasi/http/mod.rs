@@ -14,7 +14,7 @@ pub mod types;
 use wasmtime::Result;
 use wasmtime::component::Linker;
 
-use crate::protocol::IsyswasfaView;
+use crate::ctx::IsyswasfaView;
 
 pub use body::{Body, BodyError};
 pub use client::{CLIENT, HANDLER};

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use wasmtime::Result;
 use wasmtime::component::{ComponentType, Linker, Lower};
 
+use crate::ctx::IsyswasfaView;
 use crate::funcs::func_wrap_async;
-use crate::protocol::IsyswasfaView;
 
 /// The interface name, as components import it.
 pub const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.3.0";

@@ -8,15 +8,12 @@ use wasmtime::component::{
 use wasmtime::{Result, StoreContextMut, format_err};
 
 use super::body::Body;
-use crate::pipe_links::ReaderEnd;
-use crate::protocol::IsyswasfaView;
+use crate::ctx::IsyswasfaView;
+use crate::limits::MAX_FIELDS_SIZE;
+use crate::pipes::element::ReaderEnd;
 
 /// The interface name, as components import it.
 pub const TYPES: &str = "wasi:http/types@0.3.0";
-
-/// The most bytes (names plus values) one `fields` may hold: a guest cannot grow host memory
-/// without bound through headers, and 64 KiB is well above what real traffic sends.
-pub const MAX_FIELDS_SIZE: usize = 64 * 1024;
 
 /// Hop-by-hop fields that the host manages itself; guests may not set them.
 const FORBIDDEN: [&str; 6] = [
@@ -238,7 +235,7 @@ pub struct Response {
 }
 
 fn table<'a, T: IsyswasfaView>(store: &'a mut StoreContextMut<'_, T>) -> &'a mut ResourceTable {
-    store.data_mut().isyswasfa_and_table().1
+    store.data_mut().isyswasfa().table
 }
 
 /// Adds `value` to the store's resource table for the guest's call `call`; a full table (see

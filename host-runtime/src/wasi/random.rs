@@ -6,11 +6,8 @@ use std::sync::OnceLock;
 use wasmtime::component::Linker;
 use wasmtime::{Result, format_err};
 
-use crate::protocol::IsyswasfaView;
-
-/// The most bytes one `get-random-bytes` call returns (the WIT allows fewer than asked): a
-/// guest asking for 4 GiB must not make the host allocate them.
-pub const MAX_RANDOM_BYTES: u64 = 1024 * 1024;
+use crate::ctx::IsyswasfaView;
+use crate::limits::MAX_RANDOM_BYTES;
 
 fn bytes(max_len: u64) -> Result<Vec<u8>> {
     let len = usize::try_from(max_len.min(MAX_RANDOM_BYTES)).unwrap_or(0);

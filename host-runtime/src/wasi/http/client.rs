@@ -12,18 +12,16 @@ use wasmtime::{Result, StoreContextMut, bail};
 use super::body::Body;
 use super::error_code;
 use super::types::{Request, Response, Scheme};
-use crate::funcs::{Finish, func_new_async};
-use crate::protocol::IsyswasfaView;
+use crate::ctx::IsyswasfaView;
+use crate::funcs::Finish;
+use crate::funcs::func_new_async;
+use crate::limits::DEFAULT_CONNECT_TIMEOUT;
+use crate::limits::DEFAULT_FIRST_BYTE_TIMEOUT;
 
 /// The client interface, as components import it.
 pub const CLIENT: &str = "wasi:http/client@0.3.0";
 /// The handler interface, as components import (and export) it.
 pub const HANDLER: &str = "wasi:http/handler@0.3.0";
-
-/// How long connecting may take when the request's options do not say.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the response head may take when the request's options do not say.
-pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(super) fn add_to_linker<T: IsyswasfaView + Send + 'static>(
     linker: &mut Linker<T>,
@@ -43,13 +41,13 @@ fn start_send<T: IsyswasfaView + Send + 'static>(
         bail!("isyswasfa: `send` expects one request");
     };
     let request = request.try_into_resource::<Request>(&mut store)?;
-    let request = store.data_mut().isyswasfa_and_table().1.delete(request)?;
+    let request = store.data_mut().isyswasfa().table.delete(request)?;
     Ok(async move {
         let outcome = send(request).await;
         Box::new(move |mut store: StoreContextMut<'_, T>| {
             Ok(match outcome {
                 Ok(response) => {
-                    let response = store.data_mut().isyswasfa_and_table().1.push(response)?;
+                    let response = store.data_mut().isyswasfa().table.push(response)?;
                     let any = response.try_into_resource_any(&mut store)?;
                     Val::Result(Ok(Some(Box::new(Val::Resource(any)))))
                 }

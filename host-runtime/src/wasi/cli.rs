@@ -9,9 +9,16 @@ use tokio::io::AsyncWriteExt;
 use wasmtime::component::{Linker, Resource, Val};
 use wasmtime::{Result, bail};
 
-use crate::pipe_links::{AnyPipe, End, ReaderEnd, guest_future, take_reader};
-use crate::pipes::{FutureWriter, Pipe, StreamReader};
-use crate::protocol::IsyswasfaView;
+use crate::ctx::IsyswasfaView;
+use crate::limits::MAX_LINE;
+use crate::pipes::FutureWriter;
+use crate::pipes::StreamReader;
+use crate::pipes::element::AnyPipe;
+use crate::pipes::element::End;
+use crate::pipes::element::ReaderEnd;
+use crate::pipes::guest::guest_future;
+use crate::pipes::guest::take_reader;
+use isyswasfa_protocol::pipe::Pipe;
 
 /// The interface names, as components import them.
 pub const STDOUT: &str = "wasi:cli/stdout@0.3.0";
@@ -19,10 +26,6 @@ pub const STDOUT: &str = "wasi:cli/stdout@0.3.0";
 pub const STDERR: &str = "wasi:cli/stderr@0.3.0";
 /// See [`STDOUT`].
 pub const STDIN: &str = "wasi:cli/stdin@0.3.0";
-
-/// The longest line kept whole in a log record; longer ones are split, so that a guest that
-/// never writes a newline cannot make the host buffer without bound.
-pub const MAX_LINE: usize = 16 * 1024;
 
 #[derive(Clone, Copy)]
 enum Output {
@@ -41,7 +44,7 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
                         "isyswasfa: `write-via-stream` was given a pipe that is not a stream<u8>"
                     );
                 };
-                let label = store.data_mut().isyswasfa().label.clone();
+                let label = store.data_mut().isyswasfa().ctx.label.clone();
                 let (done, reader) = guest_future(&mut store);
                 let done = FutureWriter::new(done);
                 tokio::spawn(copy(StreamReader::new(data), output, label, done));
@@ -57,6 +60,7 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
             let contents = store
                 .data_mut()
                 .isyswasfa()
+                .ctx
                 .pipes
                 .insert(AnyPipe::Bytes(empty), End::Reader);
             let (done, reader) = guest_future(&mut store);

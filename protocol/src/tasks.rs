@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
+use crate::error::{Error, Result, fail};
 use futures::future::{AbortHandle, Abortable};
 use futures::stream::{FuturesUnordered, StreamExt};
-use wasmtime::{Result, bail};
 
 /// A value computed by a host-implemented task, waiting to be collected.
 pub type Value = Box<dyn Any + Send>;
@@ -46,8 +46,8 @@ pub type ComponentId = usize;
 ///
 /// The defaults are far above what a well-behaved component needs (an HTTP handler in flight
 /// uses a handful of each) and small enough that the host's tables stay within a few MiB per
-/// component. Change them with [`crate::IsyswasfaCtx::set_limits`] (or
-/// [`crate::State::with_limits`]).
+/// component. Embedders set them with their configuration builder (the host library's
+/// `IsyswasfaCtx::builder()`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableLimits {
     /// Tasks one component implements at once (exported async calls that returned `pending`).
@@ -120,7 +120,12 @@ pub enum Callee {
     /// A Rust future of the host (an embedder's async function, a timer, ...).
     Host,
     /// An exported async function of a component, known to it by `state`.
-    Component { component: ComponentId, state: u32 },
+    Component {
+        /// The component that implements the task.
+        component: ComponentId,
+        /// The component's own token for the task.
+        state: u32,
+    },
 }
 
 /// Who waits for a task.
@@ -130,7 +135,12 @@ pub enum Listener {
     /// was delivered (the task is then reached through the `ready` handle alone).
     None,
     /// A component, which gets a `ready` event tagged with `state`.
-    Component { component: ComponentId, state: u32 },
+    Component {
+        /// The component that listens.
+        component: ComponentId,
+        /// The token the component listens with.
+        state: u32,
+    },
     /// The embedder, through an exported call it made.
     Embedder,
 }
@@ -169,9 +179,17 @@ pub enum Event {
     /// The component's first event: its poller.
     Init,
     /// A task it listens to with `state` has finished.
-    Ready { state: u32, task: TaskId },
+    Ready {
+        /// The token the component listened with.
+        state: u32,
+        /// The finished task.
+        task: TaskId,
+    },
     /// Its task `state` is no longer wanted.
-    Cancel { state: u32 },
+    Cancel {
+        /// The component's token for the task.
+        state: u32,
+    },
 }
 
 /// Per-component bookkeeping.
@@ -284,7 +302,8 @@ impl TaskTable {
                 self.slots.push(Slot::default());
                 (self.slots.len() - 1) as u32
             }
-            None => bail!(
+            None => fail!(
+                limit,
                 "isyswasfa: the host's task table is full ({} tasks in flight or retired)",
                 self.slots.len()
             ),
@@ -335,10 +354,10 @@ impl TaskTable {
     ) -> Result<&mut Task> {
         if self.get(id).is_none() {
             let who = self.who(component);
-            bail!("isyswasfa: `{call}`{who}: the handle names no task in flight (stale or forged)");
+            fail!("isyswasfa: `{call}`{who}: the handle names no task in flight (stale or forged)");
         }
         self.get_mut(id)
-            .ok_or_else(|| wasmtime::format_err!("isyswasfa: `{call}`: task vanished"))
+            .ok_or_else(|| Error::protocol(format!("isyswasfa: `{call}`: task vanished")))
     }
 
     /// " from component `name`", for messages.
@@ -352,7 +371,7 @@ impl TaskTable {
     fn component(&mut self, call: &str, component: ComponentId) -> Result<&mut ComponentTasks> {
         match self.components.get_mut(component) {
             Some(c) => Ok(c),
-            None => bail!("isyswasfa: `{call}`: no component {component}"),
+            None => fail!("isyswasfa: `{call}`: no component {component}"),
         }
     }
 
@@ -370,11 +389,12 @@ impl TaskTable {
             self.reap_host_futures();
         }
         if self.host_futures.len() >= self.limits.max_host_futures {
-            bail!(
+            fail!(
+                limit,
                 "isyswasfa: `{}{}`: the store already runs {} host futures (limit \
                  `max_host_futures`)",
                 function.name(),
-                crate::funcs::START_SUFFIX,
+                crate::names::START_SUFFIX,
                 self.limits.max_host_futures
             );
         }
@@ -453,17 +473,19 @@ impl TaskTable {
         let name = self.component_name(component).to_string();
         let c = self.component(CALL, component)?;
         if c.listens.contains_key(&state) {
-            bail!("isyswasfa: `{CALL}` from component `{name}`: token {state} is already in use");
+            fail!("isyswasfa: `{CALL}` from component `{name}`: token {state} is already in use");
         }
         if c.listens.len() >= limits.max_listeners_per_component {
-            bail!(
+            fail!(
+                limit,
                 "isyswasfa: `{CALL}` from component `{name}`: it already listens to {} tasks \
                  (limit `max_listeners_per_component`)",
                 limits.max_listeners_per_component
             );
         }
         if c.events.len() >= limits.max_queued_events_per_component {
-            bail!(
+            fail!(
+                limit,
                 "isyswasfa: `{CALL}` from component `{name}`: {} events are already queued for it \
                  (limit `max_queued_events_per_component`)",
                 limits.max_queued_events_per_component
@@ -471,7 +493,7 @@ impl TaskTable {
         }
         let t = self.task_for(CALL, Some(component), task)?;
         if t.listener != Listener::None || t.status == Status::Cancelling {
-            bail!("isyswasfa: `{CALL}` from component `{name}`: the task already has a listener");
+            fail!("isyswasfa: `{CALL}` from component `{name}`: the task already has a listener");
         }
         t.listener = Listener::Component { component, state };
         let done = t.status == Status::Done;
@@ -487,7 +509,7 @@ impl TaskTable {
         const CALL: &str = "pending returned to the embedder";
         let t = self.task_for(CALL, None, task)?;
         if t.listener != Listener::None || t.status == Status::Cancelling {
-            bail!("isyswasfa: `{CALL}`: the task already has a listener");
+            fail!("isyswasfa: `{CALL}`: the task already has a listener");
         }
         t.listener = Listener::Embedder;
         if t.status == Status::Done {
@@ -523,10 +545,11 @@ impl TaskTable {
         let name = self.component_name(component).to_string();
         let c = self.component(CALL, component)?;
         if c.implements.contains_key(&state) {
-            bail!("isyswasfa: `{CALL}` from component `{name}`: token {state} is already in use");
+            fail!("isyswasfa: `{CALL}` from component `{name}`: token {state} is already in use");
         }
         if c.implements.len() >= limits.max_tasks_per_component {
-            bail!(
+            fail!(
+                limit,
                 "isyswasfa: `{CALL}` from component `{name}`: it already runs {} tasks (limit \
                  `max_tasks_per_component`)",
                 limits.max_tasks_per_component
@@ -544,7 +567,7 @@ impl TaskTable {
         let name = self.component_name(component).to_string();
         match self.component(call, component)?.implements.get(&state) {
             Some(&id) => Ok(id),
-            None => bail!("isyswasfa: `{call}` from component `{name}`: it has no task {state}"),
+            None => fail!("isyswasfa: `{call}` from component `{name}`: it has no task {state}"),
         }
     }
 
@@ -565,7 +588,7 @@ impl TaskTable {
             }
             Status::Cancelling => Ok(()),
             Status::Done => {
-                bail!("isyswasfa: `{CALL}` from component `{name}`: task {state} already finished")
+                fail!("isyswasfa: `{CALL}` from component `{name}`: task {state} already finished")
             }
         }
     }
@@ -582,7 +605,7 @@ impl TaskTable {
         let t = self.task_for(CALL, Some(component), task)?;
         let (callee, state) = match t.callee {
             Callee::Component { component, state } => (component, state),
-            Callee::Host => bail!(
+            Callee::Host => fail!(
                 "isyswasfa: `{CALL}` from component `{name}`: the `ready` belongs to a host \
                  function, not to a result export of this component"
             ),
@@ -590,13 +613,13 @@ impl TaskTable {
         let (status, listener) = (t.status, t.listener);
         if callee != component {
             let from = self.component_name(callee);
-            bail!(
+            fail!(
                 "isyswasfa: `{CALL}` from component `{name}`: the `ready` belongs to a task of \
                  component `{from}`, it was passed to a result export of component `{name}`"
             );
         }
         if status != Status::Done || listener != Listener::None {
-            bail!(
+            fail!(
                 "isyswasfa: `{CALL}` from component `{name}`: task {state} has not finished or \
                  was not delivered yet"
             );
@@ -614,23 +637,23 @@ impl TaskTable {
         let t = self.task_for(&call, None, task)?;
         let started_by = match (&t.callee, &t.function) {
             (Callee::Host, Some(f)) => f,
-            _ => bail!("isyswasfa: `{call}`: the `ready` belongs to a component's task"),
+            _ => fail!("isyswasfa: `{call}`: the `ready` belongs to a component's task"),
         };
         if started_by.id != function.id {
-            bail!(
+            fail!(
                 "isyswasfa: `{call}`: the `ready` belongs to a call of `{}`",
                 started_by.name
             );
         }
         if t.status != Status::Done || t.listener != Listener::None {
-            bail!("isyswasfa: `{call}`: the task has not finished or was not delivered yet");
+            fail!("isyswasfa: `{call}`: the task has not finished or was not delivered yet");
         }
         match t.value.take() {
             Some(value) => {
                 self.remove(task);
                 Ok(value)
             }
-            None => bail!("isyswasfa: `{call}`: the task has no value"),
+            None => fail!("isyswasfa: `{call}`: the task has no value"),
         }
     }
 
@@ -648,7 +671,7 @@ impl TaskTable {
             }
             Callee::Host => String::new(),
         };
-        bail!(
+        fail!(
             "isyswasfa: `{export}`{who} returned without claiming its `ready` \
              (`poller.take-result`)"
         )
@@ -659,7 +682,7 @@ impl TaskTable {
         const CALL: &str = "poller.cancel";
         let name = self.component_name(component).to_string();
         let Some(task) = self.component(CALL, component)?.listens.remove(&state) else {
-            bail!(
+            fail!(
                 "isyswasfa: `{CALL}` from component `{name}`: it listens to no task with token \
                  {state} (unknown, or its `ready` was already delivered)"
             );
@@ -715,7 +738,7 @@ impl TaskTable {
         let id = self.implemented(CALL, component, state)?;
         let name = self.component_name(component).to_string();
         if self.task_for(CALL, Some(component), id)?.status != Status::Cancelling {
-            bail!(
+            fail!(
                 "isyswasfa: `{CALL}` from component `{name}`: task {state} was not cancelled \
                  (its caller still waits for it)"
             );

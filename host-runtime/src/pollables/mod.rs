@@ -13,19 +13,24 @@
 //! still work, but they stall every component of the store, so each one that had to wait is
 //! reported at `warn` level with the component and how long it blocked.
 
+pub(crate) mod waits;
+
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use wasmtime::component::{Linker, Resource, ResourceTable, ResourceType};
+use wasmtime::component::{Linker, Resource, ResourceType};
 use wasmtime::{Result, StoreContextMut};
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::io::poll::{Host as _, HostPollable as _};
 
-use crate::protocol::{IsyswasfaCtx, IsyswasfaView, Pending};
-use crate::tasks::{HostFunction, Value};
+use crate::ctx::IsyswasfaView;
+use crate::pollables::waits::Wait;
+use crate::pollables::waits::drop_pollable;
+use crate::poller::Pending;
+use isyswasfa_protocol::tasks::{HostFunction, Value};
 
 /// The interface through which components hand pollables to the host.
 pub const INTERFACE: &str = "isyswasfa:isyswasfa/pollables@0.1.0";
@@ -33,62 +38,13 @@ pub const INTERFACE: &str = "isyswasfa:isyswasfa/pollables@0.1.0";
 /// The `wasi:io/poll` interface as wasmtime-wasi 48 defines it (its blocking calls are timed).
 const WASI_POLL: &str = "wasi:io/poll@0.2.12";
 
-/// One pollable the host waits for on behalf of a component.
-struct Wait {
-    pollable: Resource<DynPollable>,
-    /// Completes the host task; closed when the task was cancelled.
-    done: oneshot::Sender<()>,
-}
-
-/// The pollables the host waits for.
-#[derive(Default)]
-pub struct PollableWaits {
-    waits: Vec<Wait>,
-}
-
-impl PollableWaits {
-    /// How many pollables the host holds for components.
-    pub fn len(&self) -> usize {
-        self.waits.len()
-    }
-
-    /// Whether the host holds no pollable.
-    pub fn is_empty(&self) -> bool {
-        self.waits.is_empty()
-    }
-
-    /// Drops the pollables of waits that were cancelled (their task is gone).
-    /// Forgets every wait (the store is broken; its resource table is dropped as a whole).
-    pub(crate) fn clear(&mut self) {
-        self.waits.clear();
-    }
-
-    fn reap(&mut self, table: &mut ResourceTable) {
-        let mut i = 0;
-        while i < self.waits.len() {
-            if self.waits[i].done.is_closed() {
-                let wait = self.waits.swap_remove(i);
-                drop_pollable(table, wait.pollable);
-            } else {
-                i += 1;
-            }
-        }
-    }
-}
-
-fn drop_pollable(table: &mut ResourceTable, pollable: Resource<DynPollable>) {
-    if let Err(error) = table.drop(pollable) {
-        tracing::debug!("isyswasfa: dropping a waited-for pollable failed: {error:#}");
-    }
-}
-
 /// Waits until a host future finishes or a pollable a component waits for becomes ready, and
 /// records what finished. This is the one wait of the event loop (and of `block_on`).
 pub(crate) async fn wait_host<T: IsyswasfaView>(data: &mut T) {
-    let (ctx, table) = data.isyswasfa_and_table();
+    let crate::ctx::IsyswasfaCtxView { ctx, table } = data.isyswasfa();
     ctx.pollables.reap(table);
     if ctx.pollables.is_empty() {
-        poll_fn(|cx| ctx.table.poll_host(cx)).await;
+        poll_fn(|cx| ctx.tasks.poll_host(cx)).await;
         return;
     }
     let list: Vec<Resource<DynPollable>> = ctx
@@ -98,7 +54,7 @@ pub(crate) async fn wait_host<T: IsyswasfaView>(data: &mut T) {
         .map(|wait| Resource::new_borrow(wait.pollable.rep()))
         .collect();
     let ready = {
-        let host = poll_fn(|cx| ctx.table.poll_host(cx));
+        let host = poll_fn(|cx| ctx.tasks.poll_host(cx));
         let pollables = table.poll(list);
         tokio::select! {
             () = host => None,
@@ -138,7 +94,7 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
         "pending",
         ResourceType::host::<Pending>(),
         |mut store, rep| {
-            store.data_mut().isyswasfa().table.cancel(rep);
+            store.data_mut().isyswasfa().ctx.tasks.cancel(rep);
             Ok(())
         },
     )?;
@@ -146,7 +102,7 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
         "pollable",
         ResourceType::host::<DynPollable>(),
         |mut store, rep| {
-            let (_, table) = store.data_mut().isyswasfa_and_table();
+            let crate::ctx::IsyswasfaCtxView { ctx: _, table } = store.data_mut().isyswasfa();
             table.drop(Resource::new_own(rep))
         },
     )?;
@@ -154,7 +110,7 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
     pollables.func_wrap(
         "wait",
         move |mut store: StoreContextMut<'_, T>, (pollable,): (Resource<DynPollable>,)| {
-            let (ctx, table) = store.data_mut().isyswasfa_and_table();
+            let crate::ctx::IsyswasfaCtxView { ctx, table } = store.data_mut().isyswasfa();
             let ready_now = {
                 let ready = pin!(table.ready(Resource::new_borrow(pollable.rep())));
                 matches!(
@@ -168,7 +124,7 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
             }
             ctx.pollables.reap(table);
             let (done, finished) = oneshot::channel();
-            let task = ctx.table.spawn_host(wait_function.clone(), async move {
+            let task = ctx.tasks.spawn_host(wait_function.clone(), async move {
                 // A closed channel means the loop dropped the wait: finish all the same.
                 let _ = finished.await;
                 Box::new(()) as Value
@@ -184,7 +140,7 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
         "poll",
         |mut store: StoreContextMut<'_, T>, (list,): (Vec<Resource<DynPollable>>,)| {
             Box::new(async move {
-                let (ctx, table) = store.data_mut().isyswasfa_and_table();
+                let crate::ctx::IsyswasfaCtxView { ctx, table } = store.data_mut().isyswasfa();
                 let who = ctx.running_description();
                 let (ready, waited) = Timed::new(table.poll(list)).await;
                 report_blocking(&who, "wasi:io/poll.poll", waited);
@@ -196,7 +152,7 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
         "[method]pollable.block",
         |mut store: StoreContextMut<'_, T>, (pollable,): (Resource<DynPollable>,)| {
             Box::new(async move {
-                let (ctx, table) = store.data_mut().isyswasfa_and_table();
+                let crate::ctx::IsyswasfaCtxView { ctx, table } = store.data_mut().isyswasfa();
                 let who = ctx.running_description();
                 let (result, waited) = Timed::new(table.block(pollable)).await;
                 report_blocking(&who, "wasi:io/poll.pollable.block", waited);
@@ -242,28 +198,6 @@ impl<F: Future> Future for Timed<F> {
                 self.started.get_or_insert_with(Instant::now);
                 Poll::Pending
             }
-        }
-    }
-}
-
-impl IsyswasfaCtx {
-    /// Who is running now, for log lines: the component in its poll export, or the export the
-    /// embedder called.
-    pub(crate) fn running_description(&self) -> String {
-        match &self.running {
-            crate::protocol::Running::Poll(component) => {
-                format!("component `{}`", self.table.component_name(*component))
-            }
-            crate::protocol::Running::Export(export) => {
-                let names: Vec<&str> = (0..self.table.component_count())
-                    .map(|c| self.table.component_name(c))
-                    .collect();
-                format!(
-                    "the call to `{export}` (component(s) `{}`)",
-                    names.join("`, `")
-                )
-            }
-            crate::protocol::Running::Idle => "a component".to_string(),
         }
     }
 }

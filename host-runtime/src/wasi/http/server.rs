@@ -9,8 +9,8 @@ use super::body::Body;
 use super::client::HANDLER;
 use super::error_code;
 use super::types::{Request, Response};
+use crate::ctx::IsyswasfaView;
 use crate::host::{DynamicFunc, Host};
-use crate::protocol::IsyswasfaView;
 
 /// A component's exported `handle`, looked up once per instance.
 #[derive(Clone)]
@@ -72,7 +72,7 @@ pub async fn handle<T: IsyswasfaView + Send + 'static>(
         .host
         .with_store(move |store, _| {
             Box::pin(async move {
-                let request = store.data_mut().isyswasfa_and_table().1.push(request)?;
+                let request = store.data_mut().isyswasfa().table.push(request)?;
                 request.try_into_resource_any(&mut *store)
             })
         })
@@ -104,7 +104,7 @@ pub async fn handle<T: IsyswasfaView + Send + 'static>(
         .with_store(move |store, _| {
             Box::pin(async move {
                 let response: Resource<Response> = response.try_into_resource(&mut *store)?;
-                Ok(store.data_mut().isyswasfa_and_table().1.delete(response)?)
+                Ok(store.data_mut().isyswasfa().table.delete(response)?)
             })
         })
         .await

@@ -1,0 +1,56 @@
+//! The WASI 0.2 pollables the host waits for on behalf of components (each completes a host
+//! task when it becomes ready).
+
+use tokio::sync::oneshot;
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime_wasi::p2::DynPollable;
+use wasmtime_wasi::p2::bindings::io::poll::HostPollable as _;
+
+/// One pollable the host waits for on behalf of a component.
+pub(crate) struct Wait {
+    pub(crate) pollable: Resource<DynPollable>,
+    /// Completes the host task; closed when the task was cancelled.
+    pub(crate) done: oneshot::Sender<()>,
+}
+
+/// The pollables the host waits for.
+#[derive(Default)]
+pub struct PollableWaits {
+    pub(crate) waits: Vec<Wait>,
+}
+
+impl PollableWaits {
+    /// How many pollables the host holds for components.
+    pub fn len(&self) -> usize {
+        self.waits.len()
+    }
+
+    /// Whether the host holds no pollable.
+    pub fn is_empty(&self) -> bool {
+        self.waits.is_empty()
+    }
+
+    /// Drops the pollables of waits that were cancelled (their task is gone).
+    /// Forgets every wait (the store is broken; its resource table is dropped as a whole).
+    pub(crate) fn clear(&mut self) {
+        self.waits.clear();
+    }
+
+    pub(crate) fn reap(&mut self, table: &mut ResourceTable) {
+        let mut i = 0;
+        while i < self.waits.len() {
+            if self.waits[i].done.is_closed() {
+                let wait = self.waits.swap_remove(i);
+                drop_pollable(table, wait.pollable);
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+pub(crate) fn drop_pollable(table: &mut ResourceTable, pollable: Resource<DynPollable>) {
+    if let Err(error) = table.drop(pollable) {
+        tracing::debug!("isyswasfa: dropping a waited-for pollable failed: {error:#}");
+    }
+}
