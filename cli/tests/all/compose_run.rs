@@ -8,7 +8,6 @@ use isyswasfa_test_support::Guest;
 use wasmtime::Store;
 use wasmtime::component::Component;
 
-use crate::common;
 use crate::common::{isyswasfa, scratch_dir, stderr};
 
 /// `round-trip -d round-trip`: the root's `foo` calls the dependency's `foo`, whose own import

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use isyswasfa_test_support::Guest;
 use wasmtime::Result;
 
-use crate::common;
 use crate::common::composition::{self, API};
 
 #[tokio::test(flavor = "multi_thread")]

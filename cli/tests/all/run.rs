@@ -2,7 +2,6 @@
 
 use isyswasfa_test_support::Guest;
 
-use crate::common;
 use crate::common::composition::compose;
 use crate::common::{isyswasfa, stderr};
 
