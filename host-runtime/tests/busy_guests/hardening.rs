@@ -71,6 +71,7 @@ fn message(result: Result<impl std::fmt::Debug>) -> String {
 
 #[tokio::test]
 async fn trap_breaks_host_cleanly() -> Result<()> {
+    let _timing = timing::shared().await;
     let (host, alive) = unruly_tracked().await?;
     let sleep = host.func::<(), ()>(UNRULY, "sleep-forever").await?;
     let numbers = host
@@ -154,6 +155,7 @@ async fn trap_breaks_host_cleanly() -> Result<()> {
 /// the same way as a trap in a start half.
 #[tokio::test]
 async fn trap_in_each_entry_breaks_the_host() -> Result<()> {
+    let _timing = timing::shared().await;
     // The poll export.
     let host = unruly().await?;
     let trap_later = host.func::<(u64,), ()>(UNRULY, "trap-later").await?;
@@ -338,6 +340,7 @@ async fn self_waking_guest_is_fair() -> Result<()> {
 /// until the method finishes (the documented behaviour of `isyswasfa-guest`).
 #[tokio::test]
 async fn async_method_borrow_rule() -> Result<()> {
+    let _timing = timing::shared().await;
     let host = unruly().await?;
     let new = host.dynamic_func(UNRULY, "[constructor]counter").await?;
     let slow_get = host

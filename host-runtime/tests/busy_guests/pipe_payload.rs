@@ -23,6 +23,7 @@ async fn instantiate(guest: Guest) -> Result<Host<State>> {
 
 #[tokio::test]
 async fn pipe_payload_honest_use_works() -> Result<()> {
+    let _timing = timing::shared().await;
     let host = instantiate(Guest::HostilePipes).await?;
     let honest = host.sync_func::<(), (Vec<u32>,)>(None, "honest").await?;
     assert_eq!(host.call_sync(&honest, ()).await?.0, vec![1, 2, 3]);
@@ -74,6 +75,7 @@ async fn hostile_pipe_written_as_other_payload() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_ops_disagree_on_payload() -> Result<()> {
+    let _timing = timing::shared().await;
     let error = match instantiate(Guest::LyingOps).await {
         Ok(_) => panic!("a component declaring two payloads for one pipe was linked"),
         Err(error) => format!("{error:#}"),

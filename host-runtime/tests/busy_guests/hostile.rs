@@ -504,6 +504,7 @@ async fn hostile_pipe_end_misuse() -> Result<()> {
 /// looks it up, naming the result export (not after a call, which would leave its task behind).
 #[tokio::test]
 async fn hostile_mismatched_halves() -> Result<()> {
+    let _timing = timing::shared().await;
     let host = hostile(TableLimits::default()).await?;
     let error = match host.func::<(), u32>(None, "mismatched").await {
         Ok(_) => panic!("a pair with disagreeing halves was accepted"),
