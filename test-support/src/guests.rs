@@ -6,7 +6,7 @@
 //! `guests-native`, with only those packages selected, so that cargo never unifies the feature
 //! into the polyfilled builds of the same crates.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -31,7 +31,7 @@ fn guest_target_dir() -> PathBuf {
 
 /// `cargo build --release --target wasm32-wasip2` of the guests' workspace into `target`, with
 /// the extra arguments `args`; panics naming `what` if it fails.
-fn cargo_build(target: &PathBuf, args: &[String], what: &str) {
+fn cargo_build(target: &Path, args: &[String], what: &str) {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([
             "build",
