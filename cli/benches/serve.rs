@@ -21,6 +21,7 @@ use http_body::Frame;
 use http_body_util::{BodyExt, Empty, StreamBody};
 use hyper_util::rt::TokioIo;
 use isyswasfa::serve::{ServeConfig, Server};
+use isyswasfa_test_support::Guest;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -159,15 +160,11 @@ async fn main() -> Result {
     let mib = setting("SERVE_BENCH_ECHO_MIB", 64);
     let duration = Duration::from_secs(seconds);
     let kinds = [
-        (
-            "isyswasfa",
-            common::guest_path("hello"),
-            common::guest_path("echo"),
-        ),
+        ("isyswasfa", Guest::Hello.path(), Guest::Echo.path()),
         (
             "native 0.3",
-            common::native_guest_path("hello"),
-            common::native_guest_path("echo"),
+            Guest::Hello.native_path(),
+            Guest::Echo.native_path(),
         ),
     ];
     let mut hello = Vec::new();

@@ -10,7 +10,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::composition::{self, API, cpu_time};
+use common::composition::{self, API};
+use isyswasfa_test_support::cpu::cpu_time;
 
 const WAITS: u32 = 10_000;
 const NANOS: u64 = 1_000_000_000;

@@ -1,21 +1,21 @@
 //! WASI 0.2 pollables of composed components, awaited in the host's single wait: wall time shows
-//! they overlap, CPU time shows nobody spins. Its own test binary (so the process's CPU time is
-//! these tests' alone); the tests run one at a time.
+//! they overlap, CPU time shows nobody spins.
+//!
+//! A test binary of its own: the CPU time it measures is the whole process's, so no other test
+//! may share the process; its tests hold the timing lock exclusively, so they run one at a time.
 
 mod common;
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::composition::{self, API, cpu_time};
-use tokio::io::AsyncWriteExt;
+use common::composition::{self, API};
+use isyswasfa_test_support::cpu::cpu_time;
+use isyswasfa_test_support::{tcp, timing};
 use wasmtime::Result;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pollables_concurrent() -> Result<()> {
-    let _serial = ONE_AT_A_TIME.lock();
+    let _alone = timing::exclusive().await;
     let host = composition::caller_and_callee().await?;
     let both = host
         .func::<(u32, u64), (u32, u32)>(API, "pollables-both")
@@ -38,17 +38,8 @@ async fn pollables_concurrent() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tcp_pollable() -> Result<()> {
-    let _serial = ONE_AT_A_TIME.lock();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                let _ = socket.write_all(b"answered after 200 ms").await;
-            });
-        }
-    });
+    let _alone = timing::exclusive().await;
+    let port = tcp::answer_after(Duration::from_millis(200), b"answered after 200 ms").await?;
     let host = composition::caller_and_callee().await?;
     let fetch = host
         .func::<(u16, u32), Result<Vec<u8>, String>>(API, "tcp-while-sleeping")

@@ -15,6 +15,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use isyswasfa_host::{Host, State};
+use isyswasfa_test_support::Guest;
 use wasmtime::component::{Accessor, Component, Instance, Linker, TypedFunc};
 use wasmtime::{Config, Engine, Result, Store, format_err};
 
@@ -113,7 +114,7 @@ fn native_func(
 async fn native_rows() -> Result<Vec<f64>> {
     let engine = native_engine()?;
     let linker = native_linker(&engine)?;
-    let component = Component::from_file(&engine, common::guest_path("tasks-native"))?;
+    let component = Component::from_file(&engine, Guest::TasksNative.path())?;
     let mut store = Store::new(&engine, State::new());
     let instance = linker.instantiate_async(&mut store, &component).await?;
     let mut rows = Vec::new();
@@ -143,7 +144,7 @@ async fn native_rows() -> Result<Vec<f64>> {
 
 fn main() -> Result<()> {
     // Build the guests (and compile them) before anything is timed.
-    common::guest_path("tasks");
+    Guest::Tasks.path();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -5,10 +5,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use isyswasfa_host::{Host, State};
+use isyswasfa_test_support::Guest;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Result, Store};
 
-use super::{guest_path, isyswasfa, stderr};
+use super::{isyswasfa, stderr};
 
 /// The interface the composed caller exports.
 pub const API: Option<&str> = Some("component:compose/api");
@@ -19,18 +20,18 @@ pub fn engine() -> &'static Engine {
 }
 
 /// Composes `caller` with the given dependencies through the CLI; returns the output's path.
-pub fn compose(name: &str, dependencies: &[&str]) -> PathBuf {
-    compose_root("caller", name, dependencies)
+pub fn compose(name: &str, dependencies: &[Guest]) -> PathBuf {
+    compose_root(Guest::Caller, name, dependencies)
 }
 
 /// Composes the guest `root` with the given dependencies through the CLI, into `name`.wasm;
 /// returns the output's path.
-pub fn compose_root(root: &str, name: &str, dependencies: &[&str]) -> PathBuf {
+pub fn compose_root(root: Guest, name: &str, dependencies: &[Guest]) -> PathBuf {
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.wasm"));
-    let mut args = vec!["compose".into(), guest_path(root).into_os_string()];
+    let mut args = vec!["compose".into(), root.path().into_os_string()];
     for dependency in dependencies {
         args.push("-d".into());
-        args.push(guest_path(dependency).into_os_string());
+        args.push(dependency.path().into_os_string());
     }
     args.push("-o".into());
     args.push(out.clone().into_os_string());
@@ -43,7 +44,7 @@ pub fn compose_root(root: &str, name: &str, dependencies: &[&str]) -> PathBuf {
     out
 }
 
-fn compiled(which: &'static OnceLock<Component>, name: &str, dependencies: &[&str]) -> Component {
+fn compiled(which: &'static OnceLock<Component>, name: &str, dependencies: &[Guest]) -> Component {
     which
         .get_or_init(|| {
             Component::from_file(engine(), compose(name, dependencies))
@@ -83,7 +84,7 @@ async fn host(component: &Component) -> Result<Host<State>> {
 /// `caller -d callee`.
 pub async fn caller_and_callee() -> Result<Host<State>> {
     static COMPONENT: OnceLock<Component> = OnceLock::new();
-    host(&compiled(&COMPONENT, "caller-callee", &["callee"])).await
+    host(&compiled(&COMPONENT, "caller-callee", &[Guest::Callee])).await
 }
 
 /// `caller -d callee -d callee`: a chain, the second callee's import left to the host.
@@ -92,19 +93,7 @@ pub async fn caller_and_two_callees() -> Result<Host<State>> {
     host(&compiled(
         &COMPONENT,
         "caller-callee-callee",
-        &["callee", "callee"],
+        &[Guest::Callee, Guest::Callee],
     ))
     .await
-}
-
-/// CPU time (user + system) this process has used so far.
-pub fn cpu_time() -> Duration {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // SAFETY: getrusage fills the struct it is given.
-    let usage = unsafe {
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
-        usage.assume_init()
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
 }

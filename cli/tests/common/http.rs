@@ -1,17 +1,14 @@
-//! HTTP test support: `isyswasfa serve` started as a real process (or in this process, when a
-//! test needs the server's tables), and a real hyper client over TCP.
+//! HTTP test support: `isyswasfa serve` started as a real process, and the compositions it
+//! serves. The HTTP client is isyswasfa-test-support's.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use isyswasfa_test_support::{Guest, repo_root};
 
-use super::{guest_path, isyswasfa, stderr};
+use super::{isyswasfa, stderr};
 
 /// A running `isyswasfa serve` process; killed when dropped.
 pub struct ServeProcess {
@@ -123,98 +120,18 @@ pub fn compose(name: &str, args: &[String]) -> PathBuf {
 
 /// The router composition of the HTTP guests (test-cases/router/compose.wac).
 pub fn router_composition() -> PathBuf {
-    let wac = super::repo_root().join("test-cases/router/compose.wac");
+    let wac = repo_root().join("test-cases/router/compose.wac");
     let mut args = vec!["--wac".to_string(), wac.display().to_string()];
     for (package, guest) in [
-        ("test:router", "router"),
-        ("test:hello", "hello"),
-        ("test:echo", "echo"),
-        ("test:hash-all", "hash-all"),
-        ("test:service", "service"),
-        ("test:middleware", "middleware"),
+        ("test:router", Guest::Router),
+        ("test:hello", Guest::Hello),
+        ("test:echo", Guest::Echo),
+        ("test:hash-all", Guest::HashAll),
+        ("test:service", Guest::Service),
+        ("test:middleware", Guest::Middleware),
     ] {
         args.push("-d".into());
-        args.push(format!("{package}={}", guest_path(guest).display()));
+        args.push(format!("{package}={}", guest.path().display()));
     }
     compose("router-composed", &args)
-}
-
-/// A response with its whole body (and trailers) read.
-pub struct Answer {
-    pub status: http::StatusCode,
-    pub headers: http::HeaderMap,
-    pub body: Bytes,
-    pub trailers: Option<http::HeaderMap>,
-}
-
-/// Sends `request` to `url`'s host over a new connection and reads the whole answer.
-pub async fn send<B>(url: &str, request: http::Request<B>) -> Answer
-where
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let response = start(url, request).await;
-    let (parts, body) = response.into_parts();
-    let collected = body.collect().await.expect("reading the response body");
-    let trailers = collected.trailers().cloned();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body: collected.to_bytes(),
-        trailers,
-    }
-}
-
-/// Sends `request` over a new connection; returns the response as soon as its head arrived.
-pub async fn start<B>(url: &str, request: http::Request<B>) -> http::Response<hyper::body::Incoming>
-where
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let address = url.trim_start_matches("http://");
-    let stream = tokio::net::TcpStream::connect(address)
-        .await
-        .expect("connecting to the server");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("HTTP handshake");
-    tokio::spawn(connection);
-    sender
-        .send_request(request)
-        .await
-        .expect("sending the request")
-}
-
-/// `GET url+path` with no body.
-pub async fn get(url: &str, path: &str) -> Answer {
-    send(url, request("GET", url, path, Bytes::new())).await
-}
-
-/// A request with a fixed body.
-pub fn request(
-    method: &str,
-    url: &str,
-    path: &str,
-    body: impl Into<Bytes>,
-) -> http::Request<Full<Bytes>> {
-    http::Request::builder()
-        .method(method)
-        .uri(format!("{url}{path}"))
-        .header("host", url.trim_start_matches("http://"))
-        .body(Full::new(body.into()))
-        .expect("building a request")
-}
-
-/// Waits until `f` holds (checked every 20 ms) or `limit` passes.
-pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    f()
 }

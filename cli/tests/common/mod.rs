@@ -1,6 +1,6 @@
-//! Shared test harness for the CLI: builds the guests in `test-cases/` for wasm32-wasip2 (once
-//! per test process), runs the built `isyswasfa` binary, makes components from WIT text, and
-//! reads what a component imports and exports.
+//! The CLI tests' harness: runs the built `isyswasfa` binary, makes components from WIT text, and
+//! reads what a component imports and exports. The guests of `test-cases/` come from
+//! isyswasfa-test-support.
 
 #![allow(dead_code)]
 
@@ -9,52 +9,10 @@ pub mod http;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use isyswasfa_bindgen::wit_parser::{
     IndexMap, ManglingAndAbi, Resolve, WorldId, WorldItem, WorldKey,
 };
-
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn guest_target_dir() -> PathBuf {
-    // Several checkouts sharing one CARGO_TARGET_DIR would overwrite each other's guests.
-    if let Some(dir) = std::env::var_os("ISYSWASFA_GUEST_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir).join("guests"),
-        None => repo_root().join("target").join("guests"),
-    }
-}
-
-/// Builds every guest in `test-cases/` (once per process) and returns the path of `name`'s
-/// component.
-pub fn guest_path(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let target = guest_target_dir();
-    BUILT.get_or_init(|| {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
-            .arg(repo_root().join("test-cases").join("Cargo.toml"))
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .expect("failed to run cargo to build the test guests");
-        assert!(status.success(), "building the test guests failed");
-    });
-    target
-        .join("wasm32-wasip2")
-        .join("release")
-        .join(format!("{}.wasm", name.replace('-', "_")))
-}
 
 /// A fresh directory for one test's files.
 pub fn scratch_dir(test: &str) -> PathBuf {
@@ -151,51 +109,4 @@ pub fn surface(bytes: &[u8]) -> Surface {
         imports: names(&world.imports),
         exports: names(&world.exports),
     }
-}
-
-/// The guests built a second time from the same source with their `native` feature (native
-/// WASI 0.3 components).
-const NATIVE_FEATURE_GUESTS: [&str; 5] = ["hello", "echo", "http-faults", "middleware", "service"];
-
-/// Builds the guests of [`NATIVE_FEATURE_GUESTS`] with `--features native` (once per process)
-/// and returns the path of `name`'s native component. They go to a target directory of their
-/// own, with only those packages selected, so cargo never unifies the `native` feature into the
-/// polyfilled builds of the same crates.
-pub fn native_guest_path(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    assert!(
-        NATIVE_FEATURE_GUESTS.contains(&name),
-        "{name} has no native build here"
-    );
-    let mut target = guest_target_dir().into_os_string();
-    target.push("-native");
-    let target = PathBuf::from(target);
-    BUILT.get_or_init(|| {
-        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        command
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
-            .arg(repo_root().join("test-cases").join("Cargo.toml"));
-        let mut features = Vec::new();
-        for guest in NATIVE_FEATURE_GUESTS {
-            command.args(["-p", guest]);
-            features.push(format!("{guest}/native"));
-        }
-        let status = command
-            .arg("--features")
-            .arg(features.join(","))
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .expect("failed to run cargo to build the native test guests");
-        assert!(status.success(), "building the native test guests failed");
-    });
-    target
-        .join("wasm32-wasip2")
-        .join("release")
-        .join(format!("{}.wasm", name.replace('-', "_")))
 }

@@ -1,74 +1,33 @@
-//! Shared test harness: builds the guests in `test-cases/` for wasm32-wasip2 (once per test
-//! process) and instantiates them on the real host.
+//! The host-runtime tests' harness: the guests of `test-cases/` (built by isyswasfa-test-support)
+//! compiled once per process and instantiated on the real host, with the host functions they
+//! import.
 
 #![allow(dead_code)]
 
 pub mod native;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use isyswasfa_host::{Host, State};
+use isyswasfa_test_support::Guest;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Result, Store};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn guest_target_dir() -> PathBuf {
-    // Several checkouts sharing one CARGO_TARGET_DIR would overwrite each other's guests.
-    if let Some(dir) = std::env::var_os("ISYSWASFA_GUEST_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir).join("guests"),
-        None => repo_root().join("target").join("guests"),
-    }
-}
-
-/// Builds every guest in `test-cases/` (once per process) and returns the path of `name`'s
-/// component.
-pub fn guest_path(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let target = guest_target_dir();
-    BUILT.get_or_init(|| {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
-            .arg(repo_root().join("test-cases").join("Cargo.toml"))
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .expect("failed to run cargo to build the test guests");
-        assert!(status.success(), "building the test guests failed");
-    });
-    target
-        .join("wasm32-wasip2")
-        .join("release")
-        .join(format!("{}.wasm", name.replace('-', "_")))
-}
 
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| isyswasfa_host::engine().expect("engine"))
 }
 
-/// The compiled component `name` (compiled once per process).
-pub fn component(name: &str) -> Component {
-    static COMPONENTS: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
+/// The compiled component of `guest` (compiled once per process).
+pub fn component(guest: Guest) -> Component {
+    static COMPONENTS: OnceLock<Mutex<HashMap<Guest, Component>>> = OnceLock::new();
     let mut components = COMPONENTS.get_or_init(Default::default).lock().unwrap();
     components
-        .entry(name.to_string())
+        .entry(guest)
         .or_insert_with(|| {
-            Component::from_file(engine(), guest_path(name)).expect("compiling the guest component")
+            Component::from_file(engine(), guest.path()).expect("compiling the guest component")
         })
         .clone()
 }
@@ -86,7 +45,7 @@ pub async fn round_trip(delay: Duration) -> Result<Host<State>> {
     Host::instantiate(
         Store::new(engine(), State::new()),
         &linker,
-        &component("round-trip"),
+        &component(Guest::RoundTrip),
     )
     .await
 }
@@ -127,24 +86,12 @@ pub async fn tasks() -> Result<Host<State>> {
     Host::instantiate(
         Store::new(engine(), State::new()),
         &linker,
-        &component("tasks"),
+        &component(Guest::Tasks),
     )
     .await
 }
 
 pub const TASKS: Option<&str> = Some("component:tasks/tasks");
-
-/// CPU time (user + system) this process has used so far.
-pub fn cpu_time() -> Duration {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // SAFETY: getrusage fills the struct it is given.
-    let usage = unsafe {
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
-        usage.assume_init()
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
 
 /// Marker of the test host's `thing` resource: its rep is its value.
 pub struct ThingRes;
@@ -183,7 +130,12 @@ pub async fn streams_in(
         "[method]thing.value",
         |_, (thing,): (wasmtime::component::Resource<ThingRes>,)| Ok((thing.rep(),)),
     )?;
-    Host::instantiate(Store::new(engine(), state), &linker, &component("streams")).await
+    Host::instantiate(
+        Store::new(engine(), state),
+        &linker,
+        &component(Guest::Streams),
+    )
+    .await
 }
 
 pub const STREAMS: Option<&str> = Some("component:streams/streams");
@@ -214,7 +166,7 @@ pub async fn callee() -> Result<Host<State>> {
     Host::instantiate(
         Store::new(engine(), State::with_wasi(wasi)),
         &linker,
-        &component("callee"),
+        &component(Guest::Callee),
     )
     .await
 }

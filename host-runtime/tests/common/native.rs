@@ -1,13 +1,9 @@
 //! Running native WASI 0.3 components on wasmtime's own concurrency support, to compare their
 //! answers with the polyfilled builds of the same source on isyswasfa.
-//!
-//! Native builds of test guests that use isyswasfa-guest are made with its `native` feature, in a
-//! target directory of their own (`guests-native`) and with only those packages selected, so
-//! cargo never unifies that feature into the polyfilled guests of the `test-cases` workspace.
+//! The native builds themselves are [`isyswasfa_test_support::Guest::native_path`].
 
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::Command;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -20,47 +16,7 @@ use wasmtime::component::{
 };
 use wasmtime::{AsContextMut, Config, Engine, Result, Store, StoreContextMut, format_err};
 
-use super::{ThingRes, repo_root};
-
-/// The guests built from the same source with `--features native`.
-const NATIVE_FEATURE_GUESTS: [&str; 2] = ["round-trip", "streams"];
-
-/// Builds the guests of [`NATIVE_FEATURE_GUESTS`] with their `native` feature (once per test
-/// process) and returns the path of `name`'s native component.
-pub fn feature_guest_path(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let target = super::guest_target_dir().with_file_name("guests-native");
-    BUILT.get_or_init(|| {
-        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        command.args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ]);
-        command.arg(repo_root().join("test-cases").join("Cargo.toml"));
-        let mut features = Vec::new();
-        for guest in NATIVE_FEATURE_GUESTS {
-            command.args(["-p", guest]);
-            features.push(format!("{guest}/native"));
-        }
-        command.arg("--features").arg(features.join(","));
-        let status = command
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .expect("failed to run cargo to build the native test guests");
-        assert!(status.success(), "building the native test guests failed");
-    });
-    assert!(
-        NATIVE_FEATURE_GUESTS.contains(&name),
-        "{name} has no native build"
-    );
-    target
-        .join("wasm32-wasip2")
-        .join("release")
-        .join(format!("{}.wasm", name.replace('-', "_")))
-}
+use super::ThingRes;
 
 /// An engine for native WASI 0.3 components: the component model's async ABI on.
 pub fn engine() -> &'static Engine {

@@ -1,12 +1,13 @@
 //! `isyswasfa compose` on real guests: chains of the same component, the poll exports of every
 //! instance under distinct names, plain WASI 0.2 components, and WAC documents.
 
-mod common;
-
-use common::{guest_path, isyswasfa, scratch_dir, stderr, surface};
 use isyswasfa::compose::{self, Component, Plug, PollExport};
 use isyswasfa_bindgen::wit_parser::WorldKey;
 use isyswasfa_bindgen::{LowerOptions, lower_path};
+use isyswasfa_test_support::{Guest, repo_root};
+
+use crate::common;
+use crate::common::{isyswasfa, scratch_dir, stderr, surface};
 
 const BAZ: &str = "component:test/baz";
 const TASKS: &str = "component:tasks/tasks";
@@ -24,7 +25,7 @@ fn polls(exports: &[String]) -> Vec<&str> {
 /// the second X's import stays an import of the composition.
 #[test]
 fn repeated_dependency_makes_a_chain() {
-    let round_trip = Component::read(&guest_path("round-trip")).unwrap();
+    let round_trip = Component::read(&Guest::RoundTrip.path()).unwrap();
     let composition =
         compose::compose(&round_trip, &[round_trip.clone(), round_trip.clone()]).unwrap();
     let file = round_trip.name();
@@ -81,7 +82,7 @@ fn repeated_dependency_makes_a_chain() {
 fn cli_composes_two_instances_of_a_guest() {
     let dir = scratch_dir("cli_composes_two_instances_of_a_guest");
     let out = dir.join("composed.wasm");
-    let guest = guest_path("round-trip");
+    let guest = Guest::RoundTrip.path();
     let output = isyswasfa([
         "compose".as_ref(),
         guest.as_os_str(),
@@ -113,7 +114,7 @@ fn cli_composes_two_instances_of_a_guest() {
 #[test]
 fn plain_component_composes() {
     let mut lowered = lower_path(
-        &common::repo_root().join("test-cases/round-trip/wit"),
+        &repo_root().join("test-cases/round-trip/wit"),
         None,
         &LowerOptions::for_crate("plain"),
     )
@@ -130,7 +131,7 @@ fn plain_component_composes() {
     );
     assert!(polls(&surface(plain.bytes()).exports).is_empty());
 
-    let root = Component::read(&guest_path("round-trip")).unwrap();
+    let root = Component::read(&Guest::RoundTrip.path()).unwrap();
     let composition = compose::compose(&root, &[plain]).unwrap();
     assert_eq!(composition.plugs.len(), 1);
     assert_eq!(composition.plugs[0].exporter, "dependency 1 `plain.wasm`");
@@ -160,8 +161,8 @@ export tasks["{TASKS}"];
     )
     .unwrap();
     let out = dir.join("composed.wasm");
-    let round_trip = format!("test:round-trip={}", guest_path("round-trip").display());
-    let tasks = format!("test:tasks={}", guest_path("tasks").display());
+    let round_trip = format!("test:round-trip={}", Guest::RoundTrip.path().display());
+    let tasks = format!("test:tasks={}", Guest::Tasks.path().display());
     let output = isyswasfa([
         "compose".as_ref(),
         "--wac".as_ref(),
@@ -179,7 +180,7 @@ export tasks["{TASKS}"];
         log.contains(&format!(
             "instance `inner` of `test:round-trip` (`{}`) exports `{POLL}`, a name already taken: \
              the composition exports it as `{POLL}-2`",
-            guest_path("round-trip").display()
+            Guest::RoundTrip.path().display()
         )),
         "{log}"
     );

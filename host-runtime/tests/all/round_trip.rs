@@ -1,11 +1,11 @@
 //! End-to-end tests of the task protocol with the real guests of `test-cases/`.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::TASKS;
 use wasmtime::Result;
+
+use crate::common;
+use crate::common::TASKS;
 
 #[tokio::test]
 async fn round_trip_single() -> Result<()> {

@@ -2,15 +2,16 @@
 //! CPU deadlines stop busy guests, a self-waking guest stays fair, and an async resource method
 //! keeps its resource alive (the `unruly` guest misbehaves on demand).
 
-mod common;
-
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use isyswasfa_host::{Host, IsyswasfaCtx, IsyswasfaView, ReaderEnd, State, TableSizes};
+use isyswasfa_test_support::{Guest, timing};
 use wasmtime::component::{Resource, ResourceTable, Val};
 use wasmtime::{Result, Store};
 use wasmtime_wasi::{WasiCtxView, WasiView};
+
+use crate::common;
 
 const UNRULY: Option<&str> = Some("component:unruly/unruly");
 
@@ -48,7 +49,7 @@ async fn unruly_tracked() -> Result<(Host<Tracked>, Weak<()>)> {
     let host = Host::instantiate(
         Store::new(common::engine(), data),
         &linker,
-        &common::component("unruly"),
+        &common::component(Guest::Unruly),
     )
     .await?;
     Ok((host, weak))
@@ -59,7 +60,7 @@ async fn unruly() -> Result<Host<State>> {
     Host::instantiate(
         Store::new(common::engine(), State::new()),
         &linker,
-        &common::component("unruly"),
+        &common::component(Guest::Unruly),
     )
     .await
 }
@@ -70,6 +71,7 @@ fn message(result: Result<impl std::fmt::Debug>) -> String {
 
 #[tokio::test]
 async fn trap_breaks_host_cleanly() -> Result<()> {
+    let _timing = timing::shared().await;
     let (host, alive) = unruly_tracked().await?;
     let sleep = host.func::<(), ()>(UNRULY, "sleep-forever").await?;
     let numbers = host
@@ -153,6 +155,7 @@ async fn trap_breaks_host_cleanly() -> Result<()> {
 /// the same way as a trap in a start half.
 #[tokio::test]
 async fn trap_in_each_entry_breaks_the_host() -> Result<()> {
+    let _timing = timing::shared().await;
     // The poll export.
     let host = unruly().await?;
     let trap_later = host.func::<(u64,), ()>(UNRULY, "trap-later").await?;
@@ -211,12 +214,14 @@ async fn round_trips_until(
 /// on the same current-thread runtime keeps answering meanwhile.
 #[tokio::test(flavor = "current_thread")]
 async fn busy_guest_is_stopped() -> Result<()> {
+    // A spinning guest beside timed round trips: not beside the other timed tests.
+    let _timing = timing::exclusive().await;
     let budget = Duration::from_millis(400);
     let linker = isyswasfa_host::linker::<State>(common::engine())?;
     let busy = Host::instantiate(
         Store::new(common::engine(), State::new().with_cpu_budget(budget)),
         &linker,
-        &common::component("unruly"),
+        &common::component(Guest::Unruly),
     )
     .await?;
     let other = common::round_trip(Duration::ZERO).await?;
@@ -271,12 +276,14 @@ async fn busy_guest_is_stopped() -> Result<()> {
 /// entry runs long enough to meet the CPU deadline.
 #[tokio::test(flavor = "current_thread")]
 async fn self_waking_guest_is_fair() -> Result<()> {
+    // A spinning guest beside timed round trips: not beside the other timed tests.
+    let _timing = timing::exclusive().await;
     let budget = Duration::from_millis(300);
     let linker = isyswasfa_host::linker::<State>(common::engine())?;
     let host = Host::instantiate(
         Store::new(common::engine(), State::new().with_cpu_budget(budget)),
         &linker,
-        &common::component("unruly"),
+        &common::component(Guest::Unruly),
     )
     .await?;
     let echo = host.func::<(String,), String>(UNRULY, "echo").await?;
@@ -333,6 +340,7 @@ async fn self_waking_guest_is_fair() -> Result<()> {
 /// until the method finishes (the documented behaviour of `isyswasfa-guest`).
 #[tokio::test]
 async fn async_method_borrow_rule() -> Result<()> {
+    let _timing = timing::shared().await;
     let host = unruly().await?;
     let new = host.dynamic_func(UNRULY, "[constructor]counter").await?;
     let slow_get = host
@@ -393,6 +401,8 @@ async fn async_method_borrow_rule() -> Result<()> {
 /// ends, pollables, the loop's calls, the WASI resource table) at its starting size.
 #[tokio::test]
 async fn no_leaks_mixed() -> Result<()> {
+    // 10 000 rounds keep a core busy: not beside the timed tests.
+    let _timing = timing::exclusive().await;
     type Stream = Resource<ReaderEnd>;
     const STREAMS: Option<&str> = common::STREAMS;
     let host = common::streams().await?;

@@ -1,14 +1,14 @@
 //! Composed components run on the real host: a chain made by `isyswasfa compose` answers a call
 //! through every link.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{guest_path, isyswasfa, scratch_dir, stderr};
 use isyswasfa_host::{Host, State};
+use isyswasfa_test_support::Guest;
 use wasmtime::Store;
 use wasmtime::component::Component;
+
+use crate::common::{isyswasfa, scratch_dir, stderr};
 
 /// `round-trip -d round-trip`: the root's `foo` calls the dependency's `foo`, whose own import
 /// goes to the host; the answer shows both guests and the host, in order.
@@ -16,7 +16,7 @@ use wasmtime::component::Component;
 async fn composed_chain_runs_on_the_host() {
     let dir = scratch_dir("composed_chain_runs_on_the_host");
     let out = dir.join("chain.wasm");
-    let guest = guest_path("round-trip");
+    let guest = Guest::RoundTrip.path();
     let output = isyswasfa([
         "compose".as_ref(),
         guest.as_os_str(),

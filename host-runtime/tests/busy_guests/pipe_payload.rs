@@ -3,26 +3,28 @@
 //! them on `stream-u32` ends, so wasmtime's handle checks pass), and the `lying-ops` guest
 //! declares two payload types for one pipe. The host refuses both, naming the operation, and only the offending host is harmed.
 
-mod common;
-
 use std::time::Duration;
 
 use isyswasfa_host::{Host, State};
+use isyswasfa_test_support::{Guest, timing};
 use wasmtime::{Result, Store};
 
-async fn instantiate(name: &str) -> Result<Host<State>> {
+use crate::common;
+
+async fn instantiate(guest: Guest) -> Result<Host<State>> {
     let linker = isyswasfa_host::linker::<State>(common::engine())?;
     Host::instantiate(
         Store::new(common::engine(), State::new()),
         &linker,
-        &common::component(name),
+        &common::component(guest),
     )
     .await
 }
 
 #[tokio::test]
 async fn pipe_payload_honest_use_works() -> Result<()> {
-    let host = instantiate("hostile-pipes").await?;
+    let _timing = timing::shared().await;
+    let host = instantiate(Guest::HostilePipes).await?;
     let honest = host.sync_func::<(), (Vec<u32>,)>(None, "honest").await?;
     assert_eq!(host.call_sync(&honest, ()).await?.0, vec![1, 2, 3]);
     assert_eq!(host.call_sync(&honest, ()).await?.0, vec![1, 2, 3]);
@@ -33,7 +35,7 @@ async fn pipe_payload_honest_use_works() -> Result<()> {
 /// broken with it and another host is unharmed.
 async fn cross(which: &str) -> Result<String> {
     let other = common::round_trip(Duration::ZERO).await?;
-    let host = instantiate("hostile-pipes").await?;
+    let host = instantiate(Guest::HostilePipes).await?;
     let cross = host
         .sync_func::<(String,), (String,)>(None, "cross")
         .await?;
@@ -51,6 +53,7 @@ async fn cross(which: &str) -> Result<String> {
 
 #[tokio::test]
 async fn hostile_pipe_read_as_other_payload() -> Result<()> {
+    let _timing = timing::shared().await;
     let error = cross("read").await?;
     assert!(
         error.contains("`stream-string-read` was given a pipe of `stream-u32`"),
@@ -61,6 +64,7 @@ async fn hostile_pipe_read_as_other_payload() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_pipe_written_as_other_payload() -> Result<()> {
+    let _timing = timing::shared().await;
     let error = cross("write").await?;
     assert!(
         error.contains("`stream-string-write` was given a pipe of `stream-u32`"),
@@ -71,7 +75,8 @@ async fn hostile_pipe_written_as_other_payload() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_ops_disagree_on_payload() -> Result<()> {
-    let error = match instantiate("lying-ops").await {
+    let _timing = timing::shared().await;
+    let error = match instantiate(Guest::LyingOps).await {
         Ok(_) => panic!("a component declaring two payloads for one pipe was linked"),
         Err(error) => format!("{error:#}"),
     };

@@ -2,8 +2,6 @@
 //! where a test needs the server's tables, by its library in this process), over real TCP with
 //! a real HTTP client.
 
-mod common;
-
 use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -11,20 +9,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::guest_path;
-use common::http::{
-    ServeProcess, eventually, get, peak_rss_kib, request, router_composition, send, start,
-};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
+use isyswasfa_test_support::http::{eventually, get, request, send, start};
+use isyswasfa_test_support::{Guest, repo_root};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common;
+use crate::common::http::{ServeProcess, peak_rss_kib, router_composition};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 #[tokio::test]
 async fn http_hello() {
-    let server = ServeProcess::start(&guest_path("hello"), &[]);
+    let server = ServeProcess::start(&Guest::Hello.path(), &[]);
     let answer = get(&server.url, "/").await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body, "Hello, world!\n");
@@ -44,7 +43,7 @@ fn chunk(index: usize, size: usize) -> Bytes {
 async fn http_echo_streaming() -> Result {
     const CHUNK: usize = 64 * 1024;
     const CHUNKS: usize = 1024; // 64 MiB
-    let server = ServeProcess::start(&guest_path("echo"), &[]);
+    let server = ServeProcess::start(&Guest::Echo.path(), &[]);
     // Warm up: the instance exists and has served once before the peak is taken.
     let warm = send(&server.url, request("POST", &server.url, "/", "warm")).await;
     assert_eq!(warm.body, "warm");
@@ -115,7 +114,7 @@ fn tokio_stream_from<T: Send + 'static>(
 
 #[tokio::test]
 async fn http_trailers() -> Result {
-    let server = ServeProcess::start(&guest_path("echo"), &[]);
+    let server = ServeProcess::start(&Guest::Echo.path(), &[]);
     let mut trailers = http::HeaderMap::new();
     trailers.insert("x-checksum", "abc123".parse()?);
     let frames = vec![
@@ -174,7 +173,7 @@ fn sha256_hex(data: &[u8]) -> String {
 #[tokio::test]
 async fn http_hash_all() -> Result {
     let upstream = slow_upstream().await;
-    let server = ServeProcess::start(&guest_path("hash-all"), &[]);
+    let server = ServeProcess::start(&Guest::HashAll.path(), &[]);
     let urls: Vec<String> = ["/a", "/b", "/c"]
         .iter()
         .map(|p| format!("http://{upstream}{p}"))
@@ -257,9 +256,9 @@ async fn http_middleware_deflate() -> Result {
     let composed = common::http::compose(
         "middleware-service",
         &[
-            guest_path("middleware").display().to_string(),
+            Guest::Middleware.path().display().to_string(),
             "-d".into(),
-            guest_path("service").display().to_string(),
+            Guest::Service.path().display().to_string(),
         ],
     );
     check_middleware_deflate(&composed).await
@@ -272,11 +271,9 @@ async fn compose_native() -> Result {
     let composed = common::http::compose(
         "middleware-service-native",
         &[
-            common::native_guest_path("middleware")
-                .display()
-                .to_string(),
+            Guest::Middleware.native_path().display().to_string(),
             "-d".into(),
-            common::native_guest_path("service").display().to_string(),
+            Guest::Service.native_path().display().to_string(),
         ],
     );
     check_middleware_deflate(&composed).await
@@ -339,14 +336,14 @@ async fn fails_alone(server: &ServeProcess, path: &str, cause: &str) {
 
 #[tokio::test]
 async fn http_guest_trap() {
-    let server = ServeProcess::start(&guest_path("http-faults"), &[]);
+    let server = ServeProcess::start(&Guest::HttpFaults.path(), &[]);
     assert_eq!(get(&server.url, "/").await.status, 200);
     fails_alone(&server, "/trap", "trap").await;
 }
 
 #[tokio::test]
 async fn http_timeout() {
-    let server = ServeProcess::start(&guest_path("http-faults"), &["--request-timeout", "300ms"]);
+    let server = ServeProcess::start(&Guest::HttpFaults.path(), &["--request-timeout", "300ms"]);
     let began = Instant::now();
     fails_alone(&server, "/slow", "no response within").await;
     assert!(began.elapsed() < Duration::from_secs(5));
@@ -354,7 +351,7 @@ async fn http_timeout() {
 
 #[tokio::test]
 async fn http_malformed_response() {
-    let server = ServeProcess::start(&guest_path("http-faults"), &[]);
+    let server = ServeProcess::start(&Guest::HttpFaults.path(), &[]);
     fails_alone(&server, "/malformed", "malformed").await;
 }
 
@@ -362,7 +359,7 @@ async fn http_malformed_response() {
 /// with a log record naming the call and the limit; the next request is served.
 #[tokio::test]
 async fn http_guest_resource_flood() {
-    let server = ServeProcess::start(&guest_path("http-faults"), &[]);
+    let server = ServeProcess::start(&Guest::HttpFaults.path(), &[]);
     let answer = get(&server.url, "/fields-flood").await;
     assert_eq!(answer.status, 500);
     let cause = "`[constructor]fields`: the store already holds 10000 resources (limit \
@@ -379,7 +376,7 @@ async fn http_guest_resource_flood() {
 
 #[tokio::test]
 async fn http_concurrency() {
-    let server = ServeProcess::start(&guest_path("http-faults"), &[]);
+    let server = ServeProcess::start(&Guest::HttpFaults.path(), &[]);
     let _ = get(&server.url, "/").await;
     let began = Instant::now();
     let requests: Vec<_> = (0..200)
@@ -408,7 +405,7 @@ async fn http_client_disconnect_cancels() -> Result {
     let engine = isyswasfa_host::engine()?;
     let server = Arc::new(Server::new(
         &engine,
-        &guest_path("http-faults"),
+        &Guest::HttpFaults.path(),
         ServeConfig::default(),
     )?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -457,7 +454,7 @@ async fn http_client_disconnect_cancels() -> Result {
 
 #[test]
 fn serve_refuses_non_handler() {
-    let output = common::isyswasfa(["serve".as_ref(), guest_path("round-trip").as_os_str()]);
+    let output = common::isyswasfa(["serve".as_ref(), Guest::RoundTrip.path().as_os_str()]);
     assert!(!output.status.success());
     let stderr = common::stderr(&output);
     assert!(
@@ -469,9 +466,9 @@ fn serve_refuses_non_handler() {
 
 #[tokio::test]
 async fn serve_builds_crate_dir() {
-    let dir = common::repo_root().join("test-cases").join("hello");
+    let dir = repo_root().join("test-cases").join("hello");
     // Build where the test guests are built, so that nothing is compiled twice.
-    let target = guest_path("hello");
+    let target = Guest::Hello.path();
     let target_dir = target
         .ancestors()
         .nth(3)
@@ -483,7 +480,7 @@ async fn serve_builds_crate_dir() {
 
 #[tokio::test]
 async fn serve_graceful_shutdown() {
-    let server = ServeProcess::start(&guest_path("http-faults"), &["--shutdown-grace", "5s"]);
+    let server = ServeProcess::start(&Guest::HttpFaults.path(), &["--shutdown-grace", "5s"]);
     let url = server.url.clone();
     let _ = get(&url, "/").await;
     let in_flight = tokio::spawn(async move { get(&url, "/wait").await });
@@ -506,7 +503,7 @@ async fn serve_graceful_shutdown() {
 /// the same CLI, through wasmtime-wasi-http's handler.
 #[tokio::test]
 async fn serve_native_p3() {
-    let server = ServeProcess::start(&common::native_guest_path("hello"), &[]);
+    let server = ServeProcess::start(&Guest::Hello.native_path(), &[]);
     let answer = get(&server.url, "/").await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body, "Hello, world!\n");
@@ -524,7 +521,7 @@ async fn serve_native_p3() {
 /// The native `echo` streams a 4 MiB body back byte for byte, with its trailers.
 #[tokio::test]
 async fn serve_native_p3_echo() -> Result {
-    let server = ServeProcess::start(&common::native_guest_path("echo"), &[]);
+    let server = ServeProcess::start(&Guest::Echo.native_path(), &[]);
     let body: Vec<u8> = (0..4 * 1024 * 1024)
         .map(|i: usize| (i * 7 % 251) as u8)
         .collect();
@@ -539,7 +536,7 @@ async fn serve_native_p3_echo() -> Result {
 /// the next request is served.
 #[tokio::test]
 async fn serve_native_p3_failures() {
-    let faults = common::native_guest_path("http-faults");
+    let faults = Guest::HttpFaults.native_path();
     let server = ServeProcess::start(&faults, &["--request-timeout", "300ms"]);
     assert_eq!(get(&server.url, "/").await.status, 200);
     fails_alone(&server, "/trap", "trap").await;
@@ -552,7 +549,7 @@ async fn serve_native_p3_failures() {
 /// served by the same CLI, through wasmtime-wasi-http's p2 implementation.
 #[tokio::test]
 async fn serve_p2_proxy() -> Result {
-    let server = ServeProcess::start(&guest_path("proxy-p2"), &[]);
+    let server = ServeProcess::start(&Guest::ProxyP2.path(), &[]);
     let mut hello = request("GET", &server.url, "/greet?who=p2", Bytes::new());
     hello.headers_mut().insert("x-echo", "hi".parse()?);
     let answer = send(&server.url, hello).await;
@@ -608,8 +605,8 @@ async fn same_answers(
 #[tokio::test]
 async fn native_same_source_hello() {
     same_answers(
-        &guest_path("hello"),
-        &common::native_guest_path("hello"),
+        &Guest::Hello.path(),
+        &Guest::Hello.native_path(),
         &[("GET", "/", b"", &[]), ("GET", "/any/path?x=1", b"", &[])],
     )
     .await;
@@ -619,8 +616,8 @@ async fn native_same_source_hello() {
 async fn native_same_source_echo() {
     let big: Vec<u8> = (0..1024 * 1024).map(|i: usize| (i % 253) as u8).collect();
     same_answers(
-        &guest_path("echo"),
-        &common::native_guest_path("echo"),
+        &Guest::Echo.path(),
+        &Guest::Echo.native_path(),
         &[
             (
                 "POST",
@@ -648,13 +645,13 @@ async fn native_same_source_middleware_service() {
     };
     let polyfilled = compose(
         "same-source-middleware-service",
-        guest_path("middleware"),
-        guest_path("service"),
+        Guest::Middleware.path(),
+        Guest::Service.path(),
     );
     let native = compose(
         "same-source-middleware-service-native",
-        common::native_guest_path("middleware"),
-        common::native_guest_path("service"),
+        Guest::Middleware.native_path(),
+        Guest::Service.native_path(),
     );
     let deflated = deflate(b"same answers either way");
     same_answers(
@@ -681,7 +678,7 @@ async fn native_same_source_middleware_service() {
 /// (hyper refuses it) and the next request is served.
 #[tokio::test]
 async fn http_hostile_client() -> Result {
-    let server = ServeProcess::start(&guest_path("echo"), &[]);
+    let server = ServeProcess::start(&Guest::Echo.path(), &[]);
     let address = server.url.trim_start_matches("http://").to_string();
     let huge = format!(
         "GET / HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",

@@ -2,17 +2,18 @@
 //! `native` feature (a native WASI 0.3 component, run on wasmtime's own concurrency support) —
 //! gives the same answers.
 
-mod common;
-
 use std::time::Duration;
 
-use common::STREAMS;
-use common::native::{self, Native};
 use isyswasfa_host::{Host, ReaderEnd, State};
+use isyswasfa_test_support::Guest;
 use wasmtime::Result;
 use wasmtime::component::{
     Accessor, ComponentType, FutureReader, Lift, Lower, Resource, StreamReader, Val,
 };
+
+use crate::common;
+use crate::common::STREAMS;
+use crate::common::native::{self, Native};
 
 type Stream = Resource<ReaderEnd>;
 
@@ -32,7 +33,7 @@ async fn native_same_source_round_trip() -> Result<()> {
             Ok((format!("{s} - entered host - exited host"),))
         })
     })?;
-    let mut guest = Native::new(&linker, native::feature_guest_path("round-trip")).await?;
+    let mut guest = Native::new(&linker, Guest::RoundTrip.native_path()).await?;
     let foo = guest.func::<(String,), (String,)>("component:test/baz", "foo")?;
     let (answer,) = guest.call(foo, ("hello".to_string(),)).await?;
 
@@ -193,7 +194,7 @@ async fn polyfilled_answers() -> Result<StreamAnswers> {
 
 async fn native_answers() -> Result<StreamAnswers> {
     let linker = native::streams_linker()?;
-    let mut guest = Native::new(&linker, native::feature_guest_path("streams")).await?;
+    let mut guest = Native::new(&linker, Guest::Streams.native_path()).await?;
     let iface = "component:streams/streams";
 
     let echo = guest.func::<(StreamReader<u8>,), (StreamReader<u8>,)>(iface, "echo")?;

@@ -1,13 +1,14 @@
 //! `isyswasfa compose` errors, one test per mistake, run through the built binary: each message
 //! names the file and the item at fault.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::path::Path;
 
-use common::{component_from_wit, guest_path, isyswasfa, scratch_dir, stderr};
 use isyswasfa_bindgen::{LowerOptions, lower_path};
+use isyswasfa_test_support::{Guest, repo_root};
+
+use crate::common;
+use crate::common::{component_from_wit, isyswasfa, scratch_dir, stderr};
 
 /// Runs `isyswasfa compose ARGS…`, expects a failure, and returns its message.
 fn compose_fails(args: &[&OsStr]) -> String {
@@ -25,8 +26,8 @@ fn os(path: &Path) -> &OsStr {
 #[test]
 fn cli_compose_errors_unused_dependency() {
     let dir = scratch_dir("cli_compose_errors_unused_dependency");
-    let round_trip = guest_path("round-trip");
-    let tasks = guest_path("tasks");
+    let round_trip = Guest::RoundTrip.path();
+    let tasks = Guest::Tasks.path();
     let message = compose_fails(&[
         os(&round_trip),
         "-d".as_ref(),
@@ -102,7 +103,7 @@ fn cli_compose_errors_type_mismatch() {
     let dir = scratch_dir("cli_compose_errors_type_mismatch");
     // The round-trip guest's own WIT with `foo` taking a `u32`, lowered as a guest's would be.
     let wit = dir.join("wit");
-    common::copy_dir(&common::repo_root().join("test-cases/round-trip/wit"), &wit);
+    common::copy_dir(&repo_root().join("test-cases/round-trip/wit"), &wit);
     let world = std::fs::read_to_string(wit.join("world.wit")).unwrap();
     let changed = world.replace("foo: async func(s: string)", "foo: async func(s: u32)");
     assert_ne!(
@@ -117,7 +118,7 @@ fn cli_compose_errors_type_mismatch() {
         common::dummy_component(&lowered.resolve, lowered.world),
     )
     .unwrap();
-    let round_trip = guest_path("round-trip");
+    let round_trip = Guest::RoundTrip.path();
     let message = compose_fails(&[
         os(&round_trip),
         "-d".as_ref(),
@@ -145,7 +146,7 @@ fn cli_compose_errors_unreadable_component() {
     let dir = scratch_dir("cli_compose_errors_unreadable_component");
     let missing = dir.join("missing.wasm");
     let message = compose_fails(&[
-        os(&guest_path("round-trip")),
+        os(&Guest::RoundTrip.path()),
         "-d".as_ref(),
         os(&missing),
         "-o".as_ref(),
@@ -164,7 +165,7 @@ fn cli_compose_errors_unreadable_component() {
 #[test]
 fn cli_compose_errors_invalid_component() {
     let dir = scratch_dir("cli_compose_errors_invalid_component");
-    let valid = std::fs::read(guest_path("round-trip")).unwrap();
+    let valid = std::fs::read(Guest::RoundTrip.path()).unwrap();
     let core_module = b"\0asm\x01\0\0\0".to_vec();
     let cases = [
         ("garbage.wasm", b"not a component at all".to_vec()),
@@ -175,7 +176,7 @@ fn cli_compose_errors_invalid_component() {
         let bad = dir.join(name);
         std::fs::write(&bad, bytes).unwrap();
         let message = compose_fails(&[
-            os(&guest_path("round-trip")),
+            os(&Guest::RoundTrip.path()),
             "-d".as_ref(),
             os(&bad),
             "-o".as_ref(),
@@ -192,7 +193,7 @@ fn cli_compose_errors_invalid_component() {
         let message = compose_fails(&[
             os(&bad),
             "-d".as_ref(),
-            os(&guest_path("round-trip")),
+            os(&Guest::RoundTrip.path()),
             "-o".as_ref(),
             os(&dir.join("out.wasm")),
         ]);
@@ -210,7 +211,7 @@ fn cli_compose_errors_invalid_component() {
 fn cli_compose_errors_unwritable_output() {
     let dir = scratch_dir("cli_compose_errors_unwritable_output");
     let out = dir.join("no-such-dir").join("out.wasm");
-    let guest = guest_path("round-trip");
+    let guest = Guest::RoundTrip.path();
     let message = compose_fails(&[
         os(&guest),
         "-d".as_ref(),
@@ -277,8 +278,8 @@ fn cli_compose_errors_wac_unused_package() {
         "package test:composition;\n\nlet a = new test:round-trip { ... };\n",
     )
     .unwrap();
-    let round_trip = format!("test:round-trip={}", guest_path("round-trip").display());
-    let tasks = format!("test:tasks={}", guest_path("tasks").display());
+    let round_trip = format!("test:round-trip={}", Guest::RoundTrip.path().display());
+    let tasks = format!("test:tasks={}", Guest::Tasks.path().display());
     let message = compose_fails(&[
         "--wac".as_ref(),
         os(&document),
@@ -292,7 +293,7 @@ fn cli_compose_errors_wac_unused_package() {
     assert!(
         message.contains(&format!(
             "package `test:tasks` (`{}`) is not used by `{}`",
-            guest_path("tasks").display(),
+            Guest::Tasks.path().display(),
             document.display()
         )),
         "{message}"

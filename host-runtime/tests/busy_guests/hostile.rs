@@ -2,19 +2,19 @@
 //! test: each attack gets a clear error naming the protocol call and the component, breaks only
 //! the hostile guest's own host, and another host in the same process keeps answering
 //! round-trip calls in its normal time.
-
-mod common;
+//!
+//! Attacks that keep a core busy (a spinning guest, a flood) take the timing lock exclusively,
+//! the others shared: most of them time a round trip on another host, which must not compete
+//! with a busy test for the machine's cores.
 
 use std::time::{Duration, Instant};
 
 use isyswasfa_host::{Host, ReaderEnd, State, TableLimits, TableSizes};
+use isyswasfa_test_support::{Guest, timing};
 use wasmtime::component::{Resource, Val};
 use wasmtime::{Result, Store};
 
-/// Tests that keep a core busy (a spinning guest, a flood) take this exclusively, the others
-/// shared: most tests time a round trip on another host, which must not compete with them for
-/// the machine's cores.
-static CPU: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+use crate::common;
 
 async fn hostile(limits: TableLimits) -> Result<Host<State>> {
     hostile_in(State::new().with_limits(limits)).await
@@ -25,7 +25,7 @@ async fn hostile_in(state: State) -> Result<Host<State>> {
     Host::instantiate(
         Store::new(common::engine(), state),
         &linker,
-        &common::component("hostile"),
+        &common::component(Guest::Hostile),
     )
     .await
 }
@@ -97,7 +97,7 @@ fn expect(error: &str, parts: &[&str]) {
 
 #[tokio::test]
 async fn hostile_unknown_task() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     expect(
         &attack("unknown-task").await?,
         &["poller.task-ready", "it has no task 999"],
@@ -107,7 +107,7 @@ async fn hostile_unknown_task() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_unasked_cancel() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     expect(
         &attack("unasked-cancel").await?,
         &["poller.task-cancelled", "was not cancelled"],
@@ -117,7 +117,7 @@ async fn hostile_unasked_cancel() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_double_ready() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     expect(
         &attack("double-ready").await?,
         &["poller.task-ready", "already finished"],
@@ -127,7 +127,7 @@ async fn hostile_double_ready() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_token_reuse() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     expect(
         &attack("token-reuse").await?,
         &["poller.start-task", "token 3 is already in use"],
@@ -137,7 +137,7 @@ async fn hostile_token_reuse() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_listen_token_reuse() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     expect(
         &attack("listen-token-reuse").await?,
         &["poller.listen", "token 7 is already in use"],
@@ -147,7 +147,7 @@ async fn hostile_listen_token_reuse() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_task_flood() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     let limits = TableLimits {
         max_tasks_per_component: 100,
         ..TableLimits::default()
@@ -161,7 +161,7 @@ async fn hostile_task_flood() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_listen_flood() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     let limits = TableLimits {
         max_listeners_per_component: 50,
         ..TableLimits::default()
@@ -175,7 +175,7 @@ async fn hostile_listen_flood() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_forged_handle() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     // wasmtime refuses the index before the protocol sees it; the host still breaks cleanly.
     expect(&attack("forged-handle").await?, &["attack"]);
     Ok(())
@@ -183,7 +183,7 @@ async fn hostile_forged_handle() -> Result<()> {
 
 #[tokio::test]
 async fn hostile_block_on_nothing() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     expect(
         &attack("block-on-nothing").await?,
         &["block_on", "the call to `attack`", "waits for nothing"],
@@ -195,7 +195,7 @@ async fn hostile_block_on_nothing() -> Result<()> {
 /// sync exports answer, another host answers, and it stops once the guest stops asking.
 #[tokio::test(flavor = "current_thread")]
 async fn hostile_self_waking_poll() -> Result<()> {
-    let _cpu = CPU.write().await;
+    let _timing = timing::exclusive().await;
     let other = common::round_trip(Duration::ZERO).await?;
     let host = hostile(TableLimits::default()).await?;
     let mode = host
@@ -227,7 +227,7 @@ async fn hostile_self_waking_poll() -> Result<()> {
 /// A trap inside the poll export breaks the host, naming the poll export.
 #[tokio::test]
 async fn hostile_trap_in_poll() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     let other = common::round_trip(Duration::ZERO).await?;
     let host = hostile(TableLimits::default()).await?;
     let mode = host
@@ -258,7 +258,7 @@ async fn hostile_trap_in_poll() -> Result<()> {
 /// host function, a host function's `ready` claimed as the component's own).
 #[tokio::test]
 async fn hostile_wrong_function_result() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     expect(
         &attack("wrong-function").await?,
         &[
@@ -288,7 +288,7 @@ async fn hostile_wrong_function_result() -> Result<()> {
 /// `pending`), so it can never reach the new task of the reused host table slot.
 #[tokio::test]
 async fn hostile_stale_handle() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     expect(
         &attack("stale-ready").await?,
         &["call to `attack` failed", "unknown handle index"],
@@ -304,7 +304,7 @@ async fn hostile_stale_handle() -> Result<()> {
 /// whichever is lower) stops it, naming the call and the limit.
 #[tokio::test]
 async fn hostile_far_future_waits() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     let limits = TableLimits {
         max_host_futures: 200,
         ..TableLimits::default()
@@ -335,7 +335,7 @@ async fn hostile_far_future_waits() -> Result<()> {
 /// grow.
 #[tokio::test]
 async fn hostile_far_future_drops_leave_no_trace() -> Result<()> {
-    let _cpu = CPU.write().await;
+    let _timing = timing::exclusive().await;
     let host = hostile(TableLimits::default()).await?;
     let start = host.table_sizes().await?;
     assert_eq!(probe(&host, "far-future-drop").await?, vec![100_000]);
@@ -346,11 +346,11 @@ async fn hostile_far_future_drops_leave_no_trace() -> Result<()> {
 /// `loop {}` in a synchronous export: stopped by the CPU deadline, naming the export.
 #[tokio::test]
 async fn hostile_busy_loop() -> Result<()> {
-    let _cpu = CPU.write().await;
+    let _timing = timing::exclusive().await;
     let budget = Duration::from_millis(300);
     // Compiled once per process: not part of the time measured.
-    common::component("hostile");
-    common::component("round-trip");
+    common::component(Guest::Hostile);
+    common::component(Guest::RoundTrip);
     let started = Instant::now();
     let error = attack_in("busy", State::new().with_cpu_budget(budget)).await?;
     expect(
@@ -391,7 +391,7 @@ async fn slow_with(mode: &str) -> Result<String> {
 /// start half of an exported async function and its result half.
 #[tokio::test]
 async fn hostile_trap_in_each_entry() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     expect(
         &attack("trap").await?,
         &["call to `attack` failed", "unreachable"],
@@ -411,7 +411,7 @@ async fn hostile_trap_in_each_entry() -> Result<()> {
 /// in the host's table: the host refuses it, naming the export.
 #[tokio::test]
 async fn hostile_unclaimed_ready() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     expect(
         &slow_with("unclaimed").await?,
         &[
@@ -427,7 +427,7 @@ async fn hostile_unclaimed_ready() -> Result<()> {
 /// exactly the capacity, and the reader reads those values, then the end of the stream.
 #[tokio::test]
 async fn hostile_pipe_write_beyond_room() -> Result<()> {
-    let _cpu = CPU.write().await;
+    let _timing = timing::exclusive().await;
     let host = hostile(TableLimits::default()).await?;
     let start = host.table_sizes().await?;
     let capacity = isyswasfa_host::VALUE_CAPACITY as u64;
@@ -455,7 +455,7 @@ async fn hostile_pipe_write_beyond_room() -> Result<()> {
 /// documented outcome, nothing hangs, and the tables return to their size before.
 #[tokio::test]
 async fn hostile_pipe_drop_orders() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     let host = hostile(TableLimits::default()).await?;
     let start = host.table_sizes().await?;
     let capacity = isyswasfa_host::VALUE_CAPACITY as u64;
@@ -484,7 +484,7 @@ async fn hostile_pipe_drop_orders() -> Result<()> {
 /// the host refuses them, and the host breaks cleanly.
 #[tokio::test]
 async fn hostile_pipe_end_misuse() -> Result<()> {
-    let _cpu = CPU.read().await;
+    let _timing = timing::shared().await;
     expect(
         &attack("pipe-double-drop").await?,
         &["call to `attack` failed", "unknown handle index"],
@@ -504,6 +504,7 @@ async fn hostile_pipe_end_misuse() -> Result<()> {
 /// looks it up, naming the result export (not after a call, which would leave its task behind).
 #[tokio::test]
 async fn hostile_mismatched_halves() -> Result<()> {
+    let _timing = timing::shared().await;
     let host = hostile(TableLimits::default()).await?;
     let error = match host.func::<(), u32>(None, "mismatched").await {
         Ok(_) => panic!("a pair with disagreeing halves was accepted"),

@@ -1,13 +1,13 @@
 //! Streams and futures of many payload types between the host and the `streams` guest.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{STREAMS, ThingRes};
 use isyswasfa_host::ReaderEnd;
 use wasmtime::Result;
 use wasmtime::component::{Resource, Val};
+
+use crate::common;
+use crate::common::{STREAMS, ThingRes};
 
 type Stream = Resource<ReaderEnd>;
 

@@ -1,28 +1,26 @@
 //! WASI 0.2 pollables awaited as tasks: many timers at once, and a TCP socket, in the host's
-//! single wait. Its own test binary, so that the process's CPU time is these tests' alone.
+//! single wait.
 
-mod common;
-
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
+use isyswasfa_test_support::cpu::cpu_time;
+use isyswasfa_test_support::{tcp, timing};
 use wasmtime::Result;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+use crate::common;
 
 #[tokio::test]
 async fn many_pollables_wait_at_once() -> Result<()> {
-    let _serial = ONE_AT_A_TIME.lock();
+    let _alone = timing::exclusive().await;
     let host = common::callee().await?;
     let sleep = host
         .func::<(u32, u64), u32>(common::PROBE, "sleep-pollables")
         .await?;
     host.call(&sleep, (1, 1_000_000)).await?;
 
-    let (wall, cpu) = (Instant::now(), common::cpu_time());
+    let (wall, cpu) = (Instant::now(), cpu_time());
     let finished = host.call(&sleep, (1000, 1_000_000_000)).await?;
-    let (wall, cpu) = (wall.elapsed(), common::cpu_time() - cpu);
+    let (wall, cpu) = (wall.elapsed(), cpu_time() - cpu);
     assert_eq!(finished, 1000);
     assert!(wall >= Duration::from_secs(1), "finished early: {wall:?}");
     assert!(
@@ -36,17 +34,8 @@ async fn many_pollables_wait_at_once() -> Result<()> {
 
 #[tokio::test]
 async fn tcp_stream_pollable() -> Result<()> {
-    let _serial = ONE_AT_A_TIME.lock();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                let _ = socket.write_all(b"hello from the test server").await;
-            });
-        }
-    });
+    let _alone = timing::exclusive().await;
+    let port = tcp::answer_after(Duration::from_millis(200), b"hello from the test server").await?;
     let host = common::callee().await?;
     let read = host
         .func::<(u16,), Result<Vec<u8>, String>>(common::PROBE, "tcp-read")

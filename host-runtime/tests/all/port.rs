@@ -4,16 +4,17 @@
 //! and `wit/`, and give the same answers — the first on isyswasfa, the second on wasmtime's
 //! native WASI 0.3 support.
 
-mod common;
-
 use std::path::Path;
 
-use common::native::{self, Native};
 use isyswasfa_host::{Host, ReaderEnd, State};
+use isyswasfa_test_support::Guest;
 use wasmtime::component::{
     Accessor, ComponentType, FutureReader, Lift, Lower, Resource, StreamReader, Val,
 };
 use wasmtime::{Result, Store};
+
+use crate::common;
+use crate::common::native::{self, Native};
 
 type Stream = Resource<ReaderEnd>;
 
@@ -89,7 +90,7 @@ async fn polyfilled_answers() -> Result<Answers> {
         x + 1
     })?;
     let store = Store::new(common::engine(), State::new());
-    let host = Host::instantiate(store, &linker, &common::component("port-unmodified")).await?;
+    let host = Host::instantiate(store, &linker, &common::component(Guest::PortUnmodified)).await?;
 
     let count = host.func::<(u32,), u32>(Some(API), "count").await?;
     let count = host.call(&count, (50,)).await?;
@@ -181,7 +182,7 @@ async fn port_unmodified_guest() -> Result<()> {
     assert!(manifest.contains("wit-bindgen = { package = \"isyswasfa-guest\""));
 
     let polyfilled = polyfilled_answers().await?;
-    let native = native_answers(&common::guest_path("port-unmodified-native")).await?;
+    let native = native_answers(&Guest::PortUnmodifiedNative.path()).await?;
     assert_eq!(polyfilled, expected(), "port-unmodified on isyswasfa");
     assert_eq!(native, expected(), "port-unmodified-native on wasmtime");
     Ok(())
@@ -207,7 +208,7 @@ async fn port_generate_options() -> Result<()> {
         Pair { a: p.b, b: p.a }
     })?;
     let store = Store::new(common::engine(), State::new());
-    let host = Host::instantiate(store, &linker, &common::component("port-options")).await?;
+    let host = Host::instantiate(store, &linker, &common::component(Guest::PortOptions)).await?;
     let digits = host
         .func::<(Pair,), u32>(Some("component:options/api"), "digits")
         .await?;

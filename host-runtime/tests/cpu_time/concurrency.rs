@@ -1,20 +1,17 @@
 //! Many concurrent calls and timers: wall time shows they overlap, CPU time shows nobody spins.
-//! Its own test binary, so that the process's CPU time is these tests' alone; the tests run one
-//! at a time.
 
-mod common;
-
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
+use isyswasfa_test_support::cpu::cpu_time;
+use isyswasfa_test_support::timing;
 use wasmtime::Result;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+use crate::common;
 
 #[tokio::test]
 async fn round_trip_concurrent() -> Result<()> {
-    let _serial = ONE_AT_A_TIME.lock();
+    let _alone = timing::exclusive().await;
     let host = common::round_trip(Duration::from_millis(100)).await?;
     let foo = host
         .func::<(String,), String>(Some("component:test/baz"), "foo")
@@ -22,10 +19,10 @@ async fn round_trip_concurrent() -> Result<()> {
     // Warm up (first-call allocations), then measure.
     host.call(&foo, ("warm-up".to_string(),)).await?;
 
-    let (wall, cpu) = (Instant::now(), common::cpu_time());
+    let (wall, cpu) = (Instant::now(), cpu_time());
     let calls = (0..100).map(|i| host.call(&foo, (format!("call {i}"),)));
     let answers = try_join_all(calls).await?;
-    let (wall, cpu) = (wall.elapsed(), common::cpu_time() - cpu);
+    let (wall, cpu) = (wall.elapsed(), cpu_time() - cpu);
 
     for (i, answer) in answers.iter().enumerate() {
         assert_eq!(
@@ -44,16 +41,16 @@ async fn round_trip_concurrent() -> Result<()> {
 
 #[tokio::test]
 async fn timers_concurrent() -> Result<()> {
-    let _serial = ONE_AT_A_TIME.lock();
+    let _alone = timing::exclusive().await;
     let host = common::tasks().await?;
     let sleep_many = host
         .func::<(u32, u64), u32>(common::TASKS, "sleep-many")
         .await?;
     host.call(&sleep_many, (10, 1_000)).await?;
 
-    let (wall, cpu) = (Instant::now(), common::cpu_time());
+    let (wall, cpu) = (Instant::now(), cpu_time());
     let finished = host.call(&sleep_many, (1_000, 1_000_000_000)).await?;
-    let (wall, cpu) = (wall.elapsed(), common::cpu_time() - cpu);
+    let (wall, cpu) = (wall.elapsed(), cpu_time() - cpu);
 
     assert_eq!(finished, 1_000);
     assert!(wall >= Duration::from_secs(1), "the timers waited {wall:?}");

@@ -1,9 +1,9 @@
 //! `isyswasfa run`: the CLI composes caller and callee, then calls the composition's exports.
 
-mod common;
+use isyswasfa_test_support::Guest;
 
-use common::composition::compose;
-use common::{isyswasfa, stderr};
+use crate::common::composition::compose;
+use crate::common::{isyswasfa, stderr};
 
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -11,7 +11,7 @@ fn stdout(output: &std::process::Output) -> String {
 
 #[test]
 fn cli_compose_then_run() {
-    let composed = compose("run-caller-callee", &["callee"]);
+    let composed = compose("run-caller-callee", &[Guest::Callee]);
     let output = isyswasfa([
         "run".as_ref(),
         "--trap-unknown-imports".as_ref(),
@@ -39,7 +39,7 @@ fn cli_compose_then_run() {
 
 #[test]
 fn cli_run_errors_unknown_function() {
-    let composed = compose("run-errors-unknown", &["callee"]);
+    let composed = compose("run-errors-unknown", &[Guest::Callee]);
     let output = isyswasfa([
         "run".as_ref(),
         "--invoke".as_ref(),
@@ -58,7 +58,7 @@ fn cli_run_errors_unknown_function() {
 
 #[test]
 fn cli_run_errors_bad_argument() {
-    let composed = compose("run-errors-argument", &["callee"]);
+    let composed = compose("run-errors-argument", &[Guest::Callee]);
     let output = isyswasfa([
         "run".as_ref(),
         "--invoke".as_ref(),
@@ -79,7 +79,7 @@ fn cli_run_errors_bad_argument() {
 /// stubs, so it fails naming that import.
 #[test]
 fn run_native_invoke() {
-    let native = common::guest_path("port-unmodified-native");
+    let native = Guest::PortUnmodifiedNative.path();
     let run = |call: &str| {
         isyswasfa([
             "run".as_ref(),

@@ -1,13 +1,12 @@
 //! Components composed by `isyswasfa compose` and run on the host: async calls, cancellation
 //! and streams across components, where a component may wait, and WASI 0.2 pollables.
 
-mod common;
-
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::composition::{self, API};
+use isyswasfa_test_support::Guest;
 use wasmtime::Result;
+
+use crate::common::composition::{self, API};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn compose_concurrent_waits() -> Result<()> {
@@ -126,57 +125,6 @@ async fn compose_reentrance_error() -> Result<()> {
     Ok(())
 }
 
-/// Collects the host's log lines.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static Logs {
-    static LOGS: OnceLock<Logs> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::WARN)
-            .init();
-        logs
-    })
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn blocking_poll_warns() -> Result<()> {
-    let logs = logs();
-    let host = composition::caller_and_callee().await?;
-    let blocking = host.sync_func::<(u64,), ()>(API, "blocking-sleep").await?;
-    let start = Instant::now();
-    host.call_sync(&blocking, (100_000_000,)).await?;
-    assert!(start.elapsed() >= Duration::from_millis(100));
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
-    let line = text
-        .lines()
-        .find(|line| line.contains("blocked in `wasi:io/poll.poll`"))
-        .unwrap_or_else(|| panic!("no warning in the logs:\n{text}"));
-    assert!(line.contains("WARN"), "{line}");
-    assert!(
-        line.contains("blocking-sleep") && line.contains("`callee`"),
-        "{line}"
-    );
-    assert!(line.contains("ms"), "the line says how long: {line}");
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn compose_same_component_twice() -> Result<()> {
     let host = composition::caller_and_two_callees().await?;
@@ -199,7 +147,11 @@ async fn compose_same_component_twice() -> Result<()> {
 /// naming both functions instead of handing over `sleep`'s value as `relay`'s.
 #[tokio::test(flavor = "multi_thread")]
 async fn compose_hostile_wrong_result() -> Result<()> {
-    let path = composition::compose_root("hostile-caller", "hostile-caller-callee", &["callee"]);
+    let path = composition::compose_root(
+        Guest::HostileCaller,
+        "hostile-caller-callee",
+        &[Guest::Callee],
+    );
     let component = wasmtime::component::Component::from_file(composition::engine(), path)?;
     let stderr = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(64 * 1024);
     let wasi = wasmtime_wasi::WasiCtx::builder()
