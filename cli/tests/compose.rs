@@ -4,9 +4,9 @@
 mod common;
 
 use common::{guest_path, isyswasfa, scratch_dir, stderr, surface};
-use isyswasfa::compose::{self, Component, Plug, PollExport};
 use isyswasfa_bindgen::wit_parser::WorldKey;
 use isyswasfa_bindgen::{LowerOptions, lower_path};
+use isyswasfa_compose::{self as compose, Component, Plug, PollExport};
 
 const BAZ: &str = "component:test/baz";
 const TASKS: &str = "component:tasks/tasks";
