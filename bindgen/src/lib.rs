@@ -22,6 +22,8 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod elaborate;
 mod lower;
 pub mod pipes;

@@ -1,7 +1,8 @@
 //! The WASI 0.3 WIT packages that isyswasfa polyfills, shipped with it, and the loading of a
 //! guest's WIT with them.
 //!
-//! The packages are the files under `wit/deps/` at the top of the repository, embedded here:
+//! The packages are the files under `wit/deps/` in this crate's directory, embedded at build time
+//! (nothing is read from the source tree at run time, so an installed binary has them too):
 //! `wasi:clocks@0.3.0`, `wasi:random@0.3.0`, `wasi:cli@0.3.0` (its standard streams) and
 //! `wasi:http@0.3.0` (with its `service` and `middleware` worlds). A test
 //! (`bindgen/tests/http_wit_conformance.rs`) checks them against the WIT that wasmtime-wasi-http
@@ -29,7 +30,7 @@ struct ShippedPackage {
 /// Embeds `wit/deps/<path>` as a `(path, contents)` pair.
 macro_rules! deps_file {
     ($path:literal) => {
-        ($path, include_str!(concat!("../../wit/deps/", $path)))
+        ($path, include_str!(concat!("../wit/deps/", $path)))
     };
 }
 
@@ -241,7 +242,7 @@ mod tests {
     /// Every `.wit` file under `wit/deps/` is embedded, so none is forgotten when one is added.
     #[test]
     fn every_deps_file_is_embedded() {
-        let deps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/deps");
+        let deps = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit/deps");
         let mut on_disk = Vec::new();
         for package in std::fs::read_dir(&deps).unwrap() {
             let package = package.unwrap().path();

@@ -49,6 +49,8 @@
 //! its siblings. A synchronous export waiting in [`block_on`] cannot return early: it keeps
 //! running its tasks (the host's CPU deadline stops one that never waits).
 
+#![warn(missing_docs)]
+
 #[cfg(not(feature = "native"))]
 mod executor;
 #[cfg(not(feature = "native"))]

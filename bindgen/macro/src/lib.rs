@@ -7,6 +7,8 @@
 //! `isyswasfa-bindgen` and expands to the bindings `isyswasfa_bindgen::rust::generate`
 //! produces; `@native` expands to wit-bindgen's own native WASI 0.3 bindings.
 
+#![warn(missing_docs)]
+
 mod options;
 
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
-//! The WASI 0.3 WIT that isyswasfa ships (`wit/deps/`, see `isyswasfa_bindgen::shipped`) must be
-//! type-identical to the WIT that wasmtime-wasi-http 48.0.8 ships in its sources
+//! The WASI 0.3 WIT that isyswasfa ships (`bindgen/wit/deps/`, see `isyswasfa_bindgen::shipped`)
+//! must be type-identical to the WIT that wasmtime-wasi-http 48.0.8 ships in its sources
 //! (`src/p3/wit`), for every interface and world we ship: names, parameters, results, resources,
 //! `async`, stability. Docs and layout may differ.
 //!
@@ -126,7 +126,7 @@ fn wasmtime_wasi_http_dir() -> PathBuf {
 
 /// Our `wit/deps/` with each `(file, from, to)` edit applied, parsed from a scratch directory.
 fn load_edited_deps(edits: &[(&str, &str, &str)]) -> Resolve {
-    let deps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/deps");
+    let deps = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit/deps");
     let scratch =
         std::env::temp_dir().join(format!("isyswasfa-conformance-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);

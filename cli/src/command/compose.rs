@@ -1,10 +1,10 @@
 //! `isyswasfa compose`: plugs dependencies into a root component (or follows a WAC document)
-//! and writes the composed component; the rules are in [`isyswasfa::compose`].
+//! and writes the composed component; the rules are in [`isyswasfa_compose`].
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use isyswasfa::compose::{self, Component, Composition};
+use isyswasfa_compose::{self as compose, Component, Composition};
 
 /// Arguments of `isyswasfa compose`.
 #[derive(clap::Args)]

@@ -8,7 +8,7 @@ use isyswasfa_bindgen::{LowerOptions, lower_path};
 #[derive(clap::Args)]
 pub struct WitArgs {
     /// A WIT file, or a directory of WIT files with its dependencies in `deps/`. The
-    /// `wasi:*@0.3.0` packages isyswasfa ships (`wit/deps/`) are used when it lacks them.
+    /// `wasi:*@0.3.0` packages isyswasfa ships (built in) are used when it lacks them.
     path: PathBuf,
     /// The world to lower (needed when the package has more than one).
     #[arg(long)]

@@ -1,10 +1,28 @@
-//! Composition: plugs components into one another with `wac-graph`, and exports the poll
-//! function of every isyswasfa component of the result next to the root's exports.
+//! isyswasfa's composition library: plugs components into one another with `wac-graph`, and
+//! exports the poll function of every isyswasfa component of the result next to the root's
+//! exports. The `isyswasfa compose` command is a thin caller of this crate; it needs neither the
+//! host runtime nor the command line.
 //!
-//! Two ways in:
+//! Two ways in, both taking [`Component`]s (bytes and a name for messages) and returning a
+//! [`Composition`] (the composed bytes, the [`Plug`]s made and the [`PollExport`]s):
 //! - [`compose`]: a root component and a list of dependencies, plugged by name (the
 //!   `isyswasfa compose ROOT -d DEP…` command line);
 //! - [`compose_wac`]: a WAC document describing an arbitrary graph (`--wac FILE`).
+//!
+//! ```no_run
+//! use isyswasfa_compose::{Component, compose};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let root = Component::read("caller.wasm".as_ref())?;
+//! let callee = Component::read("callee.wasm".as_ref())?;
+//! let composition = compose(&root, &[callee])?;
+//! for plug in &composition.plugs {
+//!     println!("plugged {plug}");
+//! }
+//! composition.write("composed.wasm".as_ref())?;
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # The plugging order
 //! The root comes first, then the dependencies in the order given. Each import of a component is
@@ -29,6 +47,8 @@
 //! to a resource (every isyswasfa component has one: the poll function's `isyswasfa-poll-input`).
 //! `type_imports` satisfies such imports itself, from an explicit import of the interface the type
 //! comes from; the result is the same component type.
+
+#![warn(missing_docs)]
 
 mod encode;
 mod plug;

@@ -1,5 +1,5 @@
 //! The command-line composition: a root and its dependencies, each import plugged with the first
-//! dependency listed after its importer that exports it (the rule is in the module above).
+//! dependency listed after its importer that exports it (the rule is in the crate documentation).
 
 use anyhow::{Context, Result, anyhow, bail};
 use wac_graph::types::{ItemKind, Package, are_semver_compatible};
