@@ -18,9 +18,15 @@ pub struct State {
 impl State {
     /// WASI with the host's stdout and stderr, and the isyswasfa defaults.
     pub fn new() -> Self {
+        Self::with_isyswasfa(IsyswasfaCtx::default())
+    }
+
+    /// WASI with the host's stdout and stderr, and the given isyswasfa state (made with
+    /// [`IsyswasfaCtx::builder`]).
+    pub fn with_isyswasfa(isyswasfa: IsyswasfaCtx) -> Self {
         Self::with(
             WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
-            IsyswasfaCtx::default(),
+            isyswasfa,
         )
     }
 

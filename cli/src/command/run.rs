@@ -79,7 +79,10 @@ async fn run_async(args: &RunArgs) -> Result<ExitCode> {
         trap_unknown_imports(&mut linker, &engine, &component)?;
     }
     let host = Host::instantiate(
-        Store::new(&engine, State::with(wasi_ctx(args), IsyswasfaCtx::default())),
+        Store::new(
+            &engine,
+            State::with(wasi_ctx(args), IsyswasfaCtx::default()),
+        ),
         &linker,
         &component,
     )

@@ -1,9 +1,9 @@
 //! `isyswasfa compose` on real guests: chains of the same component, the poll exports of every
 //! instance under distinct names, plain WASI 0.2 components, and WAC documents.
 
-use isyswasfa_compose::{self as compose, Component, Plug, PollExport};
 use isyswasfa_bindgen::wit_parser::WorldKey;
 use isyswasfa_bindgen::{LowerOptions, lower_path};
+use isyswasfa_compose::{self as compose, Component, Plug, PollExport};
 use isyswasfa_test_support::{Guest, repo_root};
 
 use crate::common;

@@ -160,7 +160,7 @@ async fn compose_hostile_wrong_result() -> Result<()> {
     let host = isyswasfa_host::Host::instantiate(
         wasmtime::Store::new(
             composition::engine(),
-            isyswasfa_host::State::with_wasi(wasi),
+            isyswasfa_host::State::with(wasi, isyswasfa_host::IsyswasfaCtx::default()),
         ),
         &composition::linker()?,
         &component,

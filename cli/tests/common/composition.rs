@@ -74,7 +74,10 @@ async fn host(component: &Component) -> Result<Host<State>> {
         .allow_tcp(true)
         .build();
     Host::instantiate(
-        Store::new(engine(), State::with_wasi(wasi)),
+        Store::new(
+            engine(),
+            State::with(wasi, isyswasfa_host::IsyswasfaCtx::default()),
+        ),
         &linker()?,
         component,
     )

@@ -1,17 +1,17 @@
 //! Tests of pipes and their embedder ends.
 
 use super::*;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use futures::{SinkExt, StreamExt};
 use std::cell::Cell;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use std::io;
-use std::sync::Mutex;
 
 /// Polls `fut` once with a no-op waker.
 fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {

@@ -69,7 +69,7 @@ async fn stream_of_records() -> Result<()> {
         .await?;
     // More records than a value stream buffers: the host buffers exactly its capacity, and the
     // rest waits in the writer until the guest reads.
-    let count = isyswasfa_host::VALUE_CAPACITY as i32 + 6;
+    let count = isyswasfa_host::limits::VALUE_CAPACITY as i32 + 6;
     let (mut writer, reader) = host.new_stream::<Val>().await?;
     let input = std::sync::Arc::clone(writer.pipe());
     let writing = tokio::spawn(async move {
@@ -78,7 +78,7 @@ async fn stream_of_records() -> Result<()> {
     });
     assert_eq!(
         settled_len(|| input.len()).await,
-        isyswasfa_host::VALUE_CAPACITY
+        isyswasfa_host::limits::VALUE_CAPACITY
     );
     assert!(!writing.is_finished(), "the writer waits for room");
 
@@ -88,7 +88,7 @@ async fn stream_of_records() -> Result<()> {
     // The guest's output, unread, fills its stream to exactly the capacity too.
     assert_eq!(
         settled_len(|| output.len()).await,
-        isyswasfa_host::VALUE_CAPACITY
+        isyswasfa_host::limits::VALUE_CAPACITY
     );
     let mut shifted = Vec::new();
     while let Some(chunk) = out.read(1024).await {
@@ -282,7 +282,7 @@ async fn backpressure_and_cancelled_write() -> Result<()> {
     let buffered = values.len();
     assert_eq!(
         buffered,
-        isyswasfa_host::VALUE_CAPACITY,
+        isyswasfa_host::limits::VALUE_CAPACITY,
         "the buffer holds exactly its capacity before the writer waits"
     );
     let buffered = buffered as u32;
@@ -333,10 +333,10 @@ async fn pipe_write_beyond_room() -> Result<()> {
     let held = settled_len(|| pipe.len()).await;
     assert_eq!(
         held,
-        isyswasfa_host::VALUE_CAPACITY,
+        isyswasfa_host::limits::VALUE_CAPACITY,
         "values buffered in host memory"
     );
-    assert_eq!(pipe.capacity(), isyswasfa_host::VALUE_CAPACITY);
+    assert_eq!(pipe.capacity(), isyswasfa_host::limits::VALUE_CAPACITY);
     // The rest follows as the reader makes room, in order, and the buffer never grows.
     let mut next = 0u32;
     while let Some(chunk) = reader.read(1000).await {
@@ -356,7 +356,7 @@ async fn pipe_write_beyond_room() -> Result<()> {
     let held = settled_len(|| pipe.len()).await;
     assert_eq!(
         held,
-        isyswasfa_host::BYTE_CAPACITY,
+        isyswasfa_host::limits::BYTE_CAPACITY,
         "bytes buffered in host memory"
     );
     let mut count = 0u32;
@@ -374,11 +374,11 @@ async fn pipe_write_beyond_room() -> Result<()> {
 /// The buffer sizes are the store's setting: the same floods stop at the smaller capacities.
 #[tokio::test]
 async fn stream_capacities_are_configurable() -> Result<()> {
-    let capacities = isyswasfa_host::StreamCapacities {
-        bytes: 1000,
-        values: 8,
-    };
-    let state = isyswasfa_host::State::new().with_stream_capacities(capacities);
+    let ctx = isyswasfa_host::IsyswasfaCtx::builder()
+        .byte_stream_capacity(1000)
+        .value_stream_capacity(8)
+        .build();
+    let state = isyswasfa_host::State::with_isyswasfa(ctx);
     let host = common::streams_in(state, Default::default()).await?;
     let flood = host.func::<(u32,), Stream>(STREAMS, "flood").await?;
     let reader = host

@@ -5,9 +5,9 @@
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use isyswasfa_host::{Host, IsyswasfaCtx, IsyswasfaView, ReaderEnd, State, TableSizes};
+use isyswasfa_host::{Host, IsyswasfaView, ReaderEnd, State, TableSizes};
 use isyswasfa_test_support::{Guest, timing};
-use wasmtime::component::{Resource, ResourceTable, Val};
+use wasmtime::component::{Resource, Val};
 use wasmtime::{Result, Store};
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
@@ -28,12 +28,8 @@ impl WasiView for Tracked {
 }
 
 impl IsyswasfaView for Tracked {
-    fn isyswasfa(&mut self) -> &mut IsyswasfaCtx {
+    fn isyswasfa(&mut self) -> isyswasfa_host::IsyswasfaCtxView<'_> {
         self.state.isyswasfa()
-    }
-
-    fn isyswasfa_and_table(&mut self) -> (&mut IsyswasfaCtx, &mut ResourceTable) {
-        self.state.isyswasfa_and_table()
     }
 }
 
@@ -219,7 +215,14 @@ async fn busy_guest_is_stopped() -> Result<()> {
     let budget = Duration::from_millis(400);
     let linker = isyswasfa_host::linker::<State>(common::engine())?;
     let busy = Host::instantiate(
-        Store::new(common::engine(), State::new().with_cpu_budget(budget)),
+        Store::new(
+            common::engine(),
+            State::with_isyswasfa(
+                isyswasfa_host::IsyswasfaCtx::builder()
+                    .cpu_budget(budget)
+                    .build(),
+            ),
+        ),
         &linker,
         &common::component(Guest::Unruly),
     )
@@ -281,7 +284,14 @@ async fn self_waking_guest_is_fair() -> Result<()> {
     let budget = Duration::from_millis(300);
     let linker = isyswasfa_host::linker::<State>(common::engine())?;
     let host = Host::instantiate(
-        Store::new(common::engine(), State::new().with_cpu_budget(budget)),
+        Store::new(
+            common::engine(),
+            State::with_isyswasfa(
+                isyswasfa_host::IsyswasfaCtx::builder()
+                    .cpu_budget(budget)
+                    .build(),
+            ),
+        ),
         &linker,
         &common::component(Guest::Unruly),
     )

@@ -9,7 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use isyswasfa_host::{Host, ReaderEnd, State, TableLimits, TableSizes};
+use isyswasfa_host::limits::TableLimits;
+use isyswasfa_host::{Host, ReaderEnd, State, TableSizes};
 use isyswasfa_test_support::{Guest, timing};
 use wasmtime::component::{Resource, Val};
 use wasmtime::{Result, Store};
@@ -17,7 +18,12 @@ use wasmtime::{Result, Store};
 use crate::common;
 
 async fn hostile(limits: TableLimits) -> Result<Host<State>> {
-    hostile_in(State::new().with_limits(limits)).await
+    hostile_in(State::with_isyswasfa(
+        isyswasfa_host::IsyswasfaCtx::builder()
+            .table_limits(limits)
+            .build(),
+    ))
+    .await
 }
 
 async fn hostile_in(state: State) -> Result<Host<State>> {
@@ -33,7 +39,15 @@ async fn hostile_in(state: State) -> Result<Host<State>> {
 /// Runs `which` on a fresh hostile host; returns the error it ended with, after checking that
 /// the hostile host stays broken with that error and that another host is unharmed.
 async fn attack_with(which: &str, limits: TableLimits) -> Result<String> {
-    attack_in(which, State::new().with_limits(limits)).await
+    attack_in(
+        which,
+        State::with_isyswasfa(
+            isyswasfa_host::IsyswasfaCtx::builder()
+                .table_limits(limits)
+                .build(),
+        ),
+    )
+    .await
 }
 
 /// [`attack_with`], on a hostile host with the store data `state`.
@@ -352,7 +366,15 @@ async fn hostile_busy_loop() -> Result<()> {
     common::component(Guest::Hostile);
     common::component(Guest::RoundTrip);
     let started = Instant::now();
-    let error = attack_in("busy", State::new().with_cpu_budget(budget)).await?;
+    let error = attack_in(
+        "busy",
+        State::with_isyswasfa(
+            isyswasfa_host::IsyswasfaCtx::builder()
+                .cpu_budget(budget)
+                .build(),
+        ),
+    )
+    .await?;
     expect(
         &error,
         &[
@@ -430,7 +452,7 @@ async fn hostile_pipe_write_beyond_room() -> Result<()> {
     let _timing = timing::exclusive().await;
     let host = hostile(TableLimits::default()).await?;
     let start = host.table_sizes().await?;
-    let capacity = isyswasfa_host::VALUE_CAPACITY as u64;
+    let capacity = isyswasfa_host::limits::VALUE_CAPACITY as u64;
     assert_eq!(
         probe(&host, "pipe-flood").await?,
         vec![1_000_000 - capacity, capacity, 10]
@@ -458,7 +480,7 @@ async fn hostile_pipe_drop_orders() -> Result<()> {
     let _timing = timing::shared().await;
     let host = hostile(TableLimits::default()).await?;
     let start = host.table_sizes().await?;
-    let capacity = isyswasfa_host::VALUE_CAPACITY as u64;
+    let capacity = isyswasfa_host::limits::VALUE_CAPACITY as u64;
     for (which, expected) in [
         // The read after the wait sees the end of the stream.
         ("writer-dropped-while-waiting", vec![1]),

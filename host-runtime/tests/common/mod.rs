@@ -164,7 +164,10 @@ pub async fn callee() -> Result<Host<State>> {
         .allow_tcp(true)
         .build();
     Host::instantiate(
-        Store::new(engine(), State::with_wasi(wasi)),
+        Store::new(
+            engine(),
+            State::with(wasi, isyswasfa_host::IsyswasfaCtx::default()),
+        ),
         &linker,
         &component(Guest::Callee),
     )
