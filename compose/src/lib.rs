@@ -64,8 +64,8 @@ use anyhow::{Context, Result};
 pub use plug::compose;
 pub use wac::compose_wac;
 
-/// The name prefix of the exports through which the host drives an isyswasfa component.
-pub const POLL_EXPORT_PREFIX: &str = "isyswasfa-poll";
+/// What every isyswasfa component's poll export is named after (`isyswasfa-poll-<suffix>`).
+pub use isyswasfa_protocol::names::POLL_PREFIX as POLL_EXPORT_PREFIX;
 
 /// A component to compose: its bytes and the name messages call it by (usually its file path).
 #[derive(Clone, Debug)]

@@ -5,6 +5,7 @@
 //! ready (costing little more than a synchronous import), and otherwise hands the future to the
 //! event loop and returns a `pending`; and `<name>-isyswasfa-result`, which collects the value.
 
+use isyswasfa_protocol::names::{RESULT_SUFFIX, START_SUFFIX};
 use std::any::{Any, TypeId};
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
@@ -19,10 +20,6 @@ use crate::poller::Pending;
 use crate::poller::Ready;
 use isyswasfa_protocol::tasks::{HostFunction, Value};
 
-/// The suffix of a lowered function's start half.
-pub const START_SUFFIX: &str = "-isyswasfa-start";
-/// The suffix of a lowered function's result half.
-pub const RESULT_SUFFIX: &str = "-isyswasfa-result";
 
 /// Defines the lowered async function `name` (as written in WIT, e.g. `"foo"` or
 /// `"[method]conn.read"`) in `instance`, implemented by `f`.

@@ -161,6 +161,6 @@ async fn block<T: IsyswasfaView>(
             return Ok(PollInput::lower(component, events));
         }
         ctx.may_wait(component, waiting_for)?;
-        crate::pollables::wait_host(store.data_mut()).await;
+        crate::pollables::wait::wait_host(store.data_mut()).await;
     }
 }

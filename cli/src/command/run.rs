@@ -383,7 +383,7 @@ fn trap_unknown_imports(
         };
         let provided = name.starts_with("wasi:")
             || name.starts_with("isyswasfa:")
-            || name.contains("/isyswasfa-ops-");
+            || name.contains(isyswasfa_host::OPS_STEM);
         if provided {
             continue;
         }

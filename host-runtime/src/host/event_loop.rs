@@ -54,7 +54,7 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                     Some(command) => self.handle(command).await,
                     None => break,
                 },
-                () = crate::pollables::wait_host(self.store.data_mut()) => {}
+                () = crate::pollables::wait::wait_host(self.store.data_mut()) => {}
                 () = discarded.ready() => {}
                 // Deliveries are left (see `MAX_DELIVERIES_PER_TURN`): let the others in first.
                 () = tokio::task::yield_now(), if more => {}

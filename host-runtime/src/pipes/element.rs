@@ -11,7 +11,7 @@ use crate::limits::BYTE_CAPACITY;
 use crate::limits::UNIT_CAPACITY;
 use crate::limits::VALUE_CAPACITY;
 use crate::pipes::capacity::StreamCapacities;
-use crate::pipes::table::Discarded;
+use crate::pipes::discarded::Discarded;
 use isyswasfa_protocol::pipe::Pipe;
 
 /// Marker type of the `reader` resources of every pipe interface.

@@ -11,7 +11,7 @@ use crate::pipes::element::AnyPipe;
 use crate::pipes::element::End;
 use crate::pipes::element::ReaderEnd;
 use crate::pipes::table::PipeTable;
-use crate::pipes::table::visit_resources;
+use crate::pipes::discarded::visit_resources;
 use isyswasfa_protocol::pipe::Pipe;
 
 /// Releases (with `resource_drop`, running guest destructors) every resource handle inside the

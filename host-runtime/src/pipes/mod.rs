@@ -37,6 +37,7 @@
 //! All the ends are usable from any tokio task or thread: they are `Send + Sync` when `T: Send`,
 
 pub(crate) mod capacity;
+pub(crate) mod discarded;
 pub(crate) mod element;
 mod future;
 pub(crate) mod guest;

@@ -13,6 +13,7 @@
 //! still work, but they stall every component of the store, so each one that had to wait is
 //! reported at `warn` level with the component and how long it blocked.
 
+pub(crate) mod wait;
 pub(crate) mod waits;
 
 use std::future::{Future, poll_fn};
@@ -32,57 +33,11 @@ use crate::pollables::waits::drop_pollable;
 use crate::poller::Pending;
 use isyswasfa_protocol::tasks::{HostFunction, Value};
 
-/// The interface through which components hand pollables to the host.
-pub const INTERFACE: &str = "isyswasfa:isyswasfa/pollables@0.1.0";
+pub use isyswasfa_protocol::names::POLLABLES_INTERFACE as INTERFACE;
 
 /// The `wasi:io/poll` interface as wasmtime-wasi 48 defines it (its blocking calls are timed).
 const WASI_POLL: &str = "wasi:io/poll@0.2.12";
 
-/// Waits until a host future finishes or a pollable a component waits for becomes ready, and
-/// records what finished. This is the one wait of the event loop (and of `block_on`).
-pub(crate) async fn wait_host<T: IsyswasfaView>(data: &mut T) {
-    let crate::ctx::IsyswasfaCtxView { ctx, table } = data.isyswasfa();
-    ctx.pollables.reap(table);
-    if ctx.pollables.is_empty() {
-        poll_fn(|cx| ctx.tasks.poll_host(cx)).await;
-        return;
-    }
-    let list: Vec<Resource<DynPollable>> = ctx
-        .pollables
-        .waits
-        .iter()
-        .map(|wait| Resource::new_borrow(wait.pollable.rep()))
-        .collect();
-    let ready = {
-        let host = poll_fn(|cx| ctx.tasks.poll_host(cx));
-        let pollables = table.poll(list);
-        tokio::select! {
-            () = host => None,
-            ready = pollables => Some(ready),
-        }
-    };
-    match ready {
-        Some(Ok(mut indices)) => {
-            // Highest first, so that each `swap_remove` leaves the lower indices in place.
-            indices.sort_unstable_by(|a, b| b.cmp(a));
-            for index in indices {
-                if (index as usize) < ctx.pollables.waits.len() {
-                    let wait = ctx.pollables.waits.swap_remove(index as usize);
-                    let _ = wait.done.send(());
-                    drop_pollable(table, wait.pollable);
-                }
-            }
-        }
-        Some(Err(error)) => {
-            // Only a pollable deleted behind the host's back can fail here; fail those waits.
-            tracing::warn!("isyswasfa: waiting on pollables failed: {error:#}");
-            for wait in ctx.pollables.waits.drain(..) {
-                drop_pollable(table, wait.pollable);
-            }
-        }
-        None => {}
-    }
-}
 
 /// Adds `isyswasfa:isyswasfa/pollables` and the timed WASI 0.2 blocking calls to `linker`
 /// (which must already hold wasmtime-wasi's `wasi:io`).
