@@ -202,6 +202,14 @@ fn generate_raw(lowered: &Lowered, opts: &GuestOptions) -> Result<String> {
     wit.export_macro_name = Some(raw_export_macro(lowered));
     wit.pub_export_macro = opts.pub_export_macro;
     wit.with.extend(crate::rust_pipes::with_options(lowered));
+    // A payload type of an exported interface that no function names once its streams and
+    // futures are lowered (a record used only as `stream<point>`) is still the type the guest
+    // writes and the ops copies map onto: wit-bindgen must generate it, as it does natively.
+    // It generates only the types functions use unless told otherwise, and cannot be told so
+    // per type.
+    if !lowered.pipes.copies.is_empty() {
+        wit.generate_unused_types = true;
+    }
     wit.with.push((
         ISYSWASFA_INTERFACE.to_string(),
         wit_bindgen_rust::WithOption::Path(format!("{}::rt::protocol", opts.runtime)),
