@@ -68,7 +68,8 @@ impl GuestOptions {
     fn wit_bindgen_opts(&self) -> wit_bindgen_rust::Opts {
         let mut wit = self.wit_bindgen.clone();
         wit.runtime_path = Some(format!("{}::rt::wit_bindgen::rt", self.runtime));
-        wit.bitflags_path = Some(format!("{}::rt::wit_bindgen::bitflags", self.runtime));
+        // The `bitflags` crate, where wit-bindgen 0.61 has it too (`wit_bindgen::rt::bitflags`).
+        wit.bitflags_path = Some(format!("{}::rt::bitflags", self.runtime));
         wit.generate_all = self.generate_all;
         wit.additional_derive_attributes = self.additional_derives.clone();
         for (name, path) in &self.with {
@@ -677,6 +678,11 @@ fn mirror(
             syn::Item::Const(i) if is_pub(&i.vis) => push(&i.ident),
             syn::Item::Static(i) if is_pub(&i.vis) => push(&i.ident),
             syn::Item::Trait(i) if is_pub(&i.vis) && !replaced(&i.ident) => push(&i.ident),
+            syn::Item::Macro(m) => {
+                if let Some(name) = bitflags_name(m) {
+                    push(&name);
+                }
+            }
             syn::Item::Use(u) if is_pub(&u.vis) => {
                 let mut used = Vec::new();
                 use_names(&u.tree, &mut used);
@@ -718,6 +724,24 @@ fn mirror(
         #children
         #added
     }
+}
+
+/// The type a `bitflags! { … pub struct Name: repr { … } }` invocation defines (wit-bindgen's
+/// code for a WIT `flags`), when it is public.
+fn bitflags_name(item: &syn::ItemMacro) -> Option<Ident> {
+    use proc_macro2::TokenTree;
+    if item.mac.path.segments.last()?.ident != "bitflags" {
+        return None;
+    }
+    let tokens: Vec<TokenTree> = item.mac.tokens.clone().into_iter().collect();
+    tokens.windows(3).find_map(|window| match window {
+        [
+            TokenTree::Ident(vis),
+            TokenTree::Ident(keyword),
+            TokenTree::Ident(name),
+        ] if vis == "pub" && keyword == "struct" => Some(name.clone()),
+        _ => None,
+    })
 }
 
 /// The `#[cfg(…)]` attributes of `item`.

@@ -7,6 +7,7 @@
 wit_bindgen::generate!({ path: "wit", world: "dropin", generate_all });
 
 use exports::component::dropin::api::{Guest as Api, Point};
+use exports::component::dropin::checks::{Guest as Checks, Perms};
 use wit_bindgen::StreamReader;
 
 struct Component;
@@ -22,6 +23,25 @@ impl Api for Component {
             }
         });
         rx
+    }
+}
+
+impl Checks for Component {
+    async fn toggle_write(p: Perms) -> String {
+        let names = |p: Perms| {
+            let all = [
+                (Perms::READ, "read"),
+                (Perms::WRITE, "write"),
+                (Perms::EXEC, "exec"),
+            ];
+            let set: Vec<&str> = all
+                .iter()
+                .filter(|(flag, _)| p.contains(*flag))
+                .map(|(_, name)| *name)
+                .collect();
+            set.join("+")
+        };
+        format!("{} -> {}", names(p), names(p ^ Perms::WRITE))
     }
 }
 

@@ -1,0 +1,193 @@
+//! Drop-in ports (issue 17): guests written the way wit-bindgen 0.61 async guests are written,
+//! built unmodified for isyswasfa (their `wit-bindgen` dependency renamed to isyswasfa-guest)
+//! and with wit-bindgen 0.61 itself, are run by the same `isyswasfa run` and must give the same
+//! answers.
+//!
+//! `test-cases/port-dropin` and `test-cases/port-dropin-native` build the very same `src/` and
+//! `wit/`; each function of their `component:dropin/checks` export exercises one point. (Point
+//! 0, a stream of records read by the host, is in `host-runtime/tests/dropin.rs`: natively a
+//! component cannot read its own stream of records.)
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The guests of these tests, built (once per process) with only them selected, so a change to
+/// the guest runtime rebuilds these and not every guest of `test-cases/`: each package, and the
+/// file it builds (a library's name has `_` for `-`, a binary's does not).
+const GUESTS: [(&str, &str); 2] = [
+    ("port-dropin", "port_dropin.wasm"),
+    ("port-dropin-native", "port_dropin_native.wasm"),
+];
+
+fn dropin_guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let Some((_, file)) = GUESTS.iter().find(|(package, _)| *package == name) else {
+        panic!("{name} is not a drop-in guest");
+    };
+    // A directory of their own: selecting packages changes cargo's feature unification, which
+    // would otherwise rebuild the shared dependencies of the other tests' guests.
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir).join("guests-dropin"),
+        None => common::repo_root().join("target").join("guests-dropin"),
+    };
+    BUILT.get_or_init(|| {
+        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        command
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(common::repo_root().join("test-cases").join("Cargo.toml"));
+        for (guest, _) in GUESTS {
+            command.args(["-p", guest]);
+        }
+        let status = command
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .expect("failed to run cargo to build the drop-in guests");
+        assert!(status.success(), "building the drop-in guests failed");
+    });
+    target.join("wasm32-wasip2").join("release").join(file)
+}
+
+/// What one `isyswasfa` process did.
+#[derive(Debug)]
+struct Outcome {
+    success: bool,
+    stdout: String,
+    stderr: String,
+    /// The CPU time (user + system) the process used.
+    cpu: Duration,
+}
+
+/// Runs `isyswasfa` with `args` (and `vars` added to its environment), killing it (and failing
+/// the test) after `limit`; measures the CPU time it used.
+fn isyswasfa_timed(args: &[&std::ffi::OsStr], vars: &[(&str, &str)], limit: Duration) -> Outcome {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_isyswasfa"))
+        .args(args)
+        .envs(vars.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running isyswasfa");
+    let pipe_reader = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = pipe_reader(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = pipe_reader(Box::new(child.stderr.take().expect("piped stderr")));
+    let pid = child.id() as libc::pid_t;
+    let start = Instant::now();
+    let mut status = 0;
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    let mut timed_out = false;
+    loop {
+        // SAFETY: `pid` is our own child, not reaped yet; wait4 fills `status` and `usage`.
+        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, usage.as_mut_ptr()) };
+        assert!(reaped >= 0, "wait4 failed");
+        if reaped == pid {
+            break;
+        }
+        if !timed_out && start.elapsed() > limit {
+            timed_out = true;
+            // SAFETY: signals our own, unreaped child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: wait4 filled it when it reaped the child.
+    let usage = unsafe { usage.assume_init() };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    let outcome = Outcome {
+        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+    };
+    assert!(
+        !timed_out,
+        "isyswasfa {args:?} did not finish in {limit:?}: {outcome:?}"
+    );
+    outcome
+}
+
+/// Calls `component:dropin/checks#<check>(<args>)` of `component` with `isyswasfa run`; its
+/// answer (the WAVE text printed), and the outcome.
+fn check(component: &Path, check: &str, args: &str) -> (String, Outcome) {
+    let call = format!("component:dropin/checks#{check}({args})");
+    let outcome = isyswasfa_timed(
+        &[
+            "run".as_ref(),
+            "--trap-unknown-imports".as_ref(),
+            "--invoke".as_ref(),
+            call.as_ref(),
+            component.as_os_str(),
+        ],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert!(
+        outcome.success,
+        "{call} on {}: {}",
+        component.display(),
+        outcome.stderr
+    );
+    (outcome.stdout.trim().to_string(), outcome)
+}
+
+/// The answers of `check` from both builds, checked to be equal (and the polyfilled build to be
+/// one, with its poll export).
+fn both(name: &str, args: &str) -> (String, Outcome, Outcome) {
+    let polyfilled = dropin_guest("port-dropin");
+    let native = dropin_guest("port-dropin-native");
+    let exports = common::surface(&std::fs::read(&polyfilled).expect("reading the guest")).exports;
+    assert!(
+        exports.iter().any(|e| e.starts_with("isyswasfa-poll")),
+        "{exports:?}"
+    );
+    let (polyfilled_answer, polyfilled_outcome) = check(&polyfilled, name, args);
+    let (native_answer, native_outcome) = check(&native, name, args);
+    assert_eq!(
+        polyfilled_answer, native_answer,
+        "`{name}` answers differently polyfilled (left) and native (right)"
+    );
+    (polyfilled_answer, polyfilled_outcome, native_outcome)
+}
+
+/// Each polyfilled guest builds the very files of its native twin, its `wit-bindgen`
+/// dependency renamed to isyswasfa-guest.
+#[test]
+fn port_dropin_sources_are_shared() {
+    let root = common::repo_root().join("test-cases");
+    for guest in ["port-dropin"] {
+        for dir in ["src", "wit"] {
+            assert_eq!(
+                std::fs::canonicalize(root.join(format!("{guest}-native")).join(dir)).unwrap(),
+                std::fs::canonicalize(root.join(guest).join(dir)).unwrap(),
+            );
+        }
+        let manifest = std::fs::read_to_string(root.join(guest).join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("wit-bindgen = { package = \"isyswasfa-guest\""));
+    }
+}
+
+/// Point 1: WIT `flags` work (wit-bindgen's code for them names `bitflags` where the guest's
+/// `wit_bindgen` has it, and the type is reachable in its interface's module).
+#[test]
+fn port_flags() {
+    let (answer, _, _) = both("toggle-write", "{read, exec}");
+    assert_eq!(answer, r#""read+exec -> read+write+exec""#);
+    let (answer, _, _) = both("toggle-write", "{write}");
+    assert_eq!(answer, r#""write -> ""#);
+}
