@@ -191,3 +191,14 @@ fn port_flags() {
     let (answer, _, _) = both("toggle-write", "{write}");
     assert_eq!(answer, r#""write -> ""#);
 }
+
+/// Point 2: `StreamWriter::write` gives back wit-bindgen's `AbiBuffer`: `remaining()` and
+/// `into_vec()`, the vector given (its capacity kept) with the values not written.
+#[test]
+fn port_abi_buffer() {
+    let (answer, _, _) = both("abi-buffer", "");
+    assert_eq!(
+        answer,
+        r#""Complete(3), remaining 0, into_vec [] of capacity 10; read [1, 2, 3]; Dropped, remaining 2, into_vec [4, 5]""#
+    );
+}

@@ -96,7 +96,7 @@ macro_rules! generate {
 pub use executor::{MAX_POLLS_PER_RUN, live_tasks, spawn_local, yield_async};
 #[cfg(not(feature = "native"))]
 pub use pipes::{
-    FutureRead, FutureReader, FutureWrite, FutureWriteError, FutureWriter, StreamRead,
+    AbiBuffer, FutureRead, FutureReader, FutureWrite, FutureWriteError, FutureWriter, StreamRead,
     StreamReader, StreamResult, StreamWrite, StreamWriter,
 };
 #[cfg(not(feature = "native"))]

@@ -6,9 +6,12 @@
 
 wit_bindgen::generate!({ path: "wit", world: "dropin", generate_all });
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use exports::component::dropin::api::{Guest as Api, Point};
 use exports::component::dropin::checks::{Guest as Checks, Perms};
-use wit_bindgen::StreamReader;
+use wit_bindgen::{StreamReader, StreamResult};
 
 struct Component;
 
@@ -42,6 +45,56 @@ impl Checks for Component {
             set.join("+")
         };
         format!("{} -> {}", names(p), names(p ^ Perms::WRITE))
+    }
+
+    async fn echo(mut input: StreamReader<u8>) -> StreamReader<u8> {
+        let (mut tx, rx) = wit_stream::new::<u8>();
+        wit_bindgen::spawn_local(async move {
+            let mut buf = Vec::with_capacity(64);
+            loop {
+                let (result, read) = input.read(buf).await;
+                if !matches!(result, StreamResult::Complete(_)) {
+                    break;
+                }
+                buf = tx.write_all(read).await;
+                if !buf.is_empty() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
+    async fn abi_buffer() -> String {
+        let (mut tx, mut rx) = wit_stream::new::<u8>();
+        let read = Rc::new(RefCell::new(None));
+        let reader = read.clone();
+        wit_bindgen::spawn_local(async move {
+            let (_, values) = rx.read(Vec::with_capacity(16)).await;
+            *reader.borrow_mut() = Some(values);
+            drop(rx);
+        });
+        let mut values = Vec::with_capacity(10);
+        values.extend([1, 2, 3]);
+        let (result, buf) = tx.write(values).await;
+        let remaining = buf.remaining();
+        let back = buf.into_vec();
+        let first = format!(
+            "{result:?}, remaining {remaining}, into_vec {back:?} of capacity {}",
+            back.capacity()
+        );
+        // The reader takes one read, then goes away.
+        while read.borrow().is_none() {
+            wit_bindgen::yield_async().await;
+        }
+        let (result, buf) = tx.write(vec![4, 5]).await;
+        let remaining = buf.remaining();
+        let second = format!(
+            "{result:?}, remaining {remaining}, into_vec {:?}",
+            buf.into_vec()
+        );
+        let read = read.borrow_mut().take().unwrap_or_default();
+        format!("{first}; read {read:?}; {second}")
     }
 }
 
