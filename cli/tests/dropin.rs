@@ -202,3 +202,34 @@ fn port_abi_buffer() {
         r#""Complete(3), remaining 0, into_vec [] of capacity 10; read [1, 2, 3]; Dropped, remaining 2, into_vec [4, 5]""#
     );
 }
+
+/// Point 4: the everyday echo loop (`read(buf)`, `buf = write_all(buf)`, `read(buf)`) over a real
+/// stream whose writer waits between chunks: `write_all` gives back the same vector (capacity
+/// kept), so the loop waits in `read` instead of spinning through the CPU budget.
+#[test]
+fn port_echo_loop() {
+    let (answer, polyfilled, native) = both("echo-loop", "");
+    assert_eq!(
+        answer,
+        r#""echoed 2000 bytes, sum 19000; write_all gave back 0 values, capacity 1000""#
+    );
+    // The writer waits 20 times 2 ms; a spinning loop would burn seconds.
+    for (build, outcome) in [("polyfilled", &polyfilled), ("native", &native)] {
+        assert!(
+            outcome.cpu < Duration::from_secs(3),
+            "{build}: {:?} of CPU",
+            outcome.cpu
+        );
+    }
+}
+
+/// Point 4: a read into a vector with no spare capacity waits, as wit-bindgen's does, until the
+/// writer has written (then `Complete(0)`, reading nothing) or is gone (`Dropped`).
+#[test]
+fn port_zero_capacity_read() {
+    let (answer, _, _) = both("zero-read", "");
+    assert_eq!(
+        answer,
+        r#""Complete(0) after the write: true, []; Complete(3) [1, 2, 3]; Dropped []""#
+    );
+}

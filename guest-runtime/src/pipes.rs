@@ -127,7 +127,9 @@ impl<T> StreamReader<T> {
     }
 
     /// Reads values into the spare capacity of `buf` (at least one value, unless the stream
-    /// ended), and gives `buf` back with how the read ended.
+    /// ended), and gives `buf` back with how the read ended. With no spare capacity it reads
+    /// nothing but still waits, as wit-bindgen's does: until the writer has written
+    /// ([`StreamResult::Complete`]`(0)`) or is gone ([`StreamResult::Dropped`]).
     ///
     /// Dropping the returned future cancels the read; nothing is lost, since values leave the
     /// pipe only when the read completes. [`StreamRead::cancel`] gives `buf` back.
@@ -193,10 +195,12 @@ impl<T> Future for StreamRead<'_, T> {
         let this = &mut *self;
         let vtable = this.reader.vtable;
         loop {
+            let mut readable = false;
             if let Some(wait) = &mut this.wait {
                 let ready = std::task::ready!(Pin::new(wait).poll(cx));
                 this.wait = None;
                 (vtable.finish_wait_readable)(ready);
+                readable = true;
             }
             let mut buf = this.buf.take().unwrap_or_default();
             if this.reader.done {
@@ -204,6 +208,17 @@ impl<T> Future for StreamRead<'_, T> {
             }
             let max = u32::try_from(buf.capacity() - buf.len()).unwrap_or(u32::MAX);
             if max == 0 {
+                // A read with no room, as on a native stream, waits until the writer has
+                // written (then `Complete(0)`, the values left in the pipe) or is gone.
+                if !readable && let Err(pending) = (vtable.start_wait_readable)(this.reader) {
+                    this.buf = Some(buf);
+                    this.wait = Some(await_ready(pending));
+                    continue;
+                }
+                if (vtable.read)(this.reader, 0).is_none() {
+                    this.reader.done = true;
+                    return Poll::Ready((StreamResult::Dropped, buf));
+                }
                 return Poll::Ready((StreamResult::Complete(0), buf));
             }
             match (vtable.read)(this.reader, max) {

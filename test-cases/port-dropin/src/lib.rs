@@ -6,11 +6,12 @@
 
 wit_bindgen::generate!({ path: "wit", world: "dropin", generate_all });
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use exports::component::dropin::api::{Guest as Api, Point};
 use exports::component::dropin::checks::{Guest as Checks, Perms};
+use wasi::clocks::monotonic_clock;
 use wit_bindgen::{StreamReader, StreamResult};
 
 struct Component;
@@ -95,6 +96,52 @@ impl Checks for Component {
         );
         let read = read.borrow_mut().take().unwrap_or_default();
         format!("{first}; read {read:?}; {second}")
+    }
+
+    async fn echo_loop() -> String {
+        let (mut tx, rx) = wit_stream::new::<u8>();
+        wit_bindgen::spawn_local(async move {
+            for chunk in 0..20u8 {
+                // The echo loop waits for each chunk: a loop that does not wait spins here.
+                monotonic_clock::wait_for(2_000_000).await;
+                if !tx.write_all(vec![chunk; 100]).await.is_empty() {
+                    break;
+                }
+            }
+        });
+        let echoed = <Component as Checks>::echo(rx).await.collect().await;
+        let sum: u32 = echoed.iter().map(|b| u32::from(*b)).sum();
+
+        // `write_all` gives back the vector it was given, emptied, its capacity kept.
+        let (mut tx, mut rx) = wit_stream::new::<u8>();
+        wit_bindgen::spawn_local(async move { while rx.next().await.is_some() {} });
+        let mut values = Vec::with_capacity(1000);
+        values.extend([7u8; 10]);
+        let back = tx.write_all(values).await;
+        format!(
+            "echoed {} bytes, sum {sum}; write_all gave back {} values, capacity {}",
+            echoed.len(),
+            back.len(),
+            back.capacity()
+        )
+    }
+
+    async fn zero_read() -> String {
+        let (mut tx, mut rx) = wit_stream::new::<u8>();
+        let written = Rc::new(Cell::new(false));
+        let writer = written.clone();
+        wit_bindgen::spawn_local(async move {
+            monotonic_clock::wait_for(5_000_000).await;
+            writer.set(true);
+            tx.write_all(vec![1, 2, 3]).await;
+        });
+        let (first, buf) = rx.read(Vec::new()).await;
+        let first = format!("{first:?} after the write: {}, {buf:?}", written.get());
+        let (second, buf) = rx.read(Vec::with_capacity(8)).await;
+        let second = format!("{second:?} {buf:?}");
+        let (third, buf) = rx.read(Vec::new()).await;
+        let third = format!("{third:?} {buf:?}");
+        format!("{first}; {second}; {third}")
     }
 }
 
