@@ -233,3 +233,14 @@ fn port_zero_capacity_read() {
         r#""Complete(0) after the write: true, []; Complete(3) [1, 2, 3]; Dropped []""#
     );
 }
+
+/// Point 5: clock waits already due (`wait-for(0)`, `wait-until(now)`, `wait-until(0)`) are
+/// ready when first polled.
+#[test]
+fn port_zero_waits() {
+    let (answer, _, _) = both("zero-waits", "");
+    assert_eq!(
+        answer,
+        r#""wait-for(0): ready; wait-until(now): ready; wait-until(0): ready""#
+    );
+}

@@ -7,6 +7,7 @@
 wit_bindgen::generate!({ path: "wit", world: "dropin", generate_all });
 
 use std::cell::{Cell, RefCell};
+use std::pin::pin;
 use std::rc::Rc;
 
 use exports::component::dropin::api::{Guest as Api, Point};
@@ -143,6 +144,30 @@ impl Checks for Component {
         let third = format!("{third:?} {buf:?}");
         format!("{first}; {second}; {third}")
     }
+
+    async fn zero_waits() -> String {
+        let wait_for = first_poll(monotonic_clock::wait_for(0)).await;
+        let wait_until = first_poll(monotonic_clock::wait_until(monotonic_clock::now())).await;
+        let past = first_poll(monotonic_clock::wait_until(0)).await;
+        format!("wait-for(0): {wait_for}; wait-until(now): {wait_until}; wait-until(0): {past}")
+    }
+}
+
+/// Awaits `future`; says whether its first poll found it ready.
+async fn first_poll<F: Future<Output = ()>>(future: F) -> &'static str {
+    let mut future = pin!(future);
+    let mut first = true;
+    let mut ready_at_once = false;
+    std::future::poll_fn(|cx| {
+        let poll = future.as_mut().poll(cx);
+        if first {
+            first = false;
+            ready_at_once = poll.is_ready();
+        }
+        poll
+    })
+    .await;
+    if ready_at_once { "ready" } else { "pending" }
 }
 
 export!(Component);
