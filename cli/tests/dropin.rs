@@ -203,6 +203,16 @@ fn port_abi_buffer() {
     );
 }
 
+/// Point 3: a second `generate!` whose interfaces are all mapped with `with` onto the first's
+/// defines no `wit_stream`/`wit_future` of its own (the guest `use`s the first's at the crate
+/// root, where the second is), and the guest exports the first world with
+/// `export!(T with_types_in bindings)` from outside its module.
+#[test]
+fn port_second_generate_all_mapped() {
+    let (answer, _, _) = both("second-bindings", "");
+    assert_eq!(answer, r#""second""#);
+}
+
 /// Point 4: the everyday echo loop (`read(buf)`, `buf = write_all(buf)`, `read(buf)`) over a real
 /// stream whose writer waits between chunks: `write_all` gives back the same vector (capacity
 /// kept), so the loop waits in `read` instead of spinning through the CPU budget.

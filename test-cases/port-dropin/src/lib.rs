@@ -4,12 +4,27 @@
 //! wit-bindgen 0.61 itself. Each function of `component:dropin/checks` exercises one of the
 //! differences issue 17 found, and answers a text both builds must agree on.
 
-wit_bindgen::generate!({ path: "wit", world: "dropin", generate_all });
+mod bindings {
+    wit_bindgen::generate!({ path: "wit", world: "dropin", generate_all });
+}
+
+// A second world, every interface of which `bindings` has: its bindings map them all there, and
+// define nothing of their own (the guest uses `bindings`' `wit_stream` and `wit_future` here).
+wit_bindgen::generate!({
+    path: "wit",
+    world: "extra",
+    with: {
+        "wasi:clocks/types@0.3.0": crate::bindings::wasi::clocks::types,
+        "wasi:clocks/monotonic-clock@0.3.0": crate::bindings::wasi::clocks::monotonic_clock,
+        "component:dropin/sink": crate::bindings::component::dropin::sink,
+    },
+});
 
 use std::cell::{Cell, RefCell};
 use std::pin::pin;
 use std::rc::Rc;
 
+use bindings::{exports, wasi, wit_stream};
 use exports::component::dropin::api::{Guest as Api, Point};
 use exports::component::dropin::checks::{Guest as Checks, Perms};
 use wasi::clocks::monotonic_clock;
@@ -151,6 +166,18 @@ impl Checks for Component {
         let past = first_poll(monotonic_clock::wait_until(0)).await;
         format!("wait-for(0): {wait_for}; wait-until(now): {wait_until}; wait-until(0): {past}")
     }
+
+    async fn second_bindings() -> String {
+        // `sink::consume` takes a `StreamReader<u8>` made by `bindings`' `wit_stream`; the
+        // function is not called (the host need not provide it), only named.
+        let consume: fn(StreamReader<u8>) -> _ = bindings::component::dropin::sink::consume;
+        let _ = consume;
+        let (mut tx, rx) = wit_stream::new::<u8>();
+        wit_bindgen::spawn_local(async move {
+            tx.write_all(b"second".to_vec()).await;
+        });
+        String::from_utf8_lossy(&rx.collect().await).into_owned()
+    }
 }
 
 /// Awaits `future`; says whether its first poll found it ready.
@@ -170,4 +197,4 @@ async fn first_poll<F: Future<Output = ()>>(future: F) -> &'static str {
     if ready_at_once { "ready" } else { "pending" }
 }
 
-export!(Component);
+bindings::export!(Component with_types_in bindings);
