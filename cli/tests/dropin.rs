@@ -19,9 +19,13 @@ use std::time::{Duration, Instant};
 /// The guests of these tests, built (once per process) with only them selected, so a change to
 /// the guest runtime rebuilds these and not every guest of `test-cases/`: each package, and the
 /// file it builds (a library's name has `_` for `-`, a binary's does not).
-const GUESTS: [(&str, &str); 2] = [
+const GUESTS: [(&str, &str); 3] = [
     ("port-dropin", "port_dropin.wasm"),
     ("port-dropin-native", "port_dropin_native.wasm"),
+    (
+        "port-dropin-native-import",
+        "port_dropin_native_import.wasm",
+    ),
 ];
 
 fn dropin_guest(name: &str) -> PathBuf {
@@ -253,4 +257,35 @@ fn port_zero_waits() {
         answer,
         r#""wait-for(0): ready; wait-until(now): ready; wait-until(0): ready""#
     );
+}
+
+/// Point 6: a polyfilled component whose code calls an import with the native async ABI
+/// (`[async-lower]wait`, from bindings wit-bindgen made) cannot be polyfilled; linking it says so
+/// in words, naming the import.
+#[test]
+fn port_native_abi_import_refused() {
+    let component = dropin_guest("port-dropin-native-import");
+    let outcome = isyswasfa_timed(
+        &[
+            "run".as_ref(),
+            "--invoke".as_ref(),
+            "call(1)".as_ref(),
+            component.as_os_str(),
+        ],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert!(!outcome.success, "{outcome:?}");
+    for words in [
+        "`component:native-abi/slow#wait`",
+        "native WASI 0.3 async ABI (`[async-lower]…`)",
+        "isyswasfa cannot polyfill",
+        "isyswasfa's `generate!`",
+    ] {
+        assert!(
+            outcome.stderr.contains(words),
+            "{words}: {}",
+            outcome.stderr
+        );
+    }
 }

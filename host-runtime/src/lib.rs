@@ -39,6 +39,7 @@ mod funcs;
 mod fuzz;
 mod host;
 pub mod http;
+mod native_abi;
 mod pipe_links;
 pub mod pipes;
 pub mod pollables;
@@ -57,6 +58,7 @@ pub use clocks::{MONOTONIC_CLOCK, SYSTEM_CLOCK};
 pub use deadline::{DEFAULT_CPU_BUDGET, EPOCH_TICK};
 pub use funcs::{RESULT_SUFFIX, START_SUFFIX, func_wrap_async, func_wrap_async_with_store};
 pub use host::{AsyncFunc, DynamicFunc, Host, MAX_DELIVERIES_PER_TURN, SyncFunc};
+pub use native_abi::{native_abi_message, native_async_imports};
 pub use pipe_links::{
     AnyPipe, BYTE_CAPACITY, PipeElement, ReaderEnd, StreamCapacities, UNIT_CAPACITY,
     VALUE_CAPACITY, WriterEnd,

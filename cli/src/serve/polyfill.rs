@@ -53,9 +53,14 @@ impl Polyfill {
     ) -> Result<Self> {
         let mut linker = isyswasfa_host::linker::<State>(engine)?;
         isyswasfa_host::add_component_imports(&mut linker, engine, component)?;
+        let native = isyswasfa_host::native_async_imports(engine, component);
         let pre = linker
             .instantiate_pre(component)
             .map_err(anyhow::Error::from)
+            .map_err(|error| match native.is_empty() {
+                true => error,
+                false => error.context(isyswasfa_host::native_abi_message(&native)),
+            })
             .with_context(|| format!("`{path}` imports what this host cannot provide"))?;
         Ok(Self {
             engine: engine.clone(),
