@@ -19,9 +19,14 @@ use std::time::{Duration, Instant};
 /// The guests of these tests, built (once per process) with only them selected, so a change to
 /// the guest runtime rebuilds these and not every guest of `test-cases/`: each package, and the
 /// file it builds (a library's name has `_` for `-`, a binary's does not).
-const GUESTS: [(&str, &str); 3] = [
+const GUESTS: [(&str, &str); 5] = [
     ("port-dropin", "port_dropin.wasm"),
     ("port-dropin-native", "port_dropin_native.wasm"),
+    ("port-dropin-command", "port-dropin-command.wasm"),
+    (
+        "port-dropin-command-native",
+        "port-dropin-command-native.wasm",
+    ),
     (
         "port-dropin-native-import",
         "port_dropin_native_import.wasm",
@@ -174,7 +179,7 @@ fn both(name: &str, args: &str) -> (String, Outcome, Outcome) {
 #[test]
 fn port_dropin_sources_are_shared() {
     let root = common::repo_root().join("test-cases");
-    for guest in ["port-dropin"] {
+    for guest in ["port-dropin", "port-dropin-command"] {
         for dir in ["src", "wit"] {
             assert_eq!(
                 std::fs::canonicalize(root.join(format!("{guest}-native")).join(dir)).unwrap(),
@@ -257,6 +262,40 @@ fn port_zero_waits() {
         answer,
         r#""wait-for(0): ready; wait-until(now): ready; wait-until(0): ready""#
     );
+}
+
+/// `isyswasfa run X.wasm` on a command, with `--env` arguments, `isyswasfa` itself having
+/// `vars` in its environment; its outcome.
+fn run_command(component: &Path, env: &[&str], vars: &[(&str, &str)]) -> Outcome {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["run".as_ref()];
+    for var in env {
+        args.push("--env".as_ref());
+        args.push(var.as_ref());
+    }
+    args.push(component.as_os_str());
+    isyswasfa_timed(&args, vars, Duration::from_secs(60))
+}
+
+/// Point 13: of a component exporting both `wasi:cli/run@0.2.0` (std's `main`) and
+/// `wasi:cli/run@0.3.0`, `isyswasfa run` runs the 0.3 one, as `wasmtime run` does; polyfilled
+/// and native alike.
+#[test]
+fn port_run_prefers_cli_0_3() {
+    for guest in ["port-dropin-command", "port-dropin-command-native"] {
+        let component = dropin_guest(guest);
+        let exports = common::surface(&std::fs::read(&component).unwrap()).exports;
+        for run in ["wasi:cli/run@0.2.0", "wasi:cli/run@0.3.0"] {
+            assert!(exports.iter().any(|e| e == run), "{guest}: {exports:?}");
+        }
+        let outcome = run_command(&component, &[], &[]);
+        assert!(outcome.success, "{guest}: {}", outcome.stderr);
+        assert_eq!(
+            outcome.stdout.lines().next(),
+            Some("wasi:cli/run@0.3.0"),
+            "{guest}: {}",
+            outcome.stdout
+        );
+    }
 }
 
 /// Point 6: a polyfilled component whose code calls an import with the native async ABI

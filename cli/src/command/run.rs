@@ -161,14 +161,19 @@ impl Exports {
         Exports(exports)
     }
 
-    /// `wasi:cli/run@0.2.x`'s or `@0.3.x`'s `run`.
+    /// `wasi:cli/run`'s `run`: the one of the highest version when the component exports
+    /// several, as `wasmtime run` does (every wasm32-wasip2 Rust binary exports std's `main` as
+    /// the 0.2 run, beside the 0.3 run its author wrote).
     fn find_run(&self) -> Option<&Export> {
-        self.0.iter().find(|e| {
-            e.name == "run"
-                && e.interface
-                    .as_deref()
-                    .is_some_and(|i| i.starts_with("wasi:cli/run@"))
-        })
+        self.0
+            .iter()
+            .filter_map(|e| {
+                let version = e.interface.as_deref()?.strip_prefix("wasi:cli/run@")?;
+                let version = semver::Version::parse(version).ok()?;
+                (e.name == "run").then_some((version, e))
+            })
+            .max_by(|(a, _), (b, _)| a.cmp(b))
+            .map(|(_, e)| e)
     }
 
     fn list(&self) -> String {
