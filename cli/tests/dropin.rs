@@ -191,6 +191,7 @@ fn port_dropin_sources_are_shared() {
     }
 }
 
+
 /// Point 1: WIT `flags` work (wit-bindgen's code for them names `bitflags` where the guest's
 /// `wit_bindgen` has it, and the type is reachable in its interface's module).
 #[test]
@@ -296,6 +297,37 @@ fn port_run_prefers_cli_0_3() {
             outcome.stdout
         );
     }
+}
+
+/// Point 14: `isyswasfa run --env NAME=VALUE --env NAME` passes environment variables, the
+/// second form with this process's value (none when it has none), as `wasmtime run` does.
+#[test]
+fn port_run_env() {
+    let env = [
+        "GREETING=hello=world",
+        "ISYSWASFA_DROPIN_INHERITED",
+        "ISYSWASFA_DROPIN_NOT_SET",
+        "EMPTY=",
+    ];
+    let mut outputs = Vec::new();
+    for guest in ["port-dropin-command", "port-dropin-command-native"] {
+        let outcome = run_command(
+            &dropin_guest(guest),
+            &env,
+            &[("ISYSWASFA_DROPIN_INHERITED", "from the parent")],
+        );
+        assert!(outcome.success, "{guest}: {}", outcome.stderr);
+        outputs.push(outcome.stdout);
+    }
+    assert_eq!(
+        outputs[0],
+        "wasi:cli/run@0.3.0\nEMPTY=\nGREETING=hello=world\n\
+         ISYSWASFA_DROPIN_INHERITED=from the parent\n"
+    );
+    assert_eq!(
+        outputs[0], outputs[1],
+        "polyfilled (left) and native (right)"
+    );
 }
 
 /// Point 6: a polyfilled component whose code calls an import with the native async ABI

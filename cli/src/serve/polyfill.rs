@@ -27,6 +27,7 @@ pub(super) struct Polyfill {
     max_instance_reuse: u32,
     pool: Mutex<Vec<Arc<Slot>>>,
     next_instance: AtomicU64,
+    env: Vec<(String, String)>,
 }
 
 /// One instance and how much it is used.
@@ -69,6 +70,7 @@ impl Polyfill {
             max_instance_reuse: config.max_instance_reuse,
             pool: Mutex::new(Vec::new()),
             next_instance: AtomicU64::new(1),
+            env: config.env.clone(),
         })
     }
 
@@ -133,7 +135,12 @@ impl Polyfill {
             }
         }
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
-        let mut state = State::new();
+        let wasi = wasmtime_wasi::WasiCtx::builder()
+            .inherit_stdout()
+            .inherit_stderr()
+            .envs(&self.env)
+            .build();
+        let mut state = State::with_wasi(wasi);
         state.isyswasfa.set_label(format!("instance {id}"));
         let host = Host::instantiate_pre(Store::new(&self.engine, state), &self.pre)
             .await
