@@ -191,7 +191,6 @@ fn port_dropin_sources_are_shared() {
     }
 }
 
-
 /// Point 1: WIT `flags` work (wit-bindgen's code for them names `bitflags` where the guest's
 /// `wit_bindgen` has it, and the type is reachable in its interface's module).
 #[test]
