@@ -19,7 +19,7 @@ use heck::ToUpperCamelCase;
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use wit_bindgen_core::wit_parser::{
-    FunctionKind, Handle, Resolve, Type, TypeDefKind, TypeId, WorldId, WorldKey,
+    FunctionKind, Handle, Resolve, Type, TypeDefKind, TypeId, WorldId, WorldItem, WorldKey,
 };
 use wit_bindgen_core::{Files, WorldGenerator};
 use wit_bindgen_rust::to_rust_ident;
@@ -68,7 +68,8 @@ impl GuestOptions {
     fn wit_bindgen_opts(&self) -> wit_bindgen_rust::Opts {
         let mut wit = self.wit_bindgen.clone();
         wit.runtime_path = Some(format!("{}::rt::wit_bindgen::rt", self.runtime));
-        wit.bitflags_path = Some(format!("{}::rt::wit_bindgen::bitflags", self.runtime));
+        // The `bitflags` crate, where wit-bindgen 0.61 has it too (`wit_bindgen::rt::bitflags`).
+        wit.bitflags_path = Some(format!("{}::rt::bitflags", self.runtime));
         wit.generate_all = self.generate_all;
         wit.additional_derive_attributes = self.additional_derives.clone();
         for (name, path) in &self.with {
@@ -112,11 +113,14 @@ const RAW_EXPORT_MACRO: &str = "__isyswasfa_export_raw";
 
 /// Generates the guest bindings of `lowered` as Rust tokens.
 pub fn generate(lowered: &Lowered, opts: &GuestOptions) -> Result<TokenStream> {
-    let raw = generate_raw(lowered, opts)?;
+    let all_mapped = all_interfaces_mapped(lowered, opts);
+    let raw = generate_raw(lowered, opts, all_mapped)?;
     let mut file =
         syn::parse_file(&raw).context("wit-bindgen produced code that does not parse")?;
     let runtime: syn::Path = syn::parse_str(&opts.runtime).context("invalid runtime path")?;
-    crate::rust_pipes::finish_raw(lowered, &mut file, &runtime)?;
+    if !all_mapped {
+        crate::rust_pipes::finish_raw(lowered, &mut file, &runtime)?;
+    }
 
     let mut facade = Facade::default();
     for function in &lowered.functions {
@@ -132,7 +136,14 @@ pub fn generate(lowered: &Lowered, opts: &GuestOptions) -> Result<TokenStream> {
 
     let raw_ident = format_ident!("{RAW}");
     let raw_tokens = quote!(#file);
-    let payload_modules = crate::rust_pipes::payload_modules(&runtime);
+    // The streams and futures of interfaces mapped with `with` are those of the bindings they
+    // are mapped onto, `wit_stream` and `wit_future` included: like wit-bindgen, bindings with
+    // nothing of their own define neither (a guest `use`s the other bindings' at the same
+    // place).
+    let payload_modules = match all_mapped {
+        true => TokenStream::new(),
+        false => crate::rust_pipes::payload_modules(&runtime),
+    };
     let tree = std_paths(mirror(&file.items, &[], &facade, &runtime));
     let bindings_module: syn::Path =
         syn::parse_str(opts.default_bindings_module.as_deref().unwrap_or("self"))
@@ -145,7 +156,9 @@ pub fn generate(lowered: &Lowered, opts: &GuestOptions) -> Result<TokenStream> {
             .context("invalid export_macro_name")?;
     let (macro_export, visibility, raw_visibility) = match opts.pub_export_macro {
         true => (quote!(#[macro_export]), quote!(pub), quote!(pub)),
-        false => (TokenStream::new(), quote!(pub(crate)), TokenStream::new()),
+        // `pub(crate)`: `export!(T with_types_in bindings)` reaches it from outside the module
+        // holding the bindings, as wit-bindgen's does.
+        false => (TokenStream::new(), quote!(pub(crate)), quote!(pub(crate))),
     };
     Ok(quote! {
         #[doc(hidden)]
@@ -195,13 +208,65 @@ fn polyfill_modules(lowered: &Lowered) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Runs wit-bindgen-rust over the lowered world.
-fn generate_raw(lowered: &Lowered, opts: &GuestOptions) -> Result<String> {
+/// Whether every interface of the user's world is mapped with `with` onto bindings generated
+/// elsewhere, and the world has no function of its own (its poll export aside): then these
+/// bindings generate none of the world's types, pipes included.
+fn all_interfaces_mapped(lowered: &Lowered, opts: &GuestOptions) -> bool {
+    let resolve = &lowered.resolve;
+    let world = &resolve.worlds[lowered.world];
+    let ops = lowered.pipes.ops.as_deref();
+    let mapped = |name: &str| {
+        opts.with
+            .iter()
+            .any(|(n, path)| n == name && path != "generate")
+    };
+    world
+        .imports
+        .iter()
+        .chain(&world.exports)
+        .all(|(key, item)| match (key, item) {
+            (WorldKey::Interface(id), WorldItem::Interface { .. }) => {
+                let Some(name) = resolve.id_of(*id) else {
+                    return false;
+                };
+                // The polyfill's own interfaces (the protocol, the pipes, the ops) follow.
+                name.starts_with("isyswasfa:") || Some(name.as_str()) == ops || mapped(&name)
+            }
+            (WorldKey::Name(name), WorldItem::Function(_)) => *name == lowered.poll_export,
+            // The poll export's parameter type (names with this prefix are the polyfill's).
+            (WorldKey::Name(name), WorldItem::Type { .. }) => name.starts_with("isyswasfa-"),
+            _ => false,
+        })
+}
+
+/// Runs wit-bindgen-rust over the lowered world. With `all_mapped`, the pipe and ops
+/// interfaces are mapped away as well: only the mapped interfaces use them, and those bindings
+/// have them.
+fn generate_raw(lowered: &Lowered, opts: &GuestOptions, all_mapped: bool) -> Result<String> {
     let mut resolve: Resolve = lowered.resolve.clone();
     let mut wit = opts.wit_bindgen_opts();
     wit.export_macro_name = Some(raw_export_macro(lowered));
     wit.pub_export_macro = opts.pub_export_macro;
-    wit.with.extend(crate::rust_pipes::with_options(lowered));
+    if all_mapped {
+        // wit-bindgen names each mapped path in a `use`; no generated code names these.
+        let unused = wit_bindgen_rust::WithOption::Path(format!("{}::rt", opts.runtime));
+        for pipe in &lowered.pipes.pipes {
+            wit.with.push((pipe.interface.clone(), unused.clone()));
+        }
+        if let Some(ops) = &lowered.pipes.ops {
+            wit.with.push((ops.clone(), unused));
+        }
+    } else {
+        wit.with.extend(crate::rust_pipes::with_options(lowered));
+    }
+    // A payload type of an exported interface that no function names once its streams and
+    // futures are lowered (a record used only as `stream<point>`) is still the type the guest
+    // writes and the ops copies map onto: wit-bindgen must generate it, as it does natively.
+    // It generates only the types functions use unless told otherwise, and cannot be told so
+    // per type.
+    if !lowered.pipes.copies.is_empty() {
+        wit.generate_unused_types = true;
+    }
     wit.with.push((
         ISYSWASFA_INTERFACE.to_string(),
         wit_bindgen_rust::WithOption::Path(format!("{}::rt::protocol", opts.runtime)),
@@ -669,6 +734,11 @@ fn mirror(
             syn::Item::Const(i) if is_pub(&i.vis) => push(&i.ident),
             syn::Item::Static(i) if is_pub(&i.vis) => push(&i.ident),
             syn::Item::Trait(i) if is_pub(&i.vis) && !replaced(&i.ident) => push(&i.ident),
+            syn::Item::Macro(m) => {
+                if let Some(name) = bitflags_name(m) {
+                    push(&name);
+                }
+            }
             syn::Item::Use(u) if is_pub(&u.vis) => {
                 let mut used = Vec::new();
                 use_names(&u.tree, &mut used);
@@ -710,6 +780,24 @@ fn mirror(
         #children
         #added
     }
+}
+
+/// The type a `bitflags! { … pub struct Name: repr { … } }` invocation defines (wit-bindgen's
+/// code for a WIT `flags`), when it is public.
+fn bitflags_name(item: &syn::ItemMacro) -> Option<Ident> {
+    use proc_macro2::TokenTree;
+    if item.mac.path.segments.last()?.ident != "bitflags" {
+        return None;
+    }
+    let tokens: Vec<TokenTree> = item.mac.tokens.clone().into_iter().collect();
+    tokens.windows(3).find_map(|window| match window {
+        [
+            TokenTree::Ident(vis),
+            TokenTree::Ident(keyword),
+            TokenTree::Ident(name),
+        ] if vis == "pub" && keyword == "struct" => Some(name.clone()),
+        _ => None,
+    })
 }
 
 /// The `#[cfg(…)]` attributes of `item`.

@@ -258,8 +258,11 @@ fn pipe_items(
         };
         let write_body = match pipe.kind {
             PipeKind::Stream => quote! {
-                let rest = #write_fn(end, u32::try_from(value.len()).unwrap_or(u32::MAX));
-                ::std::vec![(); rest as usize]
+                let offered = u32::try_from(value.remaining()).unwrap_or(u32::MAX);
+                let rest = #write_fn(end, offered);
+                let written = offered.saturating_sub(rest) as usize;
+                value.advance(written);
+                written
             },
             PipeKind::Future => {
                 quote!({ let () = value; #write_fn(end).then_some(()) })
@@ -280,12 +283,17 @@ fn pipe_items(
         let syn::FnArg::Typed(typed) = value_param else {
             bail!("unexpected write parameter");
         };
-        let arg = borrowed_arg(&typed.ty, quote!(value))?;
         let read_body = match pipe.kind {
             PipeKind::Stream => quote!(#read_fn(end, max)),
             PipeKind::Future => quote!(#read_fn(end)),
         };
-        let write_body = quote!(#write_fn(end, #arg));
+        let write_body = match pipe.kind {
+            PipeKind::Stream => stream_write_body(&typed.ty, &write_fn)?,
+            PipeKind::Future => {
+                let arg = borrowed_arg(&typed.ty, quote!(value))?;
+                quote!(#write_fn(end, #arg))
+            }
+        };
         (quote!(#payload), read_body, quote!(value), write_body)
     };
 
@@ -313,7 +321,7 @@ fn pipe_items(
             fn #read_wrapper(end: &#reader_alias, max: u32) -> ::core::option::Option<::std::vec::Vec<#payload>> {
                 #read_body
             }
-            fn #write_wrapper(end: &#writer_alias, #write_param: ::std::vec::Vec<#payload>) -> ::std::vec::Vec<#payload> {
+            fn #write_wrapper(end: &#writer_alias, #write_param: &mut #runtime::AbiBuffer<#payload>) -> usize {
                 #write_body
             }
         },
@@ -390,6 +398,39 @@ fn pipe_items(
             const VTABLE: &'static #vtable_type<Self> = &#vtable;
         }
     })
+}
+
+/// The body of a stream's typed write wrapper: writes the unwritten values of the buffer
+/// `value` with the ops interface's `write_fn` (whose values parameter has wit-bindgen's type
+/// `ty`), marks those the host took written and returns their count. The buffer keeps the
+/// guest's vector, so a write gives it back as wit-bindgen does.
+fn stream_write_body(ty: &syn::Type, write_fn: &Ident) -> Result<TokenStream> {
+    match ty {
+        // Values the import lowers from a borrow: copied, so they stay in the buffer.
+        syn::Type::Reference(reference) if matches!(&*reference.elem, syn::Type::Slice(_)) => {
+            Ok(quote! {
+                let values = value.unwritten();
+                let offered = values.len();
+                let rest = #write_fn(end, values);
+                let written = offered.saturating_sub(rest.len());
+                value.advance(written);
+                written
+            })
+        }
+        // Values the import moves (they own handles): moved out, the rest put back.
+        ty if !has_reference(ty) => Ok(quote! {
+            let values = value.take_unwritten();
+            let offered = values.len();
+            let rest = #write_fn(end, values);
+            let written = offered.saturating_sub(rest.len());
+            value.put_back(rest);
+            written
+        }),
+        other => bail!(
+            "isyswasfa cannot pass values of type {} to a stream yet",
+            quote!(#other)
+        ),
+    }
 }
 
 fn has_reference(ty: &syn::Type) -> bool {

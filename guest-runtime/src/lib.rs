@@ -98,7 +98,7 @@ macro_rules! generate {
 pub use executor::{MAX_POLLS_PER_RUN, live_tasks, spawn_local, yield_async};
 #[cfg(not(feature = "native"))]
 pub use pipes::{
-    FutureRead, FutureReader, FutureWrite, FutureWriteError, FutureWriter, StreamRead,
+    AbiBuffer, FutureRead, FutureReader, FutureWrite, FutureWriteError, FutureWriter, StreamRead,
     StreamReader, StreamResult, StreamWrite, StreamWriter,
 };
 #[cfg(not(feature = "native"))]
@@ -145,6 +145,9 @@ pub mod rt {
     pub use crate::tasks::{ReadyFuture, await_ready, poll, start_export, take_export_result};
     pub use isyswasfa_macro;
     pub use wit_bindgen;
+    /// The `bitflags` crate, which the code generated for WIT `flags` names; at the same path
+    /// as in wit-bindgen 0.61 (`wit_bindgen::rt::bitflags`).
+    pub use wit_bindgen::rt::bitflags;
 
     /// The protocol interface, for the generated code's `with` mapping.
     #[cfg(not(feature = "native"))]

@@ -57,9 +57,9 @@ pub struct StreamVtable<T: 'static> {
     pub new: fn() -> (StreamWriter<T>, StreamReader<T>),
     /// Up to `max` values; `None` at the end; empty when nothing is there yet.
     pub read: fn(&StreamReader<T>, u32) -> Option<Vec<T>>,
-    /// Writes as many values as the pipe has room for; returns the others (all of them when
-    /// the reader is gone).
-    pub write: fn(&StreamWriter<T>, Vec<T>) -> Vec<T>,
+    /// Writes as many of the buffer's remaining values as the pipe has room for (none when the
+    /// reader is gone), takes them off the buffer and returns how many it wrote.
+    pub write: fn(&StreamWriter<T>, &mut AbiBuffer<T>) -> usize,
     pub start_wait_readable: fn(&StreamReader<T>) -> Result<(), Pending>,
     pub finish_wait_readable: fn(Ready),
     pub start_wait_writable: fn(&StreamWriter<T>) -> Result<bool, Pending>,
@@ -127,7 +127,9 @@ impl<T> StreamReader<T> {
     }
 
     /// Reads values into the spare capacity of `buf` (at least one value, unless the stream
-    /// ended), and gives `buf` back with how the read ended.
+    /// ended), and gives `buf` back with how the read ended. With no spare capacity it reads
+    /// nothing but still waits, as wit-bindgen's does: until the writer has written
+    /// ([`StreamResult::Complete`]`(0)`) or is gone ([`StreamResult::Dropped`]).
     ///
     /// Dropping the returned future cancels the read; nothing is lost, since values leave the
     /// pipe only when the read completes. [`StreamRead::cancel`] gives `buf` back.
@@ -193,10 +195,12 @@ impl<T> Future for StreamRead<'_, T> {
         let this = &mut *self;
         let vtable = this.reader.vtable;
         loop {
+            let mut readable = false;
             if let Some(wait) = &mut this.wait {
                 let ready = std::task::ready!(Pin::new(wait).poll(cx));
                 this.wait = None;
                 (vtable.finish_wait_readable)(ready);
+                readable = true;
             }
             let mut buf = this.buf.take().unwrap_or_default();
             if this.reader.done {
@@ -204,6 +208,17 @@ impl<T> Future for StreamRead<'_, T> {
             }
             let max = u32::try_from(buf.capacity() - buf.len()).unwrap_or(u32::MAX);
             if max == 0 {
+                // A read with no room, as on a native stream, waits until the writer has
+                // written (then `Complete(0)`, the values left in the pipe) or is gone.
+                if !readable && let Err(pending) = (vtable.start_wait_readable)(this.reader) {
+                    this.buf = Some(buf);
+                    this.wait = Some(await_ready(pending));
+                    continue;
+                }
+                if (vtable.read)(this.reader, 0).is_none() {
+                    this.reader.done = true;
+                    return Poll::Ready((StreamResult::Dropped, buf));
+                }
                 return Poll::Ready((StreamResult::Complete(0), buf));
             }
             match (vtable.read)(this.reader, max) {
@@ -260,13 +275,20 @@ impl<T> StreamWriter<T> {
     }
 
     /// Writes `values` once the stream has room (buffers in the host are bounded, so a writer
-    /// faster than its reader waits here), as many as there is room for, and gives back the
-    /// others: [`StreamResult::Complete`] with the count written (the rest may be non-empty,
-    /// as with a native component-model write), or [`StreamResult::Dropped`] with all of them
-    /// when the reader is gone. [`write_all`](Self::write_all) writes everything.
+    /// faster than its reader waits here), as many as there is room for: gives back
+    /// [`StreamResult::Complete`] with the count written (the buffer may have values
+    /// [`remaining`](AbiBuffer::remaining), as with a native component-model write), or
+    /// [`StreamResult::Dropped`] when the reader is gone, and the buffer, which holds `values`
+    /// (the same allocation) and knows which were written. [`write_all`](Self::write_all)
+    /// writes everything.
     ///
     /// Dropping the returned future before it completes writes nothing.
     pub fn write(&mut self, values: Vec<T>) -> StreamWrite<'_, T> {
+        self.write_buf(AbiBuffer::new(values))
+    }
+
+    /// Like [`write`](Self::write), for the values a previous write left in `values`.
+    pub fn write_buf(&mut self, values: AbiBuffer<T>) -> StreamWrite<'_, T> {
         StreamWrite {
             writer: self,
             values: Some(values),
@@ -274,21 +296,82 @@ impl<T> StreamWriter<T> {
         }
     }
 
-    /// Writes all `values`, waiting for room as often as needed; returns those that were not
-    /// written because the reader is gone.
-    pub async fn write_all(&mut self, mut values: Vec<T>) -> Vec<T> {
-        loop {
-            let (result, rest) = self.write(values).await;
-            match result {
-                StreamResult::Complete(_) if !rest.is_empty() => values = rest,
-                _ => return rest,
+    /// Writes all `values`, waiting for room as often as needed. Gives back the same vector:
+    /// empty, or holding the values that were not written because the reader is gone.
+    pub async fn write_all(&mut self, values: Vec<T>) -> Vec<T> {
+        let (mut result, mut buf) = self.write(values).await;
+        while let StreamResult::Complete(_) = result {
+            if buf.remaining() == 0 {
+                break;
             }
+            (result, buf) = self.write_buf(buf).await;
         }
+        buf.into_vec()
     }
 
     /// Writes one value; gives it back when the reader is gone.
     pub async fn write_one(&mut self, value: T) -> Option<T> {
         self.write_all(vec![value]).await.pop()
+    }
+}
+
+/// The values of a [`StreamWriter::write`]: the vector given to it, and how many of its values
+/// were written (wit-bindgen's `AbiBuffer`, with the same methods).
+pub struct AbiBuffer<T> {
+    values: Vec<T>,
+    /// How many values at the front of `values` were written (what is left there of them are
+    /// copies, dropped by [`into_vec`](Self::into_vec)).
+    written: usize,
+}
+
+impl<T> AbiBuffer<T> {
+    fn new(values: Vec<T>) -> Self {
+        Self { values, written: 0 }
+    }
+
+    /// How many values have not been written yet.
+    pub fn remaining(&self) -> usize {
+        self.values.len() - self.written
+    }
+
+    /// The vector given to the write (its allocation unchanged), holding the values not written
+    /// yet, at its front.
+    pub fn into_vec(mut self) -> Vec<T> {
+        self.values.drain(..self.written);
+        self.values
+    }
+
+    /// The values not written yet, for a write that copies them.
+    #[doc(hidden)]
+    pub fn unwritten(&self) -> &[T] {
+        &self.values[self.written..]
+    }
+
+    /// Marks the first `count` of the [`unwritten`](Self::unwritten) values written.
+    #[doc(hidden)]
+    pub fn advance(&mut self, count: usize) {
+        self.written = (self.written + count).min(self.values.len());
+    }
+
+    /// Takes the values not written yet, for a write that moves them; give the ones it did not
+    /// write back with [`put_back`](Self::put_back).
+    #[doc(hidden)]
+    pub fn take_unwritten(&mut self) -> Vec<T> {
+        self.values.drain(self.written..).collect()
+    }
+
+    /// Gives back values [`take_unwritten`](Self::take_unwritten) took and the write did not.
+    #[doc(hidden)]
+    pub fn put_back(&mut self, values: Vec<T>) {
+        self.values.extend(values);
+    }
+}
+
+impl<T> fmt::Debug for AbiBuffer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbiBuffer")
+            .field("remaining", &self.remaining())
+            .finish()
     }
 }
 
@@ -303,7 +386,7 @@ impl<T> fmt::Debug for StreamWriter<T> {
 /// A write to a [`StreamWriter`], returned by [`StreamWriter::write`].
 pub struct StreamWrite<'a, T: 'static> {
     writer: &'a mut StreamWriter<T>,
-    values: Option<Vec<T>>,
+    values: Option<AbiBuffer<T>>,
     wait: Option<ReadyFuture>,
 }
 
@@ -311,17 +394,18 @@ impl<T> Unpin for StreamWrite<'_, T> {}
 
 impl<T> StreamWrite<'_, T> {
     /// Cancels the write if it has not completed: gives back the values, none of them written.
-    pub fn cancel(mut self: Pin<&mut Self>) -> (StreamResult, Vec<T>) {
+    pub fn cancel(mut self: Pin<&mut Self>) -> (StreamResult, AbiBuffer<T>) {
         self.wait = None;
-        (
-            StreamResult::Cancelled,
-            self.values.take().unwrap_or_default(),
-        )
+        let values = self
+            .values
+            .take()
+            .unwrap_or_else(|| AbiBuffer::new(Vec::new()));
+        (StreamResult::Cancelled, values)
     }
 }
 
 impl<T> Future for StreamWrite<'_, T> {
-    type Output = (StreamResult, Vec<T>);
+    type Output = (StreamResult, AbiBuffer<T>);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
@@ -340,16 +424,19 @@ impl<T> Future for StreamWrite<'_, T> {
                 }
             },
         };
-        let values = this.values.take().unwrap_or_default();
+        let mut values = this
+            .values
+            .take()
+            .unwrap_or_else(|| AbiBuffer::new(Vec::new()));
         if !writable {
             return Poll::Ready((StreamResult::Dropped, values));
         }
-        let count = values.len();
-        let rest = (vtable.write)(this.writer, values);
+        let count = values.remaining();
+        let written = (vtable.write)(this.writer, &mut values);
         // The host takes what fits in the room left; nothing at all means the reader is gone.
-        Poll::Ready(match count.saturating_sub(rest.len()) {
-            0 if count > 0 => (StreamResult::Dropped, rest),
-            written => (StreamResult::Complete(written), rest),
+        Poll::Ready(match written {
+            0 if count > 0 => (StreamResult::Dropped, values),
+            written => (StreamResult::Complete(written), values),
         })
     }
 }

@@ -20,7 +20,6 @@ use crate::poller::Pending;
 use crate::poller::Ready;
 use isyswasfa_protocol::tasks::{HostFunction, Value};
 
-
 /// Defines the lowered async function `name` (as written in WIT, e.g. `"foo"` or
 /// `"[method]conn.read"`) in `instance`, implemented by `f`.
 ///

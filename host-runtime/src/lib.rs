@@ -63,6 +63,7 @@ mod fuzz;
 mod host;
 pub mod limits;
 pub mod linking;
+mod native_abi;
 pub mod pipes;
 pub mod pollables;
 mod poller;
@@ -82,6 +83,7 @@ pub use isyswasfa_protocol::names::{
 pub use isyswasfa_protocol::{Error, ErrorKind};
 pub use limits::Limits;
 pub use linking::{add_component_imports, add_to_linker, engine, linker};
+pub use native_abi::{native_abi_message, native_async_imports};
 pub use pipes::{AnyPipe, PipeElement, ReaderEnd, WriterEnd};
 pub use state::State;
 pub use tasks::TableSizes;

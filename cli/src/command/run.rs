@@ -29,9 +29,49 @@ pub struct RunArgs {
     /// Define every import the host does not provide as a function that traps when called.
     #[arg(long)]
     pub trap_unknown_imports: bool,
+    /// Pass an environment variable to the component: `NAME=VALUE`, or `NAME` for the value it
+    /// has here (left unset when it has none), as with `wasmtime run`. Repeat for more.
+    #[arg(long = "env", value_name = "NAME[=VALUE]", value_parser = parse_env)]
+    pub env: Vec<EnvVar>,
     /// Arguments for the component (its `wasi:cli/environment` arguments).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+/// An `--env` argument: a name, and its value unless it is to be inherited.
+#[derive(Clone, Debug)]
+pub struct EnvVar {
+    name: String,
+    value: Option<String>,
+}
+
+/// Parses `NAME=VALUE` or `NAME`.
+pub fn parse_env(text: &str) -> Result<EnvVar, String> {
+    let (name, value) = match text.split_once('=') {
+        Some((name, value)) => (name, Some(value.to_string())),
+        None => (text, None),
+    };
+    if name.is_empty() {
+        return Err(format!("`{text}`: expected NAME=VALUE or NAME"));
+    }
+    Ok(EnvVar {
+        name: name.to_string(),
+        value,
+    })
+}
+
+/// The variables of `vars`, an inherited one with the value it has in this process (and left
+/// out when it has none).
+pub fn env_values(vars: &[EnvVar]) -> Vec<(String, String)> {
+    vars.iter()
+        .filter_map(|var| {
+            let value = match &var.value {
+                Some(value) => value.clone(),
+                None => std::env::var(&var.name).ok()?,
+            };
+            Some((var.name.clone(), value))
+        })
+        .collect()
 }
 
 /// Runs `isyswasfa run`.
@@ -164,14 +204,19 @@ impl Exports {
         Exports(exports)
     }
 
-    /// `wasi:cli/run@0.2.x`'s or `@0.3.x`'s `run`.
+    /// `wasi:cli/run`'s `run`: the one of the highest version when the component exports
+    /// several, as `wasmtime run` does (every wasm32-wasip2 Rust binary exports std's `main` as
+    /// the 0.2 run, beside the 0.3 run its author wrote).
     fn find_run(&self) -> Option<&Export> {
-        self.0.iter().find(|e| {
-            e.name == "run"
-                && e.interface
-                    .as_deref()
-                    .is_some_and(|i| i.starts_with("wasi:cli/run@"))
-        })
+        self.0
+            .iter()
+            .filter_map(|e| {
+                let version = e.interface.as_deref()?.strip_prefix("wasi:cli/run@")?;
+                let version = semver::Version::parse(version).ok()?;
+                (e.name == "run").then_some((version, e))
+            })
+            .max_by(|(a, _), (b, _)| a.cmp(b))
+            .map(|(_, e)| e)
     }
 
     fn list(&self) -> String {
@@ -295,6 +340,7 @@ fn wasi_ctx(args: &RunArgs) -> wasmtime_wasi::WasiCtx {
         .inherit_network()
         .allow_tcp(true)
         .args(&program)
+        .envs(&env_values(&args.env))
         .build()
 }
 

@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// How long in-flight requests may go on after Ctrl-C / SIGTERM, e.g. `10s`.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub shutdown_grace: Duration,
+    /// Pass an environment variable to the component: `NAME=VALUE`, or `NAME` for the value it
+    /// has here (left unset when it has none), as with `wasmtime serve`. Repeat for more.
+    #[arg(long = "env", value_name = "NAME[=VALUE]", value_parser = super::run::parse_env)]
+    pub env: Vec<super::run::EnvVar>,
 }
 
 /// Parses `250ms`, `10s`, `2m` (a bare number is seconds).
@@ -81,6 +85,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             max_instance_concurrency: args.max_instance_concurrency.max(1),
             max_instance_reuse: args.max_instance_reuse.max(1),
             shutdown_grace: args.shutdown_grace,
+            env: super::run::env_values(&args.env),
         };
         let server = Arc::new(Server::new(&engine, &component, config)?);
         let listener = tokio::net::TcpListener::bind(args.addr)

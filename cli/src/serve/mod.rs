@@ -54,6 +54,8 @@ pub struct ServeConfig {
     pub max_instance_reuse: u32,
     /// How long in-flight requests may go on after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// The environment variables of every instance (`wasi:cli/environment`).
+    pub env: Vec<(String, String)>,
 }
 
 /// Default of [`ServeConfig::max_concurrent_requests`].
@@ -74,6 +76,7 @@ impl Default for ServeConfig {
             max_instance_concurrency: DEFAULT_MAX_INSTANCE_CONCURRENCY,
             max_instance_reuse: DEFAULT_MAX_INSTANCE_REUSE,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            env: Vec::new(),
         }
     }
 }

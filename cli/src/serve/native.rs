@@ -83,6 +83,7 @@ impl Native {
                 max_instance_reuse: config.max_instance_reuse as usize,
                 request_timeout: config.request_timeout,
                 next_instance: AtomicU64::new(1),
+                env: config.env.clone(),
             }),
         })
     }
@@ -113,6 +114,7 @@ struct Instances {
     max_instance_reuse: usize,
     request_timeout: Option<Duration>,
     next_instance: AtomicU64,
+    env: Vec<(String, String)>,
 }
 
 impl HandlerState for Instances {
@@ -122,7 +124,7 @@ impl HandlerState for Instances {
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<NativeState, Expiration, Worker>> {
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
-        let mut store = Store::new(&self.engine, NativeState::new());
+        let mut store = Store::new(&self.engine, NativeState::new(&self.env));
         // The engine interrupts on every epoch tick: let native guests go on, yielding to tokio
         // each time so that other requests are served meanwhile.
         store.set_epoch_deadline(1);
@@ -228,9 +230,13 @@ pub(super) struct NativeState {
 }
 
 impl NativeState {
-    fn new() -> Self {
+    fn new(env: &[(String, String)]) -> Self {
         Self {
-            wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
+            wasi: WasiCtx::builder()
+                .inherit_stdout()
+                .inherit_stderr()
+                .envs(env)
+                .build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: Hooks,

@@ -27,6 +27,7 @@ pub(super) struct Polyfill {
     max_instance_reuse: u32,
     pool: Mutex<Vec<Arc<Slot>>>,
     next_instance: AtomicU64,
+    env: Vec<(String, String)>,
 }
 
 /// One instance and how much it is used.
@@ -53,9 +54,14 @@ impl Polyfill {
     ) -> Result<Self> {
         let mut linker = isyswasfa_host::linker::<State>(engine)?;
         isyswasfa_host::add_component_imports(&mut linker, engine, component)?;
+        let native = isyswasfa_host::native_async_imports(engine, component);
         let pre = linker
             .instantiate_pre(component)
             .map_err(anyhow::Error::from)
+            .map_err(|error| match native.is_empty() {
+                true => error,
+                false => error.context(isyswasfa_host::native_abi_message(&native)),
+            })
             .with_context(|| format!("`{path}` imports what this host cannot provide"))?;
         Ok(Self {
             engine: engine.clone(),
@@ -64,6 +70,7 @@ impl Polyfill {
             max_instance_reuse: config.max_instance_reuse,
             pool: Mutex::new(Vec::new()),
             next_instance: AtomicU64::new(1),
+            env: config.env.clone(),
         })
     }
 
@@ -132,6 +139,7 @@ impl Polyfill {
             wasmtime_wasi::WasiCtx::builder()
                 .inherit_stdout()
                 .inherit_stderr()
+                .envs(&self.env)
                 .build(),
             IsyswasfaCtx::builder()
                 .label(format!("instance {id}"))

@@ -11,6 +11,7 @@ mod common;
 mod compose;
 mod compose_run;
 mod composition;
+mod dropin;
 mod http;
 mod run;
 mod wit;

@@ -95,6 +95,7 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
         let instance = linker
             .instantiate_async(&mut store, component)
             .await
+            .map_err(|error| crate::native_abi::explain_link_error(error, &engine, component))
             .context("failed to instantiate the component")?;
         Self::start(store, instance, component)
     }

@@ -7,11 +7,11 @@ use wasmtime::component::{Resource, Val};
 use wasmtime::{Result, Store, StoreContextMut};
 
 use crate::ctx::IsyswasfaView;
+use crate::pipes::discarded::visit_resources;
 use crate::pipes::element::AnyPipe;
 use crate::pipes::element::End;
 use crate::pipes::element::ReaderEnd;
 use crate::pipes::table::PipeTable;
-use crate::pipes::discarded::visit_resources;
 use isyswasfa_protocol::pipe::Pipe;
 
 /// Releases (with `resource_drop`, running guest destructors) every resource handle inside the

@@ -10,10 +10,9 @@ use wasmtime::component::{ResourceAny, Val};
 use wasmtime::{Result, bail, format_err};
 
 use crate::pipes::capacity::StreamCapacities;
-use crate::pipes::element::AnyPipe;
 use crate::pipes::discarded::Discarded;
+use crate::pipes::element::AnyPipe;
 use crate::pipes::element::End;
-
 
 /// The pipe ends that components (or the embedder, before handing them over) hold, by the `rep`
 /// of their resource handles. Dropping the table (with its store) closes every end it holds, so

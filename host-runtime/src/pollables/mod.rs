@@ -38,7 +38,6 @@ pub use isyswasfa_protocol::names::POLLABLES_INTERFACE as INTERFACE;
 /// The `wasi:io/poll` interface as wasmtime-wasi 48 defines it (its blocking calls are timed).
 const WASI_POLL: &str = "wasi:io/poll@0.2.12";
 
-
 /// Adds `isyswasfa:isyswasfa/pollables` and the timed WASI 0.2 blocking calls to `linker`
 /// (which must already hold wasmtime-wasi's `wasi:io`).
 pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {

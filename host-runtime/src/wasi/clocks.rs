@@ -38,13 +38,22 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
     let mut clock = linker.instance(MONOTONIC_CLOCK)?;
     clock.func_wrap("now", |_, (): ()| Ok((now(),)))?;
     clock.func_wrap("get-resolution", |_, (): ()| Ok((1u64,)))?;
+    // A wait that is already due finishes in its start half, as natively (a tokio timer would
+    // first wait for the timer wheel's next tick).
     func_wrap_async(&mut clock, "wait-for", |(how_long,): (u64,)| {
-        tokio::time::sleep(Duration::from_nanos(how_long))
+        let sleep = (how_long > 0).then(|| tokio::time::sleep(Duration::from_nanos(how_long)));
+        async move {
+            if let Some(sleep) = sleep {
+                sleep.await
+            }
+        }
     })?;
     func_wrap_async(&mut clock, "wait-until", |(when,): (u64,)| {
+        let due = when <= now();
         let deadline = epoch().checked_add(Duration::from_nanos(when));
         async move {
             match deadline {
+                _ if due => {}
                 Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
                 // Beyond what this platform's clock can represent: never.
                 None => std::future::pending().await,

@@ -7,6 +7,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod dropin;
 mod native;
 mod port;
 mod round_trip;
