@@ -1,0 +1,462 @@
+//! Python guests end to end: `isyswasfa wit --out-dir` read by componentize-py, `isyswasfa
+//! build-py` (and `serve DIR`) building the guests of `test-cases/python/` with the real
+//! componentize-py, and the components run on the real host and served over real TCP.
+//!
+//! Each Python guest is built once per test process (a build takes about ten seconds).
+
+mod common;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::http::{ServeProcess, eventually, get, request, send, start};
+use common::{guest_path, isyswasfa, repo_root, scratch_dir, stderr};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use isyswasfa_host::{Host, State};
+use sha2::{Digest, Sha256};
+use wasmtime::Store;
+use wasmtime::component::Component;
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// The directory of the Python guest `name`.
+fn python_dir(name: &str) -> PathBuf {
+    repo_root().join("test-cases").join("python").join(name)
+}
+
+/// Builds the Python guest `name` with `isyswasfa build-py` (once per process) and returns the
+/// component's path.
+fn python_guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, Arc<OnceLock<PathBuf>>>>> = OnceLock::new();
+    let slot = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .expect("build table")
+        .entry(name.to_string())
+        .or_default()
+        .clone();
+    slot.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("python-{name}.wasm"));
+        let output = isyswasfa([
+            "build-py".as_ref(),
+            python_dir(name).as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ]);
+        assert!(
+            output.status.success(),
+            "building the Python guest {name} failed:\n{}",
+            stderr(&output)
+        );
+        out
+    })
+    .clone()
+}
+
+/// `isyswasfa wit --out-dir` writes the lowered world with every package it needs, and
+/// componentize-py generates its bindings from that directory alone.
+#[test]
+fn wit_out_dir_feeds_componentize_py() {
+    let dir = scratch_dir("wit_out_dir");
+    let wit = dir.join("wit");
+    let output = isyswasfa([
+        "wit".as_ref(),
+        repo_root().join("test-cases/echo/wit").as_os_str(),
+        "--out-dir".as_ref(),
+        wit.as_os_str(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let deps: Vec<String> = std::fs::read_dir(wit.join("deps"))
+        .expect("deps written")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    for package in [
+        "isyswasfa-isyswasfa-0.1.0.wit",
+        "isyswasfa-pipes-0.1.0.wit",
+        "wasi-http-0.3.0.wit",
+    ] {
+        assert!(
+            deps.iter().any(|d| d == package),
+            "{package} missing from {deps:?}"
+        );
+    }
+    let bindings = dir.join("bindings");
+    let generated = std::process::Command::new("componentize-py")
+        .arg("-d")
+        .arg(&wit)
+        .args(["-w", "echo", "bindings"])
+        .arg(&bindings)
+        .output()
+        .expect("running componentize-py (install it: pip install componentize-py==0.25.1)");
+    assert!(
+        generated.status.success(),
+        "componentize-py bindings failed: {}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let exports = std::fs::read_to_string(bindings.join("wit_world/exports/__init__.py"))
+        .expect("the exports module");
+    assert!(exports.contains("def handle_isyswasfa_start("), "{exports}");
+    assert!(
+        exports.contains("def handle_isyswasfa_result("),
+        "{exports}"
+    );
+    let world = std::fs::read_to_string(bindings.join("wit_world/__init__.py")).expect("world");
+    assert!(world.contains("def isyswasfa_poll_echo("), "{world}");
+}
+
+/// A missing componentize-py and a Python syntax error each stop `build-py` with an error that
+/// says what to do (how to install it) or where the error is (file and line).
+#[test]
+fn python_build_errors() {
+    let dir = scratch_dir("python_build_errors");
+    let empty_path = dir.join("empty-path");
+    std::fs::create_dir_all(&empty_path).expect("empty PATH directory");
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_isyswasfa"))
+        .arg("build-py")
+        .arg(python_dir("round-trip"))
+        .arg("-o")
+        .arg(dir.join("never.wasm"))
+        .env("PATH", &empty_path)
+        .env_remove("ISYSWASFA_COMPONENTIZE_PY")
+        .output()
+        .expect("running isyswasfa");
+    assert!(!missing.status.success());
+    let message = stderr(&missing);
+    assert!(
+        message.contains("componentize-py was not found")
+            && message.contains("pip install componentize-py==0.25.1"),
+        "{message}"
+    );
+
+    let broken = dir.join("broken");
+    common::copy_dir(&python_dir("round-trip"), &broken);
+    std::fs::write(
+        broken.join("app.py"),
+        "\"\"\"Broken on purpose.\"\"\"\n\ndef foo(:\n    pass\n",
+    )
+    .expect("writing app.py");
+    let output = isyswasfa([
+        "build-py".as_ref(),
+        broken.as_os_str(),
+        "-o".as_ref(),
+        dir.join("broken.wasm").as_os_str(),
+    ]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("syntax error") && message.contains("app.py:3:"),
+        "{message}"
+    );
+    assert!(message.contains("def foo(:"), "{message}");
+}
+
+/// A host for the Python `round-trip`: its imported `foo` answers at once, or never when asked
+/// for `forever`.
+async fn round_trip_host() -> anyhow::Result<Host<State>> {
+    static ENGINE: OnceLock<wasmtime::Engine> = OnceLock::new();
+    let engine = ENGINE.get_or_init(|| isyswasfa_host::engine().expect("engine"));
+    let mut linker = isyswasfa_host::linker::<State>(engine)?;
+    let mut baz = linker.instance("component:test/baz")?;
+    isyswasfa_host::func_wrap_async(&mut baz, "foo", |(s,): (String,)| async move {
+        if s.starts_with("forever") {
+            std::future::pending::<()>().await;
+        }
+        format!("{s} - entered host - exited host")
+    })?;
+    let component = Component::from_file(engine, python_guest("round-trip"))?;
+    Ok(Host::instantiate(Store::new(engine, State::new()), &linker, &component).await?)
+}
+
+/// Three concurrent calls of the Python `round-trip`, each awaiting a 100 ms `asyncio.sleep`
+/// and a host import (`asyncio.gather`), finish together in well under 3 × 100 ms.
+#[tokio::test]
+async fn python_round_trip() -> anyhow::Result<()> {
+    let host = round_trip_host().await?;
+    let foo = host
+        .func::<(String,), String>(Some("component:test/baz"), "foo")
+        .await?;
+    // Warm up (the first call initializes the poller and the interpreter's lazy state).
+    let _ = host.call(&foo, ("warm".to_string(),)).await?;
+    let began = Instant::now();
+    let calls = (0..3).map(|i| host.call(&foo, (format!("call {i}"),)));
+    let answers = futures::future::try_join_all(calls).await?;
+    let elapsed = began.elapsed();
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(
+            answer,
+            &format!("call {i} - entered guest - entered host - exited host - exited guest")
+        );
+    }
+    assert!(
+        elapsed >= Duration::from_millis(100),
+        "the timer was skipped: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_millis(250), "took {elapsed:?}");
+    Ok(())
+}
+
+/// Dropping a call of a Python export raises `CancelledError` inside its coroutine (the guest
+/// counts it) and cancels the import it awaited: the host's tables return to their size.
+#[tokio::test]
+async fn python_cancel() -> anyhow::Result<()> {
+    let host = round_trip_host().await?;
+    let foo = host
+        .func::<(String,), String>(Some("component:test/baz"), "foo")
+        .await?;
+    let cancelled = host.sync_func::<(), (u32,)>(None, "cancelled").await?;
+    let _ = host.call(&foo, ("warm".to_string(),)).await?;
+    let before = host.table_sizes().await?;
+    assert_eq!(host.call_sync(&cancelled, ()).await?.0, 0);
+
+    let call = host.call(&foo, ("forever".to_string(),));
+    let outcome = tokio::time::timeout(Duration::from_millis(300), call).await;
+    assert!(
+        outcome.is_err(),
+        "a call awaiting `forever` must not finish"
+    );
+    let mut seen = 0;
+    for _ in 0..200 {
+        seen = host.call_sync(&cancelled, ()).await?.0;
+        if seen == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen, 1, "the coroutine saw CancelledError");
+    assert_eq!(
+        host.table_sizes().await?,
+        before,
+        "host tables back to their size"
+    );
+    // Still usable afterwards.
+    let answer = host.call(&foo, ("again".to_string(),)).await?;
+    assert!(answer.starts_with("again - entered guest"), "{answer}");
+    Ok(())
+}
+
+/// A local upstream whose every path answers with the path's name after 300 ms.
+async fn slow_upstream() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |request: http::Request<hyper::body::Incoming>| async move {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        let body = format!("content of {}", request.uri().path());
+                        Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(
+                            Bytes::from(body),
+                        )))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    address
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The Python `hash-all`, served from its directory (`serve DIR` builds it): three upstream
+/// URLs answering after 300 ms each are fetched at once.
+#[tokio::test]
+async fn python_http_hash_all() -> Result {
+    let upstream = slow_upstream().await;
+    let server = ServeProcess::start(&python_dir("hash-all"), &[]);
+    let urls: Vec<String> = ["/a", "/b", "/c"]
+        .iter()
+        .map(|p| format!("http://{upstream}{p}"))
+        .collect();
+    // Warm up the instance (no `url` header: a 400), so that the timing is the request's own.
+    assert_eq!(get(&server.url, "/").await.status, 400);
+    let mut builder = http::Request::builder()
+        .uri(format!("{}/", server.url))
+        .header("host", "localhost");
+    for url in &urls {
+        builder = builder.header("url", url.as_str());
+    }
+    let began = Instant::now();
+    let answer = send(
+        &server.url,
+        builder.body(http_body_util::Empty::<Bytes>::new())?,
+    )
+    .await;
+    let elapsed = began.elapsed();
+    assert_eq!(answer.status, 200);
+    let text = String::from_utf8(answer.body.to_vec())?;
+    for (url, path) in urls.iter().zip(["/a", "/b", "/c"]) {
+        let line = format!(
+            "{url}: {}",
+            sha256_hex(format!("content of {path}").as_bytes())
+        );
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+    assert!(elapsed < Duration::from_millis(700), "took {elapsed:?}");
+    Ok(())
+}
+
+/// The upload's bytes: a pattern that differs per chunk, so reordering would show.
+fn chunk(index: usize, size: usize) -> Bytes {
+    Bytes::from(
+        (0..size)
+            .map(|i| (i.wrapping_mul(31) ^ index.wrapping_mul(7)) as u8)
+            .collect::<Vec<u8>>(),
+    )
+}
+
+/// 16 MiB echoed byte for byte through the Python `echo`, streamed: the first bytes come back
+/// before the upload has finished.
+#[tokio::test]
+async fn python_http_echo_streaming() -> Result {
+    const CHUNK: usize = 64 * 1024;
+    const CHUNKS: usize = 256; // 16 MiB
+    let server = ServeProcess::start(&python_guest("echo"), &[]);
+    let warm = send(&server.url, request("POST", &server.url, "/", "warm")).await;
+    assert_eq!(warm.body, "warm");
+
+    let (frames, mut receiver) =
+        tokio::sync::mpsc::channel::<std::result::Result<Frame<Bytes>, Infallible>>(4);
+    let body = StreamBody::new(futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)));
+    let upload = http::Request::builder()
+        .method("POST")
+        .uri(format!("{}/", server.url))
+        .header("host", "localhost")
+        .body(body)?;
+    let uploader = tokio::spawn(async move {
+        for index in 0..CHUNKS {
+            if frames
+                .send(Ok(Frame::data(chunk(index, CHUNK))))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        Instant::now()
+    });
+    let response = start(&server.url, upload).await;
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut pending = Vec::new();
+    let mut received = 0usize;
+    let mut first_byte = None;
+    let mut mismatch = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        first_byte.get_or_insert_with(Instant::now);
+        pending.extend_from_slice(&data);
+        while pending.len() >= CHUNK {
+            let index = received / CHUNK;
+            if pending[..CHUNK] != chunk(index, CHUNK)[..] && mismatch.is_none() {
+                mismatch = Some(index);
+            }
+            pending.drain(..CHUNK);
+            received += CHUNK;
+        }
+    }
+    let upload_done = uploader.await?;
+    assert_eq!(mismatch, None, "echoed bytes differ in chunk {mismatch:?}");
+    assert_eq!(received + pending.len(), CHUNKS * CHUNK, "echoed length");
+    let first_byte = first_byte.ok_or("no response bytes")?;
+    assert!(
+        first_byte < upload_done,
+        "the first echoed bytes arrived only after the upload had finished"
+    );
+    Ok(())
+}
+
+fn deflate(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).expect("deflate");
+    encoder.finish().expect("deflate")
+}
+
+fn inflate(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(data)
+        .read_to_end(&mut out)
+        .expect("inflate");
+    out
+}
+
+/// The Rust `middleware` composed in front of the Python `service` by `isyswasfa compose`:
+/// deflate both ways, as `http_middleware_deflate` checks with the Rust service.
+#[tokio::test]
+async fn python_middleware_deflate() -> Result {
+    let composed = common::http::compose(
+        "middleware-python-service",
+        &[
+            guest_path("middleware").display().to_string(),
+            "-d".into(),
+            python_guest("service").display().to_string(),
+        ],
+    );
+    let server = ServeProcess::start(&composed, &[]);
+    let text = "streamed through middleware and the Python service ".repeat(2000);
+    let mut upload = request("POST", &server.url, "/upper", deflate(text.as_bytes()));
+    upload
+        .headers_mut()
+        .insert("content-encoding", "deflate".parse()?);
+    upload
+        .headers_mut()
+        .insert("accept-encoding", "gzip, deflate".parse()?);
+    let answer = send(&server.url, upload).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.headers["content-encoding"], "deflate");
+    assert_eq!(inflate(&answer.body), text.to_uppercase().into_bytes());
+
+    let mut upload = request("POST", &server.url, "/upper", deflate(b"plain please"));
+    upload
+        .headers_mut()
+        .insert("content-encoding", "deflate".parse()?);
+    let answer = send(&server.url, upload).await;
+    assert!(!answer.headers.contains_key("content-encoding"));
+    assert_eq!(answer.body, "PLAIN PLEASE");
+    Ok(())
+}
+
+/// An exception raised in the Python `handle` answers 500 with a log line naming the request
+/// and the exception; the next request is served.
+#[tokio::test]
+async fn python_guest_exception() -> Result {
+    let server = ServeProcess::start(&python_guest("service"), &[]);
+    assert_eq!(get(&server.url, "/").await.body, "service: hello");
+    let answer = get(&server.url, "/boom").await;
+    assert_eq!(answer.status, 500);
+    let logged = eventually(Duration::from_secs(5), || {
+        let log = server.log();
+        log.lines()
+            .any(|l| l.contains("request ") && l.contains("/boom"))
+            && log.contains("ValueError: boom: the Python service failed on purpose")
+    })
+    .await;
+    assert!(logged, "no log line for /boom:\n{}", server.log());
+    let next = get(&server.url, "/").await;
+    assert_eq!(
+        (next.status.as_u16(), &next.body[..]),
+        (200, &b"service: hello"[..])
+    );
+    Ok(())
+}
