@@ -33,9 +33,7 @@ pub(super) enum Command<T: 'static> {
     },
 }
 
-/// A handle to a running component instance and its event loop.
-///
-
+/// One exported call in flight, with its types erased for the loop. Errors that leave the store
 /// usable (a value of the wrong type) are replied to the caller and fail that call only; an error
 /// while the store was entered (a trap, a host function's error) is returned instead: the loop
 /// then breaks the store and fails every call.

@@ -199,8 +199,7 @@ impl<Params, Results> Clone for SyncFunc<Params, Results> {
     }
 }
 
-/// One exported call in flight, with its types erased for the loop. Errors that leave the store
-
+/// An exported async call in flight with its static types (see [`ExportCall`]).
 struct TypedCall<Params, R> {
     func: AsyncFunc<Params, R>,
     params: Option<Params>,

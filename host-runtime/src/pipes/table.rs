@@ -1,12 +1,8 @@
 //! The pipe ends a store's guests hold, by resource rep, and the values their readers dropped
 //! unread (kept until the host can release the resources inside them).
 
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::Poll;
+use std::sync::Arc;
 
-use futures::task::AtomicWaker;
-
-use wasmtime::component::{ResourceAny, Val};
 use wasmtime::{Result, bail, format_err};
 
 use crate::pipes::capacity::StreamCapacities;

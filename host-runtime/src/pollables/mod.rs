@@ -16,7 +16,7 @@
 pub(crate) mod wait;
 pub(crate) mod waits;
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};

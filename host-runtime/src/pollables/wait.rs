@@ -7,7 +7,7 @@ use wasmtime::component::Resource;
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::io::poll::Host as _;
 
-use crate::ctx::{IsyswasfaCtxView, IsyswasfaView};
+use crate::ctx::IsyswasfaView;
 use crate::pollables::waits::drop_pollable;
 
 /// Waits until a host future finishes or a pollable a component waits for becomes ready, and
