@@ -413,7 +413,7 @@ pub(crate) fn lower_pipes(resolve: &mut Resolve, world: WorldId, suffix: &str) -
     let mut body = String::new();
     let mut pipes = Vec::new();
     for (name, found_pipe) in &found {
-        let interface = isyswasfa_protocol::names::pipe_interface(&name);
+        let interface = isyswasfa_protocol::names::pipe_interface(name);
         let _ = writeln!(
             uses.text,
             "  use isyswasfa:pipes/%{name}@0.1.0.{{reader as {name}-reader, writer as {name}-writer}};"

@@ -294,14 +294,14 @@ fn port_run_prefers_cli_0_3() {
         let component = dropin_guest(guest);
         let exports = common::surface(&std::fs::read(&component).unwrap()).exports;
         for run in ["wasi:cli/run@0.2.0", "wasi:cli/run@0.3.0"] {
-            assert!(exports.iter().any(|e| e == run), "{guest}: {exports:?}");
+            assert!(exports.iter().any(|e| e == run), "{guest:?}: {exports:?}");
         }
         let outcome = run_command(&component, &[], &[]);
-        assert!(outcome.success, "{guest}: {}", outcome.stderr);
+        assert!(outcome.success, "{guest:?}: {}", outcome.stderr);
         assert_eq!(
             outcome.stdout.lines().next(),
             Some("wasi:cli/run@0.3.0"),
-            "{guest}: {}",
+            "{guest:?}: {}",
             outcome.stdout
         );
     }
@@ -324,7 +324,7 @@ fn port_run_env() {
             &env,
             &[("ISYSWASFA_DROPIN_INHERITED", "from the parent")],
         );
-        assert!(outcome.success, "{guest}: {}", outcome.stderr);
+        assert!(outcome.success, "{guest:?}: {}", outcome.stderr);
         outputs.push(outcome.stdout);
     }
     assert_eq!(
