@@ -53,7 +53,7 @@ fn dropin_guest(name: Guest) -> PathBuf {
     target
         .join("wasm32-wasip2")
         .join("release")
-        .join(format!("{}.wasm", name.replace('-', "_")))
+        .join(name.file_name())
 }
 
 /// `component:dropin/api.point`.
