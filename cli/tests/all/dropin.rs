@@ -86,6 +86,10 @@ struct Outcome {
 
 /// Runs `isyswasfa` with `args` (and `vars` added to its environment), killing it (and failing
 /// the test) after `limit`; measures the CPU time it used.
+#[allow(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4 below, which also gives its CPU time"
+)]
 fn isyswasfa_timed(args: &[&std::ffi::OsStr], vars: &[(&str, &str)], limit: Duration) -> Outcome {
     let mut child = Command::new(env!("CARGO_BIN_EXE_isyswasfa"))
         .args(args)
