@@ -44,6 +44,8 @@ pub struct IsyswasfaCtx {
     /// Set once entering the store failed (a trap, or a host function's error): the reason every
     /// later call fails with. Only the first cause is kept.
     pub(crate) broken: Option<Arc<str>>,
+    /// The kind of the isyswasfa error that broke the store, if that is what broke it.
+    pub(crate) broken_by: Option<ErrorKind>,
     /// Epoch ticks the current guest entry has run (see [`crate::deadline`]).
     pub(crate) entry_ticks: u64,
     /// The store's settings.
@@ -276,6 +278,13 @@ impl IsyswasfaCtx {
                 format!("isyswasfa: {which} is broken and cannot be entered any more: {cause:#}");
             tracing::error!("{reason}");
             self.broken = Some(reason.into());
+            self.broken_by = cause
+                .chain()
+                .find_map(|c| c.downcast_ref::<Error>())
+                .and_then(|e| match e.kind() {
+                    ErrorKind::Broken => e.cause(),
+                    kind => Some(kind),
+                });
         }
         self.broken_error().unwrap_or_else(|| {
             Error::new(ErrorKind::Broken, "isyswasfa: the instance is broken").into()
@@ -284,9 +293,11 @@ impl IsyswasfaCtx {
 
     /// The error calls of a broken store fail with.
     pub(crate) fn broken_error(&self) -> Option<wasmtime::Error> {
-        self.broken
-            .as_deref()
-            .map(|reason| Error::new(ErrorKind::Broken, reason).into())
+        self.broken.as_deref().map(|reason| {
+            Error::new(ErrorKind::Broken, reason)
+                .with_cause(self.broken_by)
+                .into()
+        })
     }
 
     /// May `component` wait for events now, from inside a synchronous call (`block_on`)?
