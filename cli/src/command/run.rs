@@ -130,7 +130,29 @@ async fn run_async(args: &RunArgs) -> Result<ExitCode> {
     .await
     .map_err(anyhow::Error::from)
     .with_context(|| format!("failed to instantiate `{path}`"))?;
+    match call_polyfilled(&host, &exports, call, &path.to_string()).await {
+        // `wasi:cli/exit` in the guest: the process exits with its code, as with `wasmtime run`.
+        Err(error) => exit_code(&error).map_or(Err(error), Ok),
+        outcome => outcome,
+    }
+}
 
+/// The exit code a guest asked for with `wasi:cli/exit`, if that is what ended `error`.
+fn exit_code(error: &anyhow::Error) -> Option<ExitCode> {
+    let exit = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<wasmtime_wasi::I32Exit>())
+        .or_else(|| error.downcast_ref::<wasmtime_wasi::I32Exit>())?;
+    Some(ExitCode::from(u8::try_from(exit.0).unwrap_or(1)))
+}
+
+/// Calls `call` (or `wasi:cli/run`) of the polyfilled component `host` runs.
+async fn call_polyfilled(
+    host: &Host<State>,
+    exports: &Exports,
+    call: Option<(&Export, Vec<Val>)>,
+    path: &str,
+) -> Result<ExitCode> {
     match call {
         Some((export, params)) => {
             let func = host

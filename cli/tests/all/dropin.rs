@@ -82,6 +82,8 @@ pub(crate) fn dropin_guest(name: Guest) -> PathBuf {
 #[derive(Debug)]
 pub(crate) struct Outcome {
     pub(crate) success: bool,
+    /// The exit code, when the process exited (rather than being killed by a signal).
+    pub(crate) code: Option<i32>,
     pub(crate) stdout: String,
     pub(crate) stderr: String,
     /// The CPU time (user + system) the process used.
@@ -139,6 +141,7 @@ pub(crate) fn isyswasfa_timed(
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     let outcome = Outcome {
         success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),

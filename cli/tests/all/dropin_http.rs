@@ -266,7 +266,14 @@ async fn dropin_error_codes_match_wasmtime() {
 
 /// `isyswasfa run COMPONENT ARGS…`.
 fn run(component: &Path, args: &[&str]) -> Outcome {
-    let mut all: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), component.as_os_str()];
+    run_with(&[], component, args)
+}
+
+/// `isyswasfa run OPTIONS… COMPONENT ARGS…`.
+fn run_with(options: &[&str], component: &Path, args: &[&str]) -> Outcome {
+    let mut all: Vec<&std::ffi::OsStr> = vec!["run".as_ref()];
+    all.extend(options.iter().map(|option| std::ffi::OsStr::new(*option)));
+    all.push(component.as_os_str());
     all.extend(args.iter().map(|arg| std::ffi::OsStr::new(*arg)));
     isyswasfa_timed(&all, &[], Duration::from_secs(60))
 }
@@ -342,5 +349,57 @@ async fn dropin_serve_native_shutdown_quiet() {
     assert!(log.contains("shutting down"), "{log}");
     for failure in ["panicked", "retired after a failure"] {
         assert!(!log.contains(failure), "{log}");
+    }
+}
+
+/// Point 9: a polyfilled command has `wasi:cli@0.3.0`'s `environment` (its arguments, the
+/// `--env` variables, no initial directory) and `terminal-stdout`, served by wasmtime-wasi as
+/// natively, and what it writes through the 0.3 stdout stream is out, flushed, before what it
+/// prints next through std (WASI 0.2): the lines come in the order written.
+#[test]
+fn dropin_cli_environment_and_stdout_order() {
+    let mut outputs = Vec::new();
+    for guest in [Guest::PortClient, Guest::PortClientNative] {
+        let outcome = run_with(&["--env", "GREETING=hello"], &dropin_guest(guest), &["cli"]);
+        assert!(outcome.success, "{guest:?}: {}", outcome.stderr);
+        outputs.push(outcome.stdout);
+    }
+    assert_eq!(
+        outputs[0],
+        "arguments [\"cli\"]\n\
+         environment [(\"GREETING\", \"hello\")]\n\
+         initial cwd None\n\
+         stdout is a terminal: false\n\
+         done\n"
+    );
+    assert_eq!(
+        outputs[0], outputs[1],
+        "polyfilled (left) and native (right)"
+    );
+}
+
+/// Point 9: `wasi:cli/exit@0.3.0` ends a polyfilled command with the status it gives (`exit`'s
+/// success or failure, `exit-with-code`'s code), at once and without an error, as natively.
+#[test]
+fn dropin_cli_exit() {
+    for (argument, code) in [("ok", 0), ("err", 1), ("3", 3)] {
+        for guest in [Guest::PortClient, Guest::PortClientNative] {
+            let outcome = run(&dropin_guest(guest), &["exit", argument]);
+            assert_eq!(
+                outcome.code,
+                Some(code),
+                "{guest:?} exit {argument}: {outcome:?}"
+            );
+            assert_eq!(
+                outcome.stdout,
+                format!("exiting with {argument}\n"),
+                "{guest:?} exit {argument}"
+            );
+            assert!(
+                !outcome.stderr.contains("broken"),
+                "{guest:?} exit {argument}: {}",
+                outcome.stderr
+            );
+        }
     }
 }

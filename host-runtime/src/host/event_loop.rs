@@ -237,8 +237,12 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
             return;
         };
         self.cleaned_up = true;
+        let exited = self.store.data_mut().isyswasfa().ctx.exited;
         for (_, (_, call)) in self.calls.drain() {
-            call.fail(format_err!("{reason}"));
+            call.fail(match exited {
+                Some(code) => wasmtime::Error::new(wasmtime_wasi::I32Exit(code)),
+                None => format_err!("{reason}"),
+            });
         }
         self.call_tasks.clear();
         let crate::ctx::IsyswasfaCtxView { ctx, table } = self.store.data_mut().isyswasfa();

@@ -6,6 +6,11 @@
 //!   the request's transmit future said.
 //! - `linger`: spawns a task that prints a line after 300 ms, and returns from `run` at once.
 //! - `linger-busy`: the same with a task that yields for a second instead of waiting.
+//! - `cli`: prints what `wasi:cli@0.3.0` says of the program (its arguments, environment,
+//!   initial directory, whether stdout is a terminal), writing lines through both the WASI 0.3
+//!   stdout stream and std's `println!` (WASI 0.2), in turns.
+//! - `exit CODE`: prints a line, then exits with `CODE` through `wasi:cli/exit@0.3.0`
+//!   (`ok`/`err`: `exit`, a number: `exit-with-code`).
 
 wit_bindgen::generate!({ path: "wit", world: "client", generate_all });
 
@@ -38,8 +43,22 @@ impl exports::wasi::cli::run::Guest for Client {
                 println!("run returns");
                 Ok(())
             }
+            ["cli"] => {
+                cli().await;
+                Ok(())
+            }
+            ["exit", code] => {
+                println!("exiting with {code}");
+                match code {
+                    "ok" => wasi::cli::exit::exit(Ok(())),
+                    "err" => wasi::cli::exit::exit(Err(())),
+                    number => wasi::cli::exit::exit_with_code(number.parse().unwrap_or(255)),
+                }
+                println!("exit returned");
+                Err(())
+            }
             _ => {
-                eprintln!("usage: fetch AUTHORITY PATH | linger | linger-busy");
+                eprintln!("usage: fetch AUTHORITY PATH | linger | linger-busy | cli | exit CODE");
                 Err(())
             }
         }
@@ -79,6 +98,37 @@ async fn fetch(authority: &str, path: &str) -> Result<(), ()> {
     println!("trailers {:?}", trailers.await.map(|t| t.is_some()));
     println!("transmitted {:?}", transmitted.await);
     Ok(())
+}
+
+/// Writes `text` through `wasi:cli/stdout@0.3.0` and waits until it is written.
+async fn write_stdout(text: String) {
+    let (mut writer, reader) = wit_stream::new::<u8>();
+    let done = wasi::cli::stdout::write_via_stream(reader);
+    writer.write_all(text.into_bytes()).await;
+    drop(writer);
+    if let Err(error) = done.await {
+        eprintln!("stdout failed: {error:?}");
+    }
+}
+
+async fn cli() {
+    use wasi::cli::environment;
+    // The first argument is the program's name: the file, which differs between the builds.
+    let arguments: Vec<String> = environment::get_arguments().into_iter().skip(1).collect();
+    write_stdout(format!("arguments {arguments:?}\n")).await;
+    let mut vars = environment::get_environment();
+    vars.sort();
+    println!("environment {vars:?}");
+    write_stdout(format!(
+        "initial cwd {:?}\n",
+        environment::get_initial_cwd()
+    ))
+    .await;
+    println!(
+        "stdout is a terminal: {}",
+        wasi::cli::terminal_stdout::get_terminal_stdout().is_some()
+    );
+    write_stdout("done\n".to_string()).await;
 }
 
 export!(Client);
