@@ -132,7 +132,7 @@ async fn run_async(args: &RunArgs) -> Result<ExitCode> {
     .with_context(|| format!("failed to instantiate `{path}`"))?;
     match call_polyfilled(&host, &exports, call, &path.to_string()).await {
         // `wasi:cli/exit` in the guest: the process exits with its code, as with `wasmtime run`.
-        Err(error) => exit_code(&error).map_or(Err(error), Ok),
+        Err(error) => exit_code(&error).ok_or(error),
         outcome => outcome,
     }
 }
