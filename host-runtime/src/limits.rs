@@ -94,6 +94,8 @@ pub struct Limits {
     pub first_byte_timeout: Duration,
     /// The most bytes one linear memory may grow to (`None`: wasm's own 4 GiB).
     pub max_memory_size: Option<usize>,
+    /// Where guests may send HTTP requests (default: anywhere but link-local addresses).
+    pub outbound: std::sync::Arc<crate::wasi::http::OutboundPolicy>,
 }
 
 impl Default for Limits {
@@ -111,6 +113,7 @@ impl Default for Limits {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
             max_memory_size: None,
+            outbound: Default::default(),
         }
     }
 }

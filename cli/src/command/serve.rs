@@ -42,6 +42,15 @@ pub struct ServeArgs {
     /// connection is closed, e.g. `30s`.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub write_stall_timeout: Duration,
+    /// Let guests send requests only to these destinations (repeat for more): `HOST`,
+    /// `HOST:PORT`, `IP`, `IP:PORT` or `CIDR` such as `10.0.0.0/8`. Default: anywhere not denied.
+    #[arg(long = "outbound-allow", value_name = "DESTINATION")]
+    pub outbound_allow: Vec<isyswasfa_host::wasi::http::Destination>,
+    /// Never let guests send requests to these destinations (same forms; repeat for more).
+    /// Link-local addresses (`169.254.0.0/16`, `fe80::/10`: cloud metadata services) and the
+    /// server's own address are always denied.
+    #[arg(long = "outbound-deny", value_name = "DESTINATION")]
+    pub outbound_deny: Vec<isyswasfa_host::wasi::http::Destination>,
     /// How long a handler may take to give a response head, e.g. `30s`, `500ms`
     /// (default: no limit). A late request gets a 500 and its guest work is cancelled.
     #[arg(long, value_parser = parse_duration)]
@@ -136,6 +145,10 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         .context("failed to start the async runtime")?;
     runtime.block_on(async {
         let engine = isyswasfa::serve::engine()?;
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let local = listener.local_addr()?;
         let config = ServeConfig {
             addr: args.addr,
             max_concurrent_requests: args.max_concurrent_requests,
@@ -148,12 +161,28 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             header_read_timeout: args.header_read_timeout,
             max_memory_size: args.max_memory_size,
             write_stall_timeout: args.write_stall_timeout,
+            outbound: {
+                use isyswasfa_host::wasi::http::{Destination, OutboundPolicy};
+                // The server itself: a guest calling it would loop through it.
+                let mut policy = OutboundPolicy::default().deny(Destination::socket(local));
+                if local.ip().is_unspecified() {
+                    for loopback in [
+                        std::net::IpAddr::from([127, 0, 0, 1]),
+                        std::net::Ipv6Addr::LOCALHOST.into(),
+                    ] {
+                        policy = policy.deny(Destination::socket((loopback, local.port()).into()));
+                    }
+                }
+                for destination in &args.outbound_deny {
+                    policy = policy.deny(destination.clone());
+                }
+                for destination in &args.outbound_allow {
+                    policy = policy.allow(destination.clone());
+                }
+                policy
+            },
         };
         let server = Arc::new(Server::new(&engine, &component, config)?);
-        let listener = tokio::net::TcpListener::bind(args.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.addr))?;
-        let local = listener.local_addr()?;
         eprintln!("{} is {}", component.display(), server.kind());
         println!("Serving HTTP on http://{local}/");
         let (stop, stopped) = watch::channel(false);

@@ -71,6 +71,9 @@ pub struct ServeConfig {
     /// How long writing a response may wait for a client that takes none of its bytes; then
     /// the connection is closed (the response aborted), freeing its instance and its slot.
     pub write_stall_timeout: Duration,
+    /// Where the guests may send requests (polyfilled components). `isyswasfa serve` adds the
+    /// server's own address to its deny list, so a guest cannot make the server call itself.
+    pub outbound: isyswasfa_host::wasi::http::OutboundPolicy,
 }
 
 /// Default of [`ServeConfig::max_concurrent_requests`].
@@ -115,6 +118,7 @@ impl Default for ServeConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_memory_size: None,
             write_stall_timeout: DEFAULT_WRITE_STALL_TIMEOUT,
+            outbound: Default::default(),
         }
     }
 }

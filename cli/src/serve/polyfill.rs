@@ -30,6 +30,7 @@ pub(super) struct Polyfill {
     next_instance: AtomicU64,
     env: Vec<(String, String)>,
     max_memory_size: Option<usize>,
+    outbound: isyswasfa_host::wasi::http::OutboundPolicy,
 }
 
 /// One instance and how much it is used.
@@ -90,6 +91,7 @@ impl Polyfill {
             next_instance: AtomicU64::new(1),
             env: config.env.clone(),
             max_memory_size: config.max_memory_size,
+            outbound: config.outbound.clone(),
         })
     }
 
@@ -184,7 +186,9 @@ impl Polyfill {
                 .envs(&self.env)
                 .build(),
             {
-                let builder = IsyswasfaCtx::builder().label(format!("instance {id}"));
+                let builder = IsyswasfaCtx::builder()
+                    .label(format!("instance {id}"))
+                    .outbound_policy(self.outbound.clone());
                 match self.max_memory_size {
                     Some(bytes) => builder.max_memory_size(bytes),
                     None => builder,

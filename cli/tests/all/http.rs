@@ -137,7 +137,7 @@ async fn http_trailers() -> Result {
 }
 
 /// A local upstream whose every path answers with the path's name after 300 ms.
-async fn slow_upstream() -> std::net::SocketAddr {
+pub(crate) async fn slow_upstream() -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -357,3 +357,94 @@ async fn serve_slow_reader_releases_permit() {
     let closed = tokio::time::timeout(Duration::from_secs(5), sleeper.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the stalled connection is still open");
 }
+
+/// The hash-all guest's answer for `urls` (one line per URL: a hash or `error CODE`).
+async fn hash_all(server: &ServeProcess, urls: &[String]) -> String {
+    let mut builder = http::Request::builder()
+        .uri(format!("{}/", server.url))
+        .header("host", "localhost");
+    for url in urls {
+        builder = builder.header("url", url.as_str());
+    }
+    let request = builder
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        isyswasfa_test_support::http::send(&server.url, request),
+    )
+    .await
+    .expect("hash-all answered within 10 s");
+    assert_eq!(answer.status, 200);
+    String::from_utf8_lossy(&answer.body).into_owned()
+}
+
+/// The line of `url` in a hash-all answer.
+fn line_of<'a>(answer: &'a str, url: &str) -> &'a str {
+    answer
+        .lines()
+        .find(|line| line.starts_with(&format!("{url}: ")))
+        .unwrap_or_else(|| panic!("no line for {url} in {answer}"))
+}
+
+/// By default, a link-local destination (the cloud metadata address) and the server's own
+/// address are refused with `destination-IP-prohibited`, at once; another local server is not.
+#[tokio::test]
+async fn outbound_policy_default() {
+    let upstream = crate::http::slow_upstream().await;
+    let server = ServeProcess::start(&Guest::HashAll.path(), &[]);
+    let metadata = "http://169.254.169.254/latest/meta-data".to_string();
+    let itself = format!("{}/", server.url);
+    let other = format!("http://{upstream}/a");
+    let began = Instant::now();
+    let answer = hash_all(&server, &[metadata.clone(), itself.clone(), other.clone()]).await;
+    for url in [&metadata, &itself] {
+        assert_eq!(
+            line_of(&answer, url),
+            format!("{url}: error ErrorCode::DestinationIpProhibited")
+        );
+    }
+    assert!(!line_of(&answer, &other).contains("error"), "{answer}");
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        began.elapsed()
+    );
+}
+
+/// `--outbound-deny` refuses a range; `--outbound-allow` lets through only what it names.
+#[tokio::test]
+async fn outbound_policy_flags() {
+    let (a, b) = (
+        crate::http::slow_upstream().await,
+        crate::http::slow_upstream().await,
+    );
+    let (url_a, url_b) = (format!("http://{a}/a"), format!("http://{b}/b"));
+
+    let denying = ServeProcess::start(&Guest::HashAll.path(), &["--outbound-deny", "127.0.0.0/8"]);
+    let answer = hash_all(&denying, std::slice::from_ref(&url_a)).await;
+    assert_eq!(
+        line_of(&answer, &url_a),
+        format!("{url_a}: error ErrorCode::DestinationIpProhibited")
+    );
+
+    let allowing = ServeProcess::start(
+        &Guest::HashAll.path(),
+        &["--outbound-allow", &a.to_string()],
+    );
+    let answer = hash_all(&allowing, &[url_a.clone(), url_b.clone()]).await;
+    assert!(!line_of(&answer, &url_a).contains("error"), "{answer}");
+    assert_eq!(
+        line_of(&answer, &url_b),
+        format!("{url_b}: error ErrorCode::DestinationIpProhibited")
+    );
+
+    let refused = crate::common::isyswasfa([
+        OsStr::new("serve"),
+        Guest::HashAll.path().as_os_str(),
+        OsStr::new("--outbound-deny"),
+        OsStr::new("10.0.0.0/99"),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(crate::common::stderr(&refused).contains("is not a destination"));
+}

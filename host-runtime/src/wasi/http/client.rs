@@ -46,6 +46,7 @@ fn start_send<T: IsyswasfaView + Send + 'static>(
     let defaults = Timeouts {
         connect: view.ctx.limits.connect_timeout,
         first_byte: view.ctx.limits.first_byte_timeout,
+        outbound: std::sync::Arc::clone(&view.ctx.limits.outbound),
     };
     let request = view.table.delete(request)?;
     Ok(async move {
@@ -70,8 +71,10 @@ fn nanos(value: Option<u64>, default: Duration) -> Duration {
 /// The store's timeouts for a request whose options set none (see
 /// [`crate::IsyswasfaCtxBuilder::connect_timeout`] and
 /// [`crate::IsyswasfaCtxBuilder::first_byte_timeout`]).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Timeouts {
+    /// Where requests may go (not a timeout, but a store setting `send` needs all the same).
+    outbound: std::sync::Arc<super::OutboundPolicy>,
     connect: Duration,
     first_byte: Duration,
 }
@@ -165,8 +168,26 @@ async fn exchange(
     let Ok(parsed) = authority.parse::<http::uri::Authority>() else {
         return Err(error_code::named("HTTP-request-URI-invalid"));
     };
-    let address = format!("{}:{}", parsed.host(), parsed.port_u16().unwrap_or(80));
-    let connect = tokio::net::TcpStream::connect(address);
+    let host = parsed.host().trim_matches(['[', ']']);
+    let port = parsed.port_u16().unwrap_or(80);
+    let addresses = match tokio::net::lookup_host((host, port)).await {
+        Ok(addresses) => addresses.collect::<Vec<_>>(),
+        Err(error) => {
+            tracing::debug!("isyswasfa: resolving {authority} failed: {error}");
+            return Err(connect_error(&error));
+        }
+    };
+    // Checked against the addresses it will really connect to, so that a name resolving to a
+    // denied address (DNS rebinding included) is refused too.
+    let allowed: Vec<_> = addresses
+        .into_iter()
+        .filter(|to| defaults.outbound.permits(host, *to))
+        .collect();
+    if allowed.is_empty() {
+        tracing::debug!("isyswasfa: the outbound policy denies {authority}");
+        return Err(error_code::named("destination-IP-prohibited"));
+    }
+    let connect = tokio::net::TcpStream::connect(&allowed[..]);
     let stream =
         match tokio::time::timeout(nanos(options.connect_timeout, defaults.connect), connect).await
         {

@@ -8,6 +8,7 @@
 pub mod body;
 mod client;
 pub mod error_code;
+pub mod policy;
 mod server;
 pub mod types;
 
@@ -18,6 +19,7 @@ use crate::ctx::IsyswasfaView;
 
 pub use body::{Body, BodyError};
 pub use client::{CLIENT, HANDLER};
+pub use policy::{Destination, OutboundPolicy};
 pub use server::{HandleError, Handler, handle};
 pub use types::TYPES;
 
