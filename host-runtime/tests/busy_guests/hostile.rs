@@ -234,7 +234,12 @@ async fn hostile_listen_flood() -> Result<()> {
 async fn hostile_forged_handle() -> Result<()> {
     let _timing = timing::shared().await;
     // wasmtime refuses the index before the protocol sees it; the host still breaks cleanly.
-    expect(&attack("forged-handle").await?, &["attack"]);
+    // The guest passes a `pending` handle it never received (index 32767): refused by name.
+    let refusal = attack("forged-handle").await?;
+    expect(
+        &refusal,
+        &["call to `attack` failed", "unknown handle index 32767"],
+    );
     Ok(())
 }
 
