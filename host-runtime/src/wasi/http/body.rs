@@ -239,15 +239,36 @@ async fn feed<T: IsyswasfaView + Send + 'static>(
         }
     }
     drop(contents);
-    let value = match (fields, host.as_ref().and_then(WeakHost::upgrade)) {
+    if !trailers.pipe().is_reader_open() {
+        // The guest dropped its trailers future: make no `fields` resource nobody would drop.
+        return;
+    }
+    let host = host.as_ref().and_then(WeakHost::upgrade);
+    let value = match (fields, &host) {
         (None, _) => no_trailers(),
-        (Some(map), Some(host)) => match trailers_val(&host, map).await {
+        (Some(map), Some(host)) => match trailers_val(host, map).await {
             Ok(value) => value,
             Err(error) => outcome_err(error_code::internal(format!("{error:#}"))),
         },
         (Some(_), None) => no_trailers(),
     };
-    let _ = trailers.write(value);
+    if let (Err(unread), Some(host)) = (trailers.write(value), host) {
+        // The reader went away meanwhile: the event loop releases the `fields` resource the
+        // value holds, as it does for values left in any closed pipe.
+        let _ = host
+            .with_store(move |store, _| {
+                Box::pin(async move {
+                    store
+                        .data_mut()
+                        .isyswasfa()
+                        .ctx
+                        .pipes
+                        .discarded
+                        .push(vec![unread]);
+                })
+            })
+            .await;
+    }
 }
 
 fn outcome_err(code: Val) -> Val {
