@@ -213,7 +213,7 @@ impl IsyswasfaCtxBuilder {
     /// Where the store's guests may send HTTP requests (`wasi:http/client`): the default
     /// [`OutboundPolicy`](crate::wasi::http::OutboundPolicy) denies link-local addresses only.
     /// A denied request fails with `destination-IP-prohibited` before any connection is made.
-    pub fn outbound_policy(mut self, policy: crate::wasi::http::OutboundPolicy) -> Self {
+    pub fn outbound_policy(mut self, policy: crate::outbound::OutboundPolicy) -> Self {
         self.limits.outbound = std::sync::Arc::new(policy);
         self
     }

@@ -64,6 +64,7 @@ mod host;
 pub mod limits;
 pub mod linking;
 mod native_abi;
+mod outbound;
 pub mod pipes;
 pub mod pollables;
 mod poller;

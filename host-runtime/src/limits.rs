@@ -95,7 +95,7 @@ pub struct Limits {
     /// The most bytes one linear memory may grow to (`None`: wasm's own 4 GiB).
     pub max_memory_size: Option<usize>,
     /// Where guests may send HTTP requests (default: anywhere but link-local addresses).
-    pub outbound: std::sync::Arc<crate::wasi::http::OutboundPolicy>,
+    pub outbound: std::sync::Arc<crate::outbound::OutboundPolicy>,
 }
 
 impl Default for Limits {

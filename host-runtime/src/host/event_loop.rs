@@ -36,7 +36,7 @@ pub(super) struct EventLoop<T: 'static> {
     /// Where the next search for a component with events starts (round robin).
     pub(super) next_poll: usize,
     /// What the loop shares with its handles (see [`crate::Host::entered_for`]).
-    pub(super) shared: std::sync::Arc<crate::host::handle::LoopShared>,
+    pub(super) shared: std::sync::Arc<crate::host::shared::LoopShared>,
 }
 
 impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {

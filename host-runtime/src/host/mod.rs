@@ -10,6 +10,7 @@ mod dynamic;
 mod event_loop;
 mod exports;
 pub(crate) mod handle;
+mod shared;
 mod streams;
 mod typed;
 

@@ -74,7 +74,7 @@ fn nanos(value: Option<u64>, default: Duration) -> Duration {
 #[derive(Clone)]
 struct Timeouts {
     /// Where requests may go (not a timeout, but a store setting `send` needs all the same).
-    outbound: std::sync::Arc<super::OutboundPolicy>,
+    outbound: std::sync::Arc<crate::outbound::OutboundPolicy>,
     connect: Duration,
     first_byte: Duration,
 }

@@ -8,7 +8,7 @@
 pub mod body;
 mod client;
 pub mod error_code;
-pub mod policy;
+mod fields;
 mod server;
 pub mod types;
 
@@ -17,9 +17,9 @@ use wasmtime::component::Linker;
 
 use crate::ctx::IsyswasfaView;
 
+pub use crate::outbound::{Destination, OutboundPolicy};
 pub use body::{Body, BodyError};
 pub use client::{CLIENT, HANDLER};
-pub use policy::{Destination, OutboundPolicy};
 pub use server::{HandleError, Handler, handle};
 pub use types::TYPES;
 

@@ -1,4 +1,4 @@
-//! Where guests may send requests: an allow and a deny list of destinations, checked against the
+//! Where guests may send HTTP requests (`wasi:http/client`): an allow and a deny list of destinations, checked against the
 //! name a guest asked for and against every address it resolves to, before connecting.
 
 use std::fmt;
