@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use isyswasfa_protocol::names::{POLL_PREFIX, RESULT_SUFFIX, START_SUFFIX};
 use wit_component::DecodedWasm;
-use wit_parser::{Function, FunctionKind, InterfaceId, Resolve, WorldId, WorldItem, WorldKey};
+use wit_parser::{Function, FunctionKind, Resolve, WorldId, WorldItem};
 
 /// The runtime's component: what it exports and imports.
 pub(crate) struct Runtime {
@@ -75,10 +75,6 @@ impl WrappedFunc {
 pub(crate) struct WrappedInterface {
     /// The input's export.
     pub input_name: String,
-    /// Its key in the input's world.
-    pub key: WorldKey,
-    /// The interface.
-    pub interface: InterfaceId,
     /// The bundle's export.
     pub bundle_name: String,
     /// The local name of the driver's interface that wraps it.
@@ -117,13 +113,15 @@ pub(crate) fn is_stream_pipe(name: &str) -> bool {
 }
 
 impl Input {
-    /// The input's types, to add the generated components' worlds to: its interfaces, without
-    /// its own world (a decoded composition's world does not pass wit-parser's checks of a
-    /// world's type imports, which run on every addition).
+    /// The input's types, to add the generated components' worlds to: its interfaces, and of
+    /// its own world only the imported interfaces and types (the functions of a decoded
+    /// composition's world do not pass wit-parser's checks, which run on every addition).
     pub fn types(&self) -> Resolve {
         let mut resolve = self.resolve.clone();
         let world = &mut resolve.worlds[self.world];
-        world.imports.clear();
+        world
+            .imports
+            .retain(|_, item| !matches!(item, WorldItem::Function(_)));
         world.exports.clear();
         resolve
     }
@@ -312,8 +310,6 @@ impl Input {
                     plan.interfaces.push(WrappedInterface {
                         driver_name: format!("export{}", plan.interfaces.len()),
                         input_name: name,
-                        key: key.clone(),
-                        interface: *id,
                         bundle_name,
                         funcs: wrapped,
                     });

@@ -9,17 +9,17 @@ use wasm_encoder::{ExportKind, Function, Instruction, ValType};
 use wit_component::{ComponentEncoder, StringEncoding};
 use wit_parser::abi::AbiVariant;
 use wit_parser::{
-    Int, Resolve, SizeAlign, Type, TypeDefKind, WasmExport, WasmExportKind, WasmImport, WorldItem,
+    Function as WitFunction, FunctionKind, Handle, Int, InterfaceId, Param, Resolve, SizeAlign,
+    Type, TypeDef, TypeDefKind, TypeOwner, WasmExport, WasmExportKind, WasmImport, WorldItem,
+    ResourceIntrinsic,
 };
 
 use crate::core::{BUMP, Core, define_alloc, define_realloc, mem};
 use crate::driver::{MANGLING, find_function, interface_key};
-use crate::input::Input;
+use crate::input::{Input, is_stream_pipe};
 
-/// The runtime's stream interface.
+/// The runtime's stream interface, which plugs every `isyswasfa:pipes/stream-*` import.
 pub(crate) const STREAMS: &str = "isyswasfa:bundle/streams@0.1.0";
-/// Its WIT.
-const STREAMS_WIT: &str = include_str!("../runtime/wit/streams.wit");
 
 /// The generated ops adapter, if the input has ops imports.
 pub(crate) struct Ops {
@@ -59,6 +59,114 @@ fn plain(resolve: &Resolve, ty: &Type) -> bool {
     }
 }
 
+/// Imports `[resource-drop]` of the resource `end` of the pipe interface `pipe`.
+fn drop_import(
+    core: &mut Core,
+    resolve: &Resolve,
+    world: &wit_parser::World,
+    pipe: &str,
+    end: &str,
+) -> Result<u32> {
+    let key = interface_key(resolve, world, pipe, true)?;
+    let WorldItem::Interface { id, .. } = &world.imports[&key] else {
+        bail!("`{pipe}` is no interface");
+    };
+    let resource = *resolve.interfaces[*id]
+        .types
+        .get(end)
+        .ok_or_else(|| anyhow!("`{pipe}` has no `{end}`"))?;
+    let names = resolve.wasm_import_name(
+        MANGLING,
+        WasmImport::ResourceIntrinsic {
+            interface: Some(&key),
+            resource,
+            intrinsic: ResourceIntrinsic::ImportedDrop,
+        },
+    );
+    if let Some(index) = core
+        .imports
+        .iter()
+        .position(|(module, field, _)| *module == names.0 && *field == names.1)
+    {
+        return Ok(index as u32);
+    }
+    let ty = core.ty(vec![ValType::I32], Vec::new());
+    core.imports.push((names.0, names.1, ty));
+    Ok((core.imports.len() - 1) as u32)
+}
+
+fn anonymous(resolve: &mut Resolve, kind: TypeDefKind) -> Type {
+    Type::Id(resolve.types.alloc(TypeDef {
+        name: None,
+        kind,
+        owner: TypeOwner::None,
+        docs: Default::default(),
+        stability: Default::default(),
+        span: Default::default(),
+        external_id: None,
+    }))
+}
+
+fn param(name: &str, ty: Type) -> Param {
+    Param {
+        name: name.to_string(),
+        ty,
+        span: Default::default(),
+    }
+}
+
+/// Adds the runtime's byte-level `read` and `write` (see `runtime/wit/streams.wit`) to the pipe
+/// interface `pipe`.
+fn add_raw_ops(resolve: &mut Resolve, pipe: InterfaceId) -> Result<()> {
+    let iface = &resolve.interfaces[pipe];
+    let end = |name: &str| {
+        iface
+            .types
+            .get(name)
+            .copied()
+            .ok_or_else(|| anyhow!("a stream pipe interface without `{name}`"))
+    };
+    let (reader, writer) = (end("reader")?, end("writer")?);
+    let borrow_reader = anonymous(resolve, TypeDefKind::Handle(Handle::Borrow(reader)));
+    let borrow_writer = anonymous(resolve, TypeDefKind::Handle(Handle::Borrow(writer)));
+    let bytes = anonymous(resolve, TypeDefKind::List(Type::U8));
+    let some_bytes = anonymous(resolve, TypeDefKind::Option(bytes));
+    let function = |name: &str, params: Vec<Param>, result: Type| WitFunction {
+        name: name.to_string(),
+        kind: FunctionKind::Freestanding,
+        params,
+        result: Some(result),
+        docs: Default::default(),
+        stability: Default::default(),
+        span: Default::default(),
+        external_id: None,
+    };
+    let read = function(
+        "read",
+        vec![
+            param("end", borrow_reader),
+            param("payload", Type::String),
+            param("size", Type::U32),
+            param("max", Type::U32),
+        ],
+        some_bytes,
+    );
+    let write = function(
+        "write",
+        vec![
+            param("end", borrow_writer),
+            param("payload", Type::String),
+            param("size", Type::U32),
+            param("values", bytes),
+        ],
+        Type::U32,
+    );
+    let functions = &mut resolve.interfaces[pipe].functions;
+    functions.insert("read".into(), read);
+    functions.insert("write".into(), write);
+    Ok(())
+}
+
 /// The ops interfaces `input` imports, if any.
 pub(crate) fn ops_imports(input: &Input) -> Vec<String> {
     let world = &input.resolve.worlds[input.world];
@@ -77,11 +185,24 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
         return Ok(None);
     }
     let mut resolve = input.types();
-    resolve
-        .push_str("isyswasfa-bundle-streams.wit", STREAMS_WIT)
-        .context("the runtime's stream interface does not fit the input's protocol types")?;
+    // The adapter calls the byte-level `read` and `write` through the very pipe interfaces the
+    // ops take their ends from: a handle is only accepted as the resource type it was received
+    // as, so the functions must be in the same (imported) interface. The runtime's
+    // `isyswasfa:bundle/streams`, which plugs them, has both.
+    let pipes: Vec<InterfaceId> = resolve
+        .interfaces
+        .iter()
+        .filter(|(id, _)| {
+            resolve
+                .id_of(*id)
+                .is_some_and(|name| is_stream_pipe(&name))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    for pipe in pipes {
+        add_raw_ops(&mut resolve, pipe)?;
+    }
     let mut text = String::from("package isyswasfa-bundle:ops;\n\nworld ops {\n");
-    text.push_str(&format!("  import {STREAMS};\n"));
     for name in &interfaces {
         text.push_str(&format!("  export {name};\n"));
     }
@@ -95,21 +216,26 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
     sizes.fill(&resolve);
     let mut core = Core::default();
 
-    let streams_key = interface_key(&resolve, world, STREAMS, true)?;
-    let raw = |core: &mut Core, name: &str| -> Result<u32> {
-        let func = find_function(&resolve, &streams_key, name, world, true)?;
+    // The raw functions of each pipe interface, imported when first used.
+    let mut raw_imports: Vec<(String, &'static str, u32)> = Vec::new();
+    let mut raw = |core: &mut Core, pipe: &str, name: &'static str| -> Result<u32> {
+        if let Some((_, _, index)) = raw_imports.iter().find(|(p, n, _)| p == pipe && *n == name) {
+            return Ok(*index);
+        }
+        let key = interface_key(&resolve, world, pipe, true)?;
+        let func = find_function(&resolve, &key, name, world, true)?;
         let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
         let names = resolve.wasm_import_name(
             MANGLING,
             WasmImport::Func {
-                interface: Some(&streams_key),
+                interface: Some(&key),
                 func,
             },
         );
-        Ok(core.import(names, &sig))
+        let index = core.import(names, &sig);
+        raw_imports.push((pipe.to_string(), name, index));
+        Ok(index)
     };
-    let raw_read = raw(&mut core, "read")?;
-    let raw_write = raw(&mut core, "write")?;
 
     struct Planned {
         key: wit_parser::WorldKey,
@@ -117,6 +243,10 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
         op: Op,
         payload: String,
         size: u32,
+        raw: u32,
+        /// `[resource-drop]` of the end the op borrows: a borrow received must be dropped
+        /// before returning.
+        drop_end: u32,
     }
     let mut planned = Vec::new();
     for (key, item) in &world.exports {
@@ -173,12 +303,25 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
                     culprit()
                 );
             }
+            let pipe = isyswasfa_protocol::names::pipe_interface(&format!("stream-{payload}"));
+            let raw_index = match op {
+                Op::Read => raw(&mut core, &pipe, "read"),
+                Op::Write => raw(&mut core, &pipe, "write"),
+            }
+            .with_context(culprit)?;
+            let end = match op {
+                Op::Read => "reader",
+                Op::Write => "writer",
+            };
+            let drop_end = drop_import(&mut core, &resolve, world, &pipe, end).with_context(culprit)?;
             planned.push(Planned {
                 key: key.clone(),
                 func: func.name.clone(),
                 op,
                 payload: format!("stream-{payload}"),
                 size: sizes.size(&element).size_wasm32() as u32,
+                raw: raw_index,
+                drop_end,
             });
         }
     }
@@ -224,7 +367,9 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
                     I32Const(size),
                     LocalGet(1),
                     LocalGet(ret),
-                    Call(raw_read),
+                    Call(p.raw),
+                    LocalGet(0),
+                    Call(p.drop_end),
                     LocalGet(ret),
                     I32Load8U(mem(0, 0)),
                     If(wasm_encoder::BlockType::Empty),
@@ -251,8 +396,10 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
                     LocalGet(2),
                     I32Const(size),
                     I32Mul,
-                    Call(raw_write),
+                    Call(p.raw),
                     LocalSet(taken),
+                    LocalGet(0),
+                    Call(p.drop_end),
                     // A runtime answering more than it was given would make a wild pointer.
                     LocalGet(taken),
                     LocalGet(2),
