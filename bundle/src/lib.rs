@@ -86,3 +86,107 @@ pub fn bundle(input: &[u8], name: &str) -> Result<Bundle> {
     let driver = driver::generate(&input, &plan)?;
     graph::compose(&input, &runtime, &plan, ops.as_ref(), &driver)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use isyswasfa_bindgen::LowerOptions;
+    use wit_parser::{Function, Resolve, Type, TypeDefKind, WorldItem};
+
+    /// A readable shape of `ty`: primitives, and named types by name.
+    fn shape(resolve: &Resolve, ty: &Type) -> String {
+        match ty {
+            Type::Id(id) => {
+                let def = &resolve.types[*id];
+                match (&def.name, &def.kind) {
+                    (Some(name), _) => name.clone(),
+                    (None, TypeDefKind::Result(r)) => format!(
+                        "result<{}, {}>",
+                        r.ok.as_ref().map_or("_".into(), |t| shape(resolve, t)),
+                        r.err.as_ref().map_or("_".into(), |t| shape(resolve, t))
+                    ),
+                    (None, TypeDefKind::Handle(wit_parser::Handle::Own(t))) => {
+                        shape(resolve, &Type::Id(*t))
+                    }
+                    (None, kind) => format!("{kind:?}"),
+                }
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn signatures(resolve: &Resolve, functions: &[&Function]) -> Vec<String> {
+        let mut out: Vec<String> = functions
+            .iter()
+            .map(|f| {
+                let params: Vec<String> = f
+                    .params
+                    .iter()
+                    .map(|p| format!("{}: {}", p.name, shape(resolve, &p.ty)))
+                    .collect();
+                let result = f.result.as_ref().map(|t| shape(resolve, t));
+                format!("{}({}) -> {result:?}", f.name, params.join(", "))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The runtime's `wasi:clocks@0.3.0` (written out lowered in `runtime/wit/deps/clocks`) has
+    /// the functions bindgen lowers the shipped WASI 0.3 clocks to, so that a guest's import
+    /// is plugged with the runtime's export.
+    #[test]
+    fn runtime_clocks_are_the_lowered_wasi_clocks() {
+        let mut guest = Resolve::default();
+        let package = isyswasfa_bindgen::push_str(
+            &mut guest,
+            "clocks.wit",
+            "package test:clocks;\nworld w {\n  import wasi:clocks/monotonic-clock@0.3.0;\n  \
+             import wasi:clocks/system-clock@0.3.0;\n}\n",
+        )
+        .unwrap();
+        let world = isyswasfa_bindgen::select_world(&guest, package, Some("w")).unwrap();
+        let lowered =
+            isyswasfa_bindgen::lower(&guest, world, &LowerOptions::for_crate("test")).unwrap();
+
+        let mut runtime = Resolve::default();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        runtime.push_dir(root.join("../protocol/wit")).unwrap();
+        runtime.push_dir(root.join("runtime/wit")).unwrap();
+
+        for name in ["monotonic-clock", "system-clock"] {
+            let interface = |resolve: &Resolve, world: wit_parser::WorldId| {
+                resolve.worlds[world]
+                    .imports
+                    .iter()
+                    .chain(&resolve.worlds[world].exports)
+                    .find_map(|(key, item)| match item {
+                        WorldItem::Interface { id, .. }
+                            if resolve.name_world_key(key)
+                                == format!("wasi:clocks/{name}@0.3.0") =>
+                        {
+                            Some(*id)
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| panic!("no `{name}`"))
+            };
+            let lowered_id = interface(&lowered.resolve, lowered.world);
+            let runtime_world = runtime
+                .select_world(&[runtime.packages.iter().last().unwrap().0], Some("runtime"))
+                .unwrap();
+            let runtime_id = interface(&runtime, runtime_world);
+            let expected: Vec<&Function> = lowered.resolve.interfaces[lowered_id]
+                .functions
+                .values()
+                .collect();
+            let actual: Vec<&Function> = runtime.interfaces[runtime_id].functions.values().collect();
+            assert_eq!(
+                signatures(&runtime, &actual),
+                signatures(&lowered.resolve, &expected),
+                "`{name}`"
+            );
+        }
+    }
+}
