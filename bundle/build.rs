@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
     let runtime = manifest_dir.join("runtime");
     for watched in [
@@ -22,7 +23,14 @@ fn main() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(runtime.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target_dir);
     // What the outer build sets for its own crates must not leak into the runtime's build.
@@ -48,6 +56,10 @@ fn main() {
     let built = target_dir.join("wasm32-wasip2/release/isyswasfa_bundle_runtime.wasm");
     let to = out_dir.join("runtime.wasm");
     std::fs::copy(&built, &to).unwrap_or_else(|error| {
-        panic!("isyswasfa-bundle: cannot copy {} to {}: {error}", built.display(), to.display())
+        panic!(
+            "isyswasfa-bundle: cannot copy {} to {}: {error}",
+            built.display(),
+            to.display()
+        )
     });
 }

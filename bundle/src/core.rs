@@ -3,8 +3,8 @@
 
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
-    FunctionSection, GlobalSection, GlobalType, ImportSection, Instruction, MemArg,
-    MemorySection, MemoryType, Module, TypeSection, ValType,
+    FunctionSection, GlobalSection, GlobalType, ImportSection, Instruction, MemArg, MemorySection,
+    MemoryType, Module, TypeSection, ValType,
 };
 use wit_parser::abi::{WasmSignature, WasmType};
 use wit_parser::{SizeAlign, Type};
@@ -31,7 +31,6 @@ pub(crate) fn mem(offset: u32, align: u32) -> MemArg {
         memory_index: 0,
     }
 }
-
 
 /// The core module under construction.
 #[derive(Default)]
@@ -92,7 +91,9 @@ impl Core {
         let mut module = Module::new();
         let mut types = TypeSection::new();
         for (params, results) in &self.types {
-            types.ty().function(params.iter().copied(), results.iter().copied());
+            types
+                .ty()
+                .function(params.iter().copied(), results.iter().copied());
         }
         module.section(&types);
         let mut imports = ImportSection::new();
@@ -145,7 +146,6 @@ impl Core {
         module.finish()
     }
 }
-
 
 pub(crate) fn alloc_call(f: &mut Function, alloc: u32, sizes: &SizeAlign, ty: &Type) {
     f.instruction(&Instruction::I32Const(sizes.size(ty).size_wasm32() as i32));
@@ -253,4 +253,3 @@ pub(crate) fn define_alloc(core: &mut Core, realloc: u32) -> u32 {
     }
     core.define(ty, f)
 }
-

@@ -153,8 +153,18 @@ struct Imported {
     sig: WasmSignature,
 }
 
-pub(crate) fn find_function<'a>(resolve: &'a Resolve, key: &WorldKey, name: &str, world: &'a wit_parser::World, import: bool) -> Result<&'a WitFunction> {
-    let items = if import { &world.imports } else { &world.exports };
+pub(crate) fn find_function<'a>(
+    resolve: &'a Resolve,
+    key: &WorldKey,
+    name: &str,
+    world: &'a wit_parser::World,
+    import: bool,
+) -> Result<&'a WitFunction> {
+    let items = if import {
+        &world.imports
+    } else {
+        &world.exports
+    };
     match items.get(key) {
         Some(WorldItem::Interface { id, .. }) => resolve.interfaces[*id]
             .functions
@@ -165,8 +175,17 @@ pub(crate) fn find_function<'a>(resolve: &'a Resolve, key: &WorldKey, name: &str
     }
 }
 
-pub(crate) fn interface_key(resolve: &Resolve, world: &wit_parser::World, name: &str, import: bool) -> Result<WorldKey> {
-    let items = if import { &world.imports } else { &world.exports };
+pub(crate) fn interface_key(
+    resolve: &Resolve,
+    world: &wit_parser::World,
+    name: &str,
+    import: bool,
+) -> Result<WorldKey> {
+    let items = if import {
+        &world.imports
+    } else {
+        &world.exports
+    };
     items
         .keys()
         .find(|key| resolve.name_world_key(key) == name)
@@ -189,7 +208,12 @@ pub(crate) fn generate(input: &Input, plan: &Plan) -> Result<Driver> {
     tracing::debug!("the driver's WIT:\n{text}");
     let package = resolve
         .push_str("isyswasfa-bundle-driver-world.wit", &text)
-        .with_context(|| format!("cannot make the driver of `{}`; its WIT:\n{text}", input.name))?;
+        .with_context(|| {
+            format!(
+                "cannot make the driver of `{}`; its WIT:\n{text}",
+                input.name
+            )
+        })?;
     let world_id = resolve.select_world(&[package], Some(wit_text::WORLD))?;
     let core = core_module(&resolve, world_id, plan)?;
     let mut core = core;
@@ -274,7 +298,13 @@ fn core_module(resolve: &Resolve, world_id: WorldId, plan: &Plan) -> Result<Vec<
         let key = WorldKey::Name(poll.clone());
         let func = find_function(resolve, &key, poll, world, true)?;
         let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
-        let names = resolve.wasm_import_name(MANGLING, WasmImport::Func { interface: None, func });
+        let names = resolve.wasm_import_name(
+            MANGLING,
+            WasmImport::Func {
+                interface: None,
+                func,
+            },
+        );
         polls.push(core.import(names, &sig));
     }
 
@@ -364,7 +394,11 @@ fn core_module(resolve: &Resolve, world_id: WorldId, plan: &Plan) -> Result<Vec<
         f.instruction(&Instruction::I32Const(name.1));
         f.instruction(&Instruction::Call(prologue));
         match p.func {
-            WrappedFunc::Async { start, result: result_func, .. } => {
+            WrappedFunc::Async {
+                start,
+                result: result_func,
+                ..
+            } => {
                 let (start_call, result_call) = (&p.calls[0], &p.calls[1]);
                 let start_result = start
                     .result
@@ -466,8 +500,11 @@ fn core_module(resolve: &Resolve, world_id: WorldId, plan: &Plan) -> Result<Vec<
         }
         let _ = (ret, task, ready);
         let index = core.define(ty, f);
-        core.exports
-            .push((export_names(WasmExportKind::Normal), ExportKind::Func, index));
+        core.exports.push((
+            export_names(WasmExportKind::Normal),
+            ExportKind::Func,
+            index,
+        ));
         if export_sig.retptr {
             post_returns.push((export_names(WasmExportKind::PostReturn), ty));
         }
@@ -556,7 +593,14 @@ fn define_run(core: &mut Core, runtime: &Runtime, polls: &[u32], alloc: u32) -> 
             End,
         ]);
     }
-    code.extend([LocalGet(mark), GlobalSet(BUMP), Br(0), End, Unreachable, End]);
+    code.extend([
+        LocalGet(mark),
+        GlobalSet(BUMP),
+        Br(0),
+        End,
+        Unreachable,
+        End,
+    ]);
     for i in &code {
         f.instruction(i);
     }
@@ -569,7 +613,11 @@ fn define_prologue(core: &mut Core, runtime: &Runtime, polls: &[(i32, i32)], run
     let ty = core.ty(vec![ValType::I32; 2], Vec::new());
     let mut f = Function::new([]);
     use Instruction::*;
-    let mut code = vec![GlobalGet(REGISTERED), I32Eqz, If(wasm_encoder::BlockType::Empty)];
+    let mut code = vec![
+        GlobalGet(REGISTERED),
+        I32Eqz,
+        If(wasm_encoder::BlockType::Empty),
+    ];
     for (i, (at, len)) in polls.iter().enumerate() {
         code.extend([
             I32Const(*at),

@@ -15,7 +15,12 @@ use crate::{Bundle, Export, ExportKind};
 /// The protocol interface, which the driver imports for the types of the driver interface.
 const PROTOCOL: &str = isyswasfa_protocol::names::INTERFACE;
 
-fn register(graph: &mut CompositionGraph, name: &str, what: &str, bytes: &[u8]) -> Result<PackageId> {
+fn register(
+    graph: &mut CompositionGraph,
+    name: &str,
+    what: &str,
+    bytes: &[u8],
+) -> Result<PackageId> {
     let package = Package::from_bytes(name, None, bytes.to_vec(), graph.types_mut())
         .map_err(|error| anyhow!("{what} is not a valid WebAssembly component: {error:#}"))?;
     Ok(graph.register_package(package)?)
@@ -78,7 +83,10 @@ fn union_of(graph: &mut CompositionGraph, kinds: &[ItemKind]) -> ItemKind {
     };
     for id in &ids {
         for (name, used) in &types[*id].uses {
-            union.uses.entry(name.clone()).or_insert_with(|| used.clone());
+            union
+                .uses
+                .entry(name.clone())
+                .or_insert_with(|| used.clone());
         }
         for (name, kind) in &types[*id].exports {
             union.exports.entry(name.clone()).or_insert(*kind);
@@ -97,16 +105,31 @@ pub(crate) fn compose(
 ) -> Result<Bundle> {
     let _ = runtime_info;
     let mut graph = CompositionGraph::new();
-    let runtime_pkg = register(&mut graph, "isyswasfa:bundle-runtime", "the bundle runtime", crate::RUNTIME)?;
+    let runtime_pkg = register(
+        &mut graph,
+        "isyswasfa:bundle-runtime",
+        "the bundle runtime",
+        crate::RUNTIME,
+    )?;
     let input_pkg = register(
         &mut graph,
         "isyswasfa:bundle-input",
         &format!("`{}`", input.name),
         &input.bytes,
     )?;
-    let driver_pkg = register(&mut graph, "isyswasfa:bundle-driver", "the generated driver", &driver.bytes)?;
+    let driver_pkg = register(
+        &mut graph,
+        "isyswasfa:bundle-driver",
+        "the generated driver",
+        &driver.bytes,
+    )?;
     let ops_pkg = match ops {
-        Some(ops) => Some(register(&mut graph, "isyswasfa:bundle-ops", "the generated ops adapter", &ops.bytes)?),
+        Some(ops) => Some(register(
+            &mut graph,
+            "isyswasfa:bundle-ops",
+            "the generated ops adapter",
+            &ops.bytes,
+        )?),
         None => None,
     };
     let runtime = graph.instantiate(runtime_pkg);
@@ -155,7 +178,8 @@ pub(crate) fn compose(
         if matches!(kind, ItemKind::Type(_)) {
             continue;
         }
-        let node = host_node(&name).ok_or_else(|| anyhow!("the runtime's `{name}` has no import"))?;
+        let node =
+            host_node(&name).ok_or_else(|| anyhow!("the runtime's `{name}` has no import"))?;
         graph
             .set_instantiation_argument(runtime, &name, node)
             .with_context(|| format!("cannot give the bundle runtime `{name}`"))?;
@@ -178,7 +202,9 @@ pub(crate) fn compose(
         for (name, kind) in imports_of(&graph, package) {
             let node = if let ItemKind::Type(_) = kind {
                 let protocol = runtime_alias(&mut graph, PROTOCOL)?;
-                let export = name.rsplit_once("isyswasfa-").map_or(name.as_str(), |(_, e)| e);
+                let export = name
+                    .rsplit_once("isyswasfa-")
+                    .map_or(name.as_str(), |(_, e)| e);
                 graph
                     .alias_instance_export(protocol, export)
                     .with_context(|| format!("the ops adapter's type `{name}`"))?
@@ -201,10 +227,17 @@ pub(crate) fn compose(
         let node = if let ItemKind::Type(_) = kind {
             // A world's `use` of the protocol's poll input (`isyswasfa-poll-input`).
             let protocol = runtime_alias(&mut graph, PROTOCOL)?;
-            let export = name.rsplit_once("isyswasfa-").map_or(name.as_str(), |(_, e)| e);
+            let export = name
+                .rsplit_once("isyswasfa-")
+                .map_or(name.as_str(), |(_, e)| e);
             graph
                 .alias_instance_export(protocol, export)
-                .with_context(|| format!("`{}` imports the type `{name}`, which the bundle cannot provide", input.name))?
+                .with_context(|| {
+                    format!(
+                        "`{}` imports the type `{name}`, which the bundle cannot provide",
+                        input.name
+                    )
+                })?
         } else if runtime_exports.contains(&name) {
             runtime_alias(&mut graph, &name)?
         } else if is_stream_pipe(&name) {
@@ -215,7 +248,10 @@ pub(crate) fn compose(
                 .with_context(|| format!("the ops adapter does not export `{name}`"))?
         } else {
             host_node(&name).ok_or_else(|| {
-                anyhow!("`{}` imports `{name}`, which the bundle runtime cannot provide", input.name)
+                anyhow!(
+                    "`{}` imports `{name}`, which the bundle runtime cannot provide",
+                    input.name
+                )
             })?
         };
         graph
@@ -228,7 +264,9 @@ pub(crate) fn compose(
     for (name, kind) in imports_of(&graph, driver_pkg) {
         let node = if let ItemKind::Type(_) = kind {
             let protocol = runtime_alias(&mut graph, PROTOCOL)?;
-            let export = name.rsplit_once("isyswasfa-").map_or(name.as_str(), |(_, e)| e);
+            let export = name
+                .rsplit_once("isyswasfa-")
+                .map_or(name.as_str(), |(_, e)| e);
             graph
                 .alias_instance_export(protocol, export)
                 .with_context(|| format!("the driver's type `{name}`"))?
@@ -239,7 +277,8 @@ pub(crate) fn compose(
         } else if runtime_exports.contains(&name) {
             runtime_alias(&mut graph, &name)?
         } else {
-            host_node(&name).ok_or_else(|| anyhow!("the driver's import `{name}` has no provider"))?
+            host_node(&name)
+                .ok_or_else(|| anyhow!("the driver's import `{name}` has no provider"))?
         };
         graph
             .set_instantiation_argument(drive, &name, node)
@@ -284,7 +323,10 @@ pub(crate) fn compose(
     };
     let bytes = graph.encode(options).map_err(|error| match error {
         EncodeError::ValidationFailure { source } => {
-            anyhow!("the bundle of `{}` is not a valid component: {source:#}", input.name)
+            anyhow!(
+                "the bundle of `{}` is not a valid component: {source:#}",
+                input.name
+            )
         }
         other => anyhow!(other).context(format!("cannot encode the bundle of `{}`", input.name)),
     })?;

@@ -54,11 +54,11 @@ pub(crate) enum WrappedFunc {
     /// `name`, lowered to `start` and `result`: the driver exports a synchronous `name`.
     Async {
         name: String,
-        start: Function,
-        result: Function,
+        start: Box<Function>,
+        result: Box<Function>,
     },
     /// A synchronous function of a wrapped interface: the driver forwards it.
-    Sync(Function),
+    Sync(Box<Function>),
 }
 
 impl WrappedFunc {
@@ -299,7 +299,7 @@ impl Input {
                         if let Some(w) = wrap(&self.name, &name, func, &funcs)? {
                             wrapped.push(w);
                         } else if !func.name.ends_with(RESULT_SUFFIX) {
-                            wrapped.push(WrappedFunc::Sync((*func).clone()));
+                            wrapped.push(WrappedFunc::Sync(Box::new((*func).clone())));
                         }
                     }
                     let bundle_name = if name.starts_with("wasi:cli/run@0.3") {
@@ -385,7 +385,7 @@ fn wrap(
     };
     Ok(Some(WrappedFunc::Async {
         name: base.to_string(),
-        start: func.clone(),
-        result: (*result).clone(),
+        start: Box::new(func.clone()),
+        result: Box::new((*result).clone()),
     }))
 }

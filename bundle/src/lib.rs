@@ -92,7 +92,7 @@ mod tests {
     use std::path::Path;
 
     use isyswasfa_bindgen::LowerOptions;
-    use wit_parser::{Function, Resolve, Type, TypeDefKind, WorldItem};
+    use isyswasfa_bindgen::wit_parser::{self, Function, Resolve, Type, TypeDefKind, WorldItem};
 
     /// A readable shape of `ty`: primitives, and named types by name.
     fn shape(resolve: &Resolve, ty: &Type) -> String {
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn runtime_clocks_are_the_lowered_wasi_clocks() {
         let mut guest = Resolve::default();
-        let package = isyswasfa_bindgen::push_str(
+        let package = isyswasfa_bindgen::shipped::push_str(
             &mut guest,
             "clocks.wit",
             "package test:clocks;\nworld w {\n  import wasi:clocks/monotonic-clock@0.3.0;\n  \
@@ -153,7 +153,7 @@ mod tests {
         let mut runtime = Resolve::default();
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         runtime.push_dir(root.join("../protocol/wit")).unwrap();
-        runtime.push_dir(root.join("runtime/wit")).unwrap();
+        let (bundle_package, _) = runtime.push_dir(root.join("runtime/wit")).unwrap();
 
         for name in ["monotonic-clock", "system-clock"] {
             let interface = |resolve: &Resolve, world: wit_parser::WorldId| {
@@ -174,14 +174,15 @@ mod tests {
             };
             let lowered_id = interface(&lowered.resolve, lowered.world);
             let runtime_world = runtime
-                .select_world(&[runtime.packages.iter().last().unwrap().0], Some("runtime"))
+                .select_world(&[bundle_package], Some("runtime"))
                 .unwrap();
             let runtime_id = interface(&runtime, runtime_world);
             let expected: Vec<&Function> = lowered.resolve.interfaces[lowered_id]
                 .functions
                 .values()
                 .collect();
-            let actual: Vec<&Function> = runtime.interfaces[runtime_id].functions.values().collect();
+            let actual: Vec<&Function> =
+                runtime.interfaces[runtime_id].functions.values().collect();
             assert_eq!(
                 signatures(&runtime, &actual),
                 signatures(&lowered.resolve, &expected),

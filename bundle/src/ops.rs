@@ -9,9 +9,9 @@ use wasm_encoder::{ExportKind, Function, Instruction, ValType};
 use wit_component::{ComponentEncoder, StringEncoding};
 use wit_parser::abi::AbiVariant;
 use wit_parser::{
-    Function as WitFunction, FunctionKind, Handle, Int, InterfaceId, Param, Resolve, SizeAlign,
-    Type, TypeDef, TypeDefKind, TypeOwner, WasmExport, WasmExportKind, WasmImport, WorldItem,
-    ResourceIntrinsic,
+    Function as WitFunction, FunctionKind, Handle, Int, InterfaceId, Param, Resolve,
+    ResourceIntrinsic, SizeAlign, Type, TypeDef, TypeDefKind, TypeOwner, WasmExport,
+    WasmExportKind, WasmImport, WorldItem,
 };
 
 use crate::core::{BUMP, Core, define_alloc, define_realloc, mem};
@@ -192,11 +192,7 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
     let pipes: Vec<InterfaceId> = resolve
         .interfaces
         .iter()
-        .filter(|(id, _)| {
-            resolve
-                .id_of(*id)
-                .is_some_and(|name| is_stream_pipe(&name))
-        })
+        .filter(|(id, _)| resolve.id_of(*id).is_some_and(|name| is_stream_pipe(&name)))
         .map(|(id, _)| id)
         .collect();
     for pipe in pipes {
@@ -313,7 +309,8 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
                 Op::Read => "reader",
                 Op::Write => "writer",
             };
-            let drop_end = drop_import(&mut core, &resolve, world, &pipe, end).with_context(culprit)?;
+            let drop_end =
+                drop_import(&mut core, &resolve, world, &pipe, end).with_context(culprit)?;
             planned.push(Planned {
                 key: key.clone(),
                 func: func.name.clone(),
@@ -352,9 +349,7 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
                 let TypeDefKind::Option(inner) = &resolve.types[id].kind else {
                     bail!("`{}` returns no option", p.func);
                 };
-                let payload = sizes
-                    .payload_offset(Int::U8, [Some(inner)])
-                    .size_wasm32() as u32;
+                let payload = sizes.payload_offset(Int::U8, [Some(inner)]).size_wasm32() as u32;
                 let ret = 2;
                 vec![
                     I32Const(result_size),
@@ -451,8 +446,11 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
         post.instruction(&GlobalSet(BUMP));
         post.instruction(&End);
         let post_index = core.define(post_ty, post);
-        core.exports
-            .push((export(WasmExportKind::PostReturn), ExportKind::Func, post_index));
+        core.exports.push((
+            export(WasmExportKind::PostReturn),
+            ExportKind::Func,
+            post_index,
+        ));
     }
     let mut module = core.finish();
     wit_component::embed_component_metadata(&mut module, &resolve, world_id, StringEncoding::UTF8)?;

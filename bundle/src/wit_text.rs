@@ -31,11 +31,7 @@ struct Printer<'a> {
 
 impl Printer<'_> {
     fn local(&mut self, owner: InterfaceId, name: &str) -> String {
-        if let Some((_, _, local)) = self
-            .uses
-            .iter()
-            .find(|(i, n, _)| *i == owner && n == name)
-        {
+        if let Some((_, _, local)) = self.uses.iter().find(|(i, n, _)| *i == owner && n == name) {
             return local.clone();
         }
         let taken = |local: &str, uses: &[(InterfaceId, String, String)]| {
@@ -127,7 +123,13 @@ impl Printer<'_> {
 
     /// `name: func(params) -> result`, with `params` of `params_of` and the result of
     /// `result_of`.
-    fn func(&mut self, name: &str, params_of: &Function, result_of: &Function, context: &str) -> Result<String> {
+    fn func(
+        &mut self,
+        name: &str,
+        params_of: &Function,
+        result_of: &Function,
+        context: &str,
+    ) -> Result<String> {
         let mut params = Vec::new();
         for param in &params_of.params {
             params.push(format!("%{}: {}", param.name, self.ty(&param.ty, context)?));

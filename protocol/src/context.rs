@@ -40,10 +40,9 @@ pub fn may_wait(
         running => tasks.can_block(component, waiting_for).map_err(|why| {
             let during = match running {
                 Running::Export(export) => format!("the call to `{export}`"),
-                Running::Poll(c) => format!(
-                    "an async task of component `{}`",
-                    tasks.component_name(*c)
-                ),
+                Running::Poll(c) => {
+                    format!("an async task of component `{}`", tasks.component_name(*c))
+                }
                 Running::Idle => "no call".to_string(),
             };
             may_not_wait(format!(

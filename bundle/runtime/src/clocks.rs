@@ -15,8 +15,10 @@ use crate::{Runtime, reactor};
 static WAIT_FOR: LazyLock<HostFunction> = LazyLock::new(|| HostFunction::new("wait-for"));
 static WAIT_UNTIL: LazyLock<HostFunction> = LazyLock::new(|| HostFunction::new("wait-until"));
 
-
-fn wait(function: &HostFunction, pollable: Option<wasi::io::poll::Pollable>) -> Result<(), Pending> {
+fn wait(
+    function: &HostFunction,
+    pollable: Option<wasi::io::poll::Pollable>,
+) -> Result<(), Pending> {
     // A wait that is already due finishes in its start half.
     let Some(pollable) = pollable else {
         return Ok(());
@@ -35,7 +37,10 @@ impl mono::Guest for Runtime {
 
     fn wait_until_isyswasfa_start(when: u64) -> Result<(), Pending> {
         let due = when <= monotonic_clock::now();
-        wait(&WAIT_UNTIL, (!due).then(|| monotonic_clock::subscribe_instant(when)))
+        wait(
+            &WAIT_UNTIL,
+            (!due).then(|| monotonic_clock::subscribe_instant(when)),
+        )
     }
 
     fn wait_until_isyswasfa_result(ready: Ready) {
@@ -43,7 +48,10 @@ impl mono::Guest for Runtime {
     }
 
     fn wait_for_isyswasfa_start(how_long: u64) -> Result<(), Pending> {
-        wait(&WAIT_FOR, (how_long > 0).then(|| monotonic_clock::subscribe_duration(how_long)))
+        wait(
+            &WAIT_FOR,
+            (how_long > 0).then(|| monotonic_clock::subscribe_duration(how_long)),
+        )
     }
 
     fn wait_for_isyswasfa_result(ready: Ready) {

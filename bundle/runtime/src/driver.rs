@@ -3,10 +3,12 @@
 
 use isyswasfa_protocol::context::Running;
 
-use crate::bindings::exports::isyswasfa::bundle::driver::{Delivery, Guest, NextStep as Step, Pending};
+use crate::Runtime;
+use crate::bindings::exports::isyswasfa::bundle::driver::{
+    Delivery, Guest, NextStep as Step, Pending,
+};
 use crate::protocol::{PendingTask, ReadyTask, lower};
 use crate::state::{self, check, trap};
-use crate::Runtime;
 
 enum Next {
     Deliver(usize, Vec<isyswasfa_protocol::tasks::Event>),

@@ -7,13 +7,13 @@ use std::sync::{Arc, LazyLock};
 use isyswasfa_protocol::pipe::Pipe;
 use isyswasfa_protocol::tasks::HostFunction;
 
+use crate::Runtime;
 use crate::bindings::exports::isyswasfa::bundle::streams::{
     Guest, GuestReader, GuestWriter, Reader, ReaderBorrow, Writer, WriterBorrow,
 };
 use crate::bindings::exports::isyswasfa::isyswasfa::isyswasfa::{Pending, Ready};
 use crate::protocol::{PendingTask, ReadyTask};
 use crate::state::{self, trap};
-use crate::Runtime;
 
 /// Bytes a pipe of bytes buffers (as the host's `BYTE_CAPACITY`).
 pub const BYTE_CAPACITY: usize = 64 * 1024;
@@ -45,10 +45,8 @@ impl Drop for PipeWriter {
 impl GuestReader for PipeReader {}
 impl GuestWriter for PipeWriter {}
 
-static WAIT_READABLE: LazyLock<HostFunction> =
-    LazyLock::new(|| HostFunction::new("wait-readable"));
-static WAIT_WRITABLE: LazyLock<HostFunction> =
-    LazyLock::new(|| HostFunction::new("wait-writable"));
+static WAIT_READABLE: LazyLock<HostFunction> = LazyLock::new(|| HostFunction::new("wait-readable"));
+static WAIT_WRITABLE: LazyLock<HostFunction> = LazyLock::new(|| HostFunction::new("wait-writable"));
 
 /// Binds `pipe` to `payload` of `size` bytes per value, or traps naming both payloads.
 fn bind(pipe: &Pipe<u8>, call: &str, payload: String, size: u32) -> usize {
@@ -115,7 +113,7 @@ impl Guest for Runtime {
     fn write(end: WriterBorrow<'_>, payload: String, size: u32, values: Vec<u8>) -> u32 {
         let pipe = &end.get::<PipeWriter>().pipe;
         let size = bind(pipe, "stream write", payload, size);
-        if values.len() % size != 0 {
+        if !values.len().is_multiple_of(size) {
             trap(format!(
                 "isyswasfa: `stream write`: {} bytes are no whole number of {size}-byte values",
                 values.len()

@@ -88,9 +88,11 @@ pub fn lower(component: ComponentId, events: Vec<Event>) -> Vec<PollInput> {
     events
         .into_iter()
         .map(|event| match event {
-            Event::Init => PollInput::Init(crate::bindings::exports::isyswasfa::isyswasfa::isyswasfa::Poller::new(
-                ComponentPoller { component },
-            )),
+            Event::Init => PollInput::Init(
+                crate::bindings::exports::isyswasfa::isyswasfa::isyswasfa::Poller::new(
+                    ComponentPoller { component },
+                ),
+            ),
             Event::Ready { state, task } => PollInput::Ready(ReadyEvent {
                 state,
                 ready: ReadyTask::handle(task),

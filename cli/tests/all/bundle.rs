@@ -16,15 +16,29 @@ use crate::common::{isyswasfa, stderr};
 /// Bundles `input` through the CLI into `name`.wasm; returns the bundle's path.
 fn bundle(input: &Path, name: &str) -> PathBuf {
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.wasm"));
-    let output = isyswasfa(["bundle".as_ref(), input.as_os_str(), "-o".as_ref(), out.as_os_str()]);
-    assert!(output.status.success(), "bundle failed: {}", stderr(&output));
+    let output = isyswasfa([
+        "bundle".as_ref(),
+        input.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(
+        output.status.success(),
+        "bundle failed: {}",
+        stderr(&output)
+    );
     out
 }
 
 /// The error `isyswasfa bundle` gives for `input`.
 fn bundle_error(input: &Path) -> String {
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("never-written.wasm");
-    let output = isyswasfa(["bundle".as_ref(), input.as_os_str(), "-o".as_ref(), out.as_os_str()]);
+    let output = isyswasfa([
+        "bundle".as_ref(),
+        input.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
     assert!(!output.status.success(), "bundling {input:?} succeeded");
     stderr(&output)
 }
@@ -98,7 +112,10 @@ fn bundle_is_plain_p2() {
     // The inputs are not: they import the protocol and the lowered WASI 0.3 clocks.
     let command = command_guest();
     let imports = validate_p2(&std::fs::read(&command).unwrap());
-    assert!(imports.iter().any(|i| i.starts_with("isyswasfa:")), "{imports:?}");
+    assert!(
+        imports.iter().any(|i| i.starts_with("isyswasfa:")),
+        "{imports:?}"
+    );
 
     assert_plain_p2(&bundle(&command, "bundle-command"));
     assert_plain_p2(&bundled_caller());
@@ -189,7 +206,9 @@ fn bundle_streams_across_components() {
     let (mut store, instance) = p2_instance(&bundled_caller());
     let stream_sum = api_func::<(u32,), ((u64, u32),)>(&mut store, &instance, "stream-sum");
     for count in [0, 1, 10, 1000] {
-        let (answer,) = stream_sum.call(&mut store, (count,)).expect("calling stream-sum");
+        let (answer,) = stream_sum
+            .call(&mut store, (count,))
+            .expect("calling stream-sum");
         let expected = u64::from(count) * (u64::from(count) + 1) / 2;
         assert_eq!(answer, (expected, count), "stream-sum({count})");
     }
@@ -202,15 +221,16 @@ fn bundle_streams_across_components() {
 fn bundle_block_on() {
     let (mut store, instance) = p2_instance(&bundled_caller());
     let block_on_timer = api_func::<(u32,), (u32,)>(&mut store, &instance, "block-on-timer");
-    let (waited,) = block_on_timer.call(&mut store, (50,)).expect("block-on-timer");
+    let (waited,) = block_on_timer
+        .call(&mut store, (50,))
+        .expect("block-on-timer");
     assert!((50..200).contains(&waited), "waited {waited} ms");
 
-    let block_on_service = api_func::<(u32,), (Result<String, String>,)>(
-        &mut store,
-        &instance,
-        "block-on-service",
-    );
-    let (refused,) = block_on_service.call(&mut store, (10,)).expect("block-on-service");
+    let block_on_service =
+        api_func::<(u32,), (Result<String, String>,)>(&mut store, &instance, "block-on-service");
+    let (refused,) = block_on_service
+        .call(&mut store, (10,))
+        .expect("block-on-service");
     let message = refused.expect_err("waiting for the callee inside the caller was allowed");
     assert!(
         message.contains("cannot wait in `block_on`") && message.contains("callee"),
@@ -243,12 +263,18 @@ fn bundle_errors() {
     let text = dir.join("notes.txt");
     std::fs::write(&text, "not wasm").unwrap();
     let error = bundle_error(&text);
-    assert!(error.contains("notes.txt") && error.contains("is not WebAssembly"), "{error}");
+    assert!(
+        error.contains("notes.txt") && error.contains("is not WebAssembly"),
+        "{error}"
+    );
 
     let core = dir.join("core.wasm");
     std::fs::write(&core, wasm_encoder::Module::new().finish()).unwrap();
     let error = bundle_error(&core);
-    assert!(error.contains("core.wasm") && error.contains("core WebAssembly module"), "{error}");
+    assert!(
+        error.contains("core.wasm") && error.contains("core WebAssembly module"),
+        "{error}"
+    );
 
     let plain = Guest::ProxyP2.path();
     let error = bundle_error(&plain);
