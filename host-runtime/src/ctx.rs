@@ -38,6 +38,9 @@ pub struct IsyswasfaCtx {
     pub(crate) entry_ticks: u64,
     /// The store's settings.
     pub(crate) limits: Limits,
+    /// The store's [`ResourceLimiter`](wasmtime::ResourceLimiter), made from `limits` (its
+    /// memory cap): installed by [`crate::Host`] before the component is instantiated.
+    pub(crate) memory: wasmtime::StoreLimits,
 }
 
 /// Builds an [`IsyswasfaCtx`]: the one place where a store's limits and settings are chosen.
@@ -184,6 +187,14 @@ impl IsyswasfaCtxBuilder {
         self
     }
 
+    /// The most bytes one linear memory of the store may grow to (default: no limit beyond
+    /// wasm's own 4 GiB, as in wasmtime). A `memory.grow` beyond it fails, as it does when the
+    /// system is out of memory; most guests then trap. Like `wasmtime -W max-memory-size`.
+    pub fn max_memory_size(mut self, bytes: usize) -> Self {
+        self.limits.max_memory_size = Some(bytes);
+        self
+    }
+
     /// The context.
     pub fn build(self) -> IsyswasfaCtx {
         let limits = self.limits;
@@ -197,8 +208,22 @@ impl IsyswasfaCtxBuilder {
             values: limits.value_stream_capacity,
             units: limits.unit_stream_capacity,
         };
+        let mut memory = wasmtime::StoreLimitsBuilder::new();
+        if let Some(bytes) = limits.max_memory_size {
+            memory = memory.memory_size(bytes);
+        }
+        ctx.memory = memory.build();
         ctx.limits = limits;
         ctx
+    }
+}
+
+impl IsyswasfaCtxView<'_> {
+    /// Cancels `task` (its `pending` or `ready` was dropped): when it was a pollable wait, the
+    /// pollable is let go at once, so that the guest may drop its parent resource next.
+    pub(crate) fn cancel_task(&mut self, task: isyswasfa_protocol::tasks::TaskId) {
+        self.ctx.tasks.cancel(task);
+        self.ctx.pollables.reap(&self.ctx.tasks, self.table);
     }
 }
 

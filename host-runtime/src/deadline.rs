@@ -7,7 +7,7 @@
 //! to tokio, so that the other hosts of the same thread keep running while a guest computes,
 //! and it traps once the current entry (a call's start or result half, a poll export, a
 //! synchronous export) has run for more than its budget ([`DEFAULT_CPU_BUDGET`], changed with
-//! [`crate::IsyswasfaCtx::set_cpu_budget`] or [`crate::State::with_cpu_budget`]). The trap
+//! [`crate::IsyswasfaCtxBuilder::cpu_budget`]). The trap
 //! breaks the store like any other: every call fails naming the deadline.
 
 use wasmtime::{Engine, Result, Store, UpdateDeadline, format_err};
@@ -56,7 +56,7 @@ pub fn configure_store<T: IsyswasfaView + 'static>(store: &mut Store<T>) {
             };
             return Err(format_err!(
                 "isyswasfa: {what} ran for more than its CPU budget of {budget:?} and was stopped \
-                 (the CPU deadline; see `IsyswasfaCtx::set_cpu_budget`)"
+                 (the CPU deadline; see `IsyswasfaCtxBuilder::cpu_budget`)"
             ));
         }
         Ok(UpdateDeadline::YieldCustom(

@@ -92,6 +92,8 @@ pub struct Limits {
     /// Outgoing HTTP response-head timeout when the request does not set one
     /// ([`DEFAULT_FIRST_BYTE_TIMEOUT`]).
     pub first_byte_timeout: Duration,
+    /// The most bytes one linear memory may grow to (`None`: wasm's own 4 GiB).
+    pub max_memory_size: Option<usize>,
 }
 
 impl Default for Limits {
@@ -108,6 +110,7 @@ impl Default for Limits {
             max_random_bytes: MAX_RANDOM_BYTES,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
+            max_memory_size: None,
         }
     }
 }

@@ -66,12 +66,12 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
         "pending",
         ResourceType::host::<Pending>(),
         |mut store, rep| {
-            store.data_mut().isyswasfa().ctx.tasks.cancel(rep);
+            store.data_mut().isyswasfa().cancel_task(rep);
             Ok(())
         },
     )?;
     i.resource("ready", ResourceType::host::<Ready>(), |mut store, rep| {
-        store.data_mut().isyswasfa().ctx.tasks.cancel(rep);
+        store.data_mut().isyswasfa().cancel_task(rep);
         Ok(())
     })?;
     i.resource("poller", ResourceType::host::<Poller>(), |_, _| Ok(()))?;
@@ -86,8 +86,11 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
     i.func_wrap(
         "[method]poller.cancel",
         |mut store, (poller, state): (Resource<Poller>, u32)| {
-            let table = &mut store.data_mut().isyswasfa().ctx.tasks;
-            Ok(table.cancel_listen(component_of(&poller), state)?)
+            let crate::ctx::IsyswasfaCtxView { ctx, table } = store.data_mut().isyswasfa();
+            ctx.tasks.cancel_listen(component_of(&poller), state)?;
+            // The task may have been a pollable wait: let go of the pollable now.
+            ctx.pollables.reap(&ctx.tasks, table);
+            Ok(())
         },
     )?;
     i.func_wrap(

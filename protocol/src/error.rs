@@ -17,6 +17,9 @@ pub enum ErrorKind {
     EventLoopStopped,
     /// A component tried to wait where it may not (see the "may this context wait?" rule).
     MayNotWait,
+    /// A host function (the embedder's or the host's own) panicked while the store was
+    /// entered; the store is broken, with the panic's message as the cause.
+    HostPanic,
 }
 
 /// An error of the task protocol: a [kind](ErrorKind) and the message, which names the protocol
@@ -64,6 +67,17 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The message of a panic's payload (what `panic!` was given, when it was a string).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(a panic without a message)".to_string()
+    }
+}
 
 /// The result of a protocol operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

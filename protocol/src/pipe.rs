@@ -53,6 +53,9 @@ struct State<T> {
     reader_open: bool,
     /// False once the writer end is gone.
     writer_open: bool,
+    /// True when the writer end went away without ending the stream itself (its component
+    /// trapped, or its store was torn down): see [`Pipe::fail_writer`].
+    writer_failed: bool,
     /// The reader waiting for values (or for the end of the stream).
     reader_waker: Option<Waker>,
     /// The writer waiting for room (or for the reader to go away).
@@ -89,6 +92,7 @@ impl<T> Pipe<T> {
                 capacity,
                 reader_open: true,
                 writer_open: true,
+                writer_failed: false,
                 reader_waker: None,
                 writer_waker: None,
                 discard: None,
@@ -305,6 +309,20 @@ impl<T> Pipe<T> {
         drop(state);
         wake(reader);
         wake(writer);
+    }
+
+    /// The writer end is gone because its side failed, not because it finished: like
+    /// [`close_writer`](Self::close_writer), and the reader can tell
+    /// ([`writer_failed`](Self::writer_failed)), so that a body cut short by a trap is not
+    /// passed on as a complete one.
+    pub fn fail_writer(&self) {
+        self.lock().writer_failed = true;
+        self.close_writer();
+    }
+
+    /// Whether the writer end went away through [`fail_writer`](Self::fail_writer).
+    pub fn writer_failed(&self) -> bool {
+        self.lock().writer_failed
     }
 
     /// Whether the reader end is still open.

@@ -13,11 +13,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
 use crate::error::{Error, Result, fail};
+use futures::FutureExt;
 use futures::future::{AbortHandle, Abortable};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 /// A value computed by a host-implemented task, waiting to be collected.
 pub type Value = Box<dyn Any + Send>;
+
+/// The value of a host task whose future panicked: the panic's message.
+struct Panicked(String);
 
 type HostFuture = Pin<Box<dyn Future<Output = (TaskId, Option<Value>)> + Send>>;
 
@@ -330,6 +334,11 @@ impl TaskTable {
         Some(task)
     }
 
+    /// Whether `task` is still in the table (not finished and collected, nor cancelled).
+    pub fn is_live(&self, task: TaskId) -> bool {
+        self.get(task).is_some()
+    }
+
     fn get(&self, id: TaskId) -> Option<&Task> {
         let slot = self.slots.get(index_of(id))?;
         (slot.generation == generation_of(id))
@@ -403,6 +412,16 @@ impl TaskTable {
         if let Some(task) = self.get_mut(id) {
             task.abort = Some(abort);
         }
+        // A panic in the embedder's future must not unwind through the event loop (that would
+        // stop it for every caller): it becomes the task's value, and collecting it fails
+        // naming the function and the panic.
+        let future = std::panic::AssertUnwindSafe(future)
+            .catch_unwind()
+            .map(|outcome| {
+                outcome.unwrap_or_else(|payload| {
+                    Box::new(Panicked(crate::error::panic_message(&*payload))) as Value
+                })
+            });
         let future = Abortable::new(future, registration);
         self.host_futures
             .push(Box::pin(async move { (id, future.await.ok()) }));
@@ -651,7 +670,17 @@ impl TaskTable {
         match t.value.take() {
             Some(value) => {
                 self.remove(task);
-                Ok(value)
+                match value.downcast::<Panicked>() {
+                    Ok(panicked) => Err(Error::new(
+                        crate::ErrorKind::HostPanic,
+                        format!(
+                            "isyswasfa: the host's implementation of `{}` panicked: {}",
+                            function.name(),
+                            panicked.0
+                        ),
+                    )),
+                    Err(value) => Ok(value),
+                }
             }
             None => fail!("isyswasfa: `{call}`: the task has no value"),
         }

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use isyswasfa::serve::{
-    DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_INSTANCE_CONCURRENCY, DEFAULT_MAX_INSTANCE_REUSE,
-    ServeConfig, Server,
+    DEFAULT_MAX_CONCURRENT_CONNECTIONS, DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_MAX_INSTANCE_CONCURRENCY, DEFAULT_MAX_INSTANCE_REUSE, ServeConfig, Server,
 };
 use tokio::sync::watch;
 
@@ -25,8 +25,23 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
     /// Requests handled at once; more wait.
-    #[arg(long, default_value_t = DEFAULT_MAX_CONCURRENT_REQUESTS)]
+    #[arg(long, default_value_t = DEFAULT_MAX_CONCURRENT_REQUESTS, value_parser = at_least_one)]
     pub max_concurrent_requests: usize,
+    /// Connections open at once; beyond it new clients wait until one closes.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONCURRENT_CONNECTIONS, value_parser = at_least_one)]
+    pub max_concurrent_connections: usize,
+    /// How long a client may take to send a request head, e.g. `10s`; an idle keep-alive
+    /// connection waiting for its next request is closed after the same time.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub header_read_timeout: Duration,
+    /// The most one linear memory of an instance may grow to, in bytes, or with a suffix:
+    /// `64MiB`, `1GiB`, `512KiB` (default: wasm's own 4 GiB). Like `wasmtime -W max-memory-size`.
+    #[arg(long, value_parser = parse_size)]
+    pub max_memory_size: Option<usize>,
+    /// How long a response may wait for a client that takes none of its bytes before the
+    /// connection is closed, e.g. `30s`.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub write_stall_timeout: Duration,
     /// How long a handler may take to give a response head, e.g. `30s`, `500ms`
     /// (default: no limit). A late request gets a 500 and its guest work is cancelled.
     #[arg(long, value_parser = parse_duration)]
@@ -44,6 +59,49 @@ pub struct ServeArgs {
     /// has here (left unset when it has none), as with `wasmtime serve`. Repeat for more.
     #[arg(long = "env", value_name = "NAME[=VALUE]", value_parser = super::run::parse_env)]
     pub env: Vec<super::run::EnvVar>,
+}
+
+/// The most requests or connections a flag may allow: far above what one process can serve,
+/// and small enough for tokio's semaphore (which panics above `usize::MAX >> 3`).
+const MAX_CONCURRENCY: usize = 1 << 20;
+
+/// Parses a count between 1 and [`MAX_CONCURRENCY`].
+fn at_least_one(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number"))?;
+    if (1..=MAX_CONCURRENCY).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "`{text}`: it must be between 1 and {MAX_CONCURRENCY}"
+        ))
+    }
+}
+
+/// Parses a size in bytes: `1048576`, `512KiB`, `64MiB`, `1GiB`.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let shift = match unit {
+        "" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        _ => {
+            return Err(format!(
+                "`{text}`: the unit must be KiB, MiB or GiB (or none: bytes)"
+            ));
+        }
+    };
+    number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("`{text}` is not a size like 64MiB"))
 }
 
 /// Parses `250ms`, `10s`, `2m` (a bare number is seconds).
@@ -86,6 +144,10 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             max_instance_reuse: args.max_instance_reuse.max(1),
             shutdown_grace: args.shutdown_grace,
             env: super::run::env_values(&args.env),
+            max_concurrent_connections: args.max_concurrent_connections,
+            header_read_timeout: args.header_read_timeout,
+            max_memory_size: args.max_memory_size,
+            write_stall_timeout: args.write_stall_timeout,
         };
         let server = Arc::new(Server::new(&engine, &component, config)?);
         let listener = tokio::net::TcpListener::bind(args.addr)

@@ -14,6 +14,7 @@
 
 mod native;
 mod polyfill;
+mod stall;
 
 use std::convert::Infallible;
 use std::fmt;
@@ -31,7 +32,7 @@ use http_body::Frame;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use isyswasfa_host::wasi::http::BodyError;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -56,6 +57,18 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     /// The environment variables of every instance (`wasi:cli/environment`).
     pub env: Vec<(String, String)>,
+    /// Connections open at once; beyond it the server stops accepting (new clients wait in the
+    /// listen backlog) until one closes.
+    pub max_concurrent_connections: usize,
+    /// How long a client may take to send a request head. It also bounds an idle keep-alive
+    /// connection, which is waiting for its next request head: either way the connection is
+    /// closed, so a client that sends half a head, or nothing, cannot hold it open.
+    pub header_read_timeout: Duration,
+    /// The most bytes one linear memory of an instance may grow to (`None`: wasm's 4 GiB).
+    pub max_memory_size: Option<usize>,
+    /// How long writing a response may wait for a client that takes none of its bytes; then
+    /// the connection is closed (the response aborted), freeing its instance and its slot.
+    pub write_stall_timeout: Duration,
 }
 
 /// Default of [`ServeConfig::max_concurrent_requests`].
@@ -66,6 +79,25 @@ pub const DEFAULT_MAX_INSTANCE_CONCURRENCY: u32 = 16;
 pub const DEFAULT_MAX_INSTANCE_REUSE: u32 = 128;
 /// Default of [`ServeConfig::shutdown_grace`].
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Default of [`ServeConfig::max_concurrent_connections`]: below the usual soft limit of 1024
+/// open files per process, so that the cap, not `EMFILE`, is what a connection flood meets
+/// first, and leaving room for the files and outgoing sockets of the instances.
+pub const DEFAULT_MAX_CONCURRENT_CONNECTIONS: usize = 768;
+/// Default of [`ServeConfig::header_read_timeout`]: ample for a real client on a slow network
+/// to send a request head, and short enough that idle and half-sent connections do not pile up.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`ServeConfig::write_stall_timeout`]: a client on a slow network still takes
+/// some bytes every few seconds; one that takes none for this long has stopped reading.
+pub const DEFAULT_WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The first pause after `accept` fails (typically `EMFILE`: out of file descriptors, which
+/// fails again at once on every retry); it doubles on each further failure up to
+/// [`MAX_ACCEPT_BACKOFF`], so the accept loop never spins.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(5);
+/// The longest pause between two failed `accept`s.
+pub const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// While `accept` keeps failing, at most one log record per this interval (with the count of
+/// failures since the last one), so the log cannot fill the disk.
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Default for ServeConfig {
     fn default() -> Self {
@@ -77,6 +109,10 @@ impl Default for ServeConfig {
             max_instance_reuse: DEFAULT_MAX_INSTANCE_REUSE,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             env: Vec::new(),
+            max_concurrent_connections: DEFAULT_MAX_CONCURRENT_CONNECTIONS,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_memory_size: None,
+            write_stall_timeout: DEFAULT_WRITE_STALL_TIMEOUT,
         }
     }
 }
@@ -186,12 +222,33 @@ impl Backend {
         &self,
         id: u64,
         request: http::Request<Incoming>,
+        timeout: Option<Duration>,
     ) -> Result<http::Response<ServedBody>, Failure> {
         match self {
-            Self::Polyfill(polyfill) => polyfill.handle(id, request).await,
-            Self::Native(native) => native.handle(id, request).await,
+            // The polyfill applies the timeout itself: it must see which instance overran.
+            Self::Polyfill(polyfill) => polyfill.handle(id, request, timeout).await,
+            Self::Native(native) => within(timeout, native.handle(id, request)).await?,
         }
     }
+}
+
+/// `handling`, failed when it gives no response head within `timeout` (dropping it cancels the
+/// guest's work for the request).
+async fn within<F>(timeout: Option<Duration>, handling: F) -> Result<F::Output, Failure>
+where
+    F: std::future::Future,
+{
+    match timeout {
+        Some(limit) => tokio::time::timeout(limit, handling)
+            .await
+            .map_err(|_| no_response_within(limit)),
+        None => Ok(handling.await),
+    }
+}
+
+/// The failure of a request whose handler gave no response head within `limit`.
+fn no_response_within(limit: Duration) -> Failure {
+    Failure::from(format!("the handler gave no response within {limit:?}"))
 }
 
 /// A component ready to serve: compiled, checked and linked once.
@@ -200,6 +257,7 @@ pub struct Server {
     backend: Backend,
     config: ServeConfig,
     requests: Arc<Semaphore>,
+    connections: Arc<Semaphore>,
     next_request: AtomicU64,
 }
 
@@ -222,7 +280,8 @@ impl Server {
         Ok(Self {
             kind,
             backend,
-            requests: Arc::new(Semaphore::new(config.max_concurrent_requests)),
+            requests: Arc::new(Semaphore::new(config.max_concurrent_requests.max(1))),
+            connections: Arc::new(Semaphore::new(config.max_concurrent_connections.max(1))),
             config,
             next_request: AtomicU64::new(1),
         })
@@ -255,16 +314,21 @@ impl Server {
         let (closing, _) = watch::channel(false);
         let closing = Arc::new(closing);
         let mut connections = tokio::task::JoinSet::new();
+        let mut failures = AcceptFailures::default();
         loop {
             tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
+                accepted = accept(&listener, &self.connections) => match accepted {
+                    Ok((stream, slot)) => {
+                        failures.recovered();
                         let _ = stream.set_nodelay(true);
                         let server = Arc::clone(&self);
                         let closing = closing.subscribe();
-                        connections.spawn(server.connection(stream, closing));
+                        connections.spawn(async move {
+                            server.connection(stream, closing).await;
+                            drop(slot);
+                        });
                     }
-                    Err(error) => tracing::warn!("accepting a connection failed: {error}"),
+                    Err(error) => tokio::time::sleep(failures.failed(&error)).await,
                 },
                 changed = shutdown.changed() => {
                     if changed.is_err() || *shutdown.borrow() {
@@ -304,7 +368,15 @@ impl Server {
             async move { Ok::<_, Infallible>(server.serve(request).await) }
         });
         let connection = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), service);
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.config.header_read_timeout)
+            .serve_connection(
+                TokioIo::new(stall::StallGuard::new(
+                    stream,
+                    self.config.write_stall_timeout,
+                )),
+                service,
+            );
         tokio::pin!(connection);
         loop {
             tokio::select! {
@@ -334,16 +406,10 @@ impl Server {
             Ok(permit) => permit,
             Err(_) => return error_response(id, &summary, "the server is shutting down"),
         };
-        let handling = self.backend.handle(id, request);
-        let outcome = match self.config.request_timeout {
-            Some(limit) => match tokio::time::timeout(limit, handling).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(Failure::from(format!(
-                    "the handler gave no response within {limit:?}"
-                ))),
-            },
-            None => handling.await,
-        };
+        let outcome = self
+            .backend
+            .handle(id, request, self.config.request_timeout)
+            .await;
         match outcome {
             Ok(mut response) => {
                 tracing::debug!("request {id}: {summary} -> {}", response.status());
@@ -352,6 +418,59 @@ impl Server {
             }
             Err(failure) => error_response(id, &summary, &failure.cause),
         }
+    }
+}
+
+/// Waits for a connection slot, then for a connection: at the cap, clients wait in the listen
+/// backlog rather than being accepted and left unserved.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> std::io::Result<(tokio::net::TcpStream, OwnedSemaphorePermit)> {
+    let slot = Arc::clone(slots)
+        .acquire_owned()
+        .await
+        .map_err(std::io::Error::other)?;
+    let (stream, _) = listener.accept().await?;
+    Ok((stream, slot))
+}
+
+/// The accept loop's back-off and log throttle while `accept` keeps failing.
+#[derive(Default)]
+struct AcceptFailures {
+    /// Failures in a row (0: the last accept succeeded).
+    in_a_row: u32,
+    /// Failures not logged yet, and when the last record was written.
+    unlogged: u64,
+    last_logged: Option<std::time::Instant>,
+}
+
+impl AcceptFailures {
+    /// Records a failure: logs it (at most once per [`ACCEPT_LOG_INTERVAL`]) and returns how long
+    /// to pause before the next `accept`.
+    fn failed(&mut self, error: &std::io::Error) -> Duration {
+        self.in_a_row = self.in_a_row.saturating_add(1);
+        self.unlogged += 1;
+        let now = std::time::Instant::now();
+        if self
+            .last_logged
+            .is_none_or(|at| now.duration_since(at) >= ACCEPT_LOG_INTERVAL)
+        {
+            tracing::warn!(
+                "accepting a connection failed ({} time(s) since the last report): {error}",
+                self.unlogged
+            );
+            self.unlogged = 0;
+            self.last_logged = Some(now);
+        }
+        ACCEPT_BACKOFF
+            .saturating_mul(1 << self.in_a_row.min(16).saturating_sub(1))
+            .min(MAX_ACCEPT_BACKOFF)
+    }
+
+    /// An accept succeeded: the next failure starts a fresh back-off.
+    fn recovered(&mut self) {
+        self.in_a_row = 0;
     }
 }
 

@@ -84,6 +84,7 @@ impl Native {
                 request_timeout: config.request_timeout,
                 next_instance: AtomicU64::new(1),
                 env: config.env.clone(),
+                max_memory_size: config.max_memory_size,
             }),
         })
     }
@@ -115,6 +116,7 @@ struct Instances {
     request_timeout: Option<Duration>,
     next_instance: AtomicU64,
     env: Vec<(String, String)>,
+    max_memory_size: Option<usize>,
 }
 
 impl HandlerState for Instances {
@@ -124,7 +126,11 @@ impl HandlerState for Instances {
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<NativeState, Expiration, Worker>> {
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
-        let mut store = Store::new(&self.engine, NativeState::new(&self.env));
+        let mut store = Store::new(
+            &self.engine,
+            NativeState::new(&self.env, self.max_memory_size),
+        );
+        store.limiter(|state| &mut state.memory);
         // The engine interrupts on every epoch tick: let native guests go on, yielding to tokio
         // each time so that other requests are served meanwhile.
         store.set_epoch_deadline(1);
@@ -227,10 +233,16 @@ pub(super) struct NativeState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: Hooks,
+    /// The cap on the instance's memories (`--max-memory-size`).
+    memory: wasmtime::StoreLimits,
 }
 
 impl NativeState {
-    fn new(env: &[(String, String)]) -> Self {
+    fn new(env: &[(String, String)], max_memory_size: Option<usize>) -> Self {
+        let mut memory = wasmtime::StoreLimitsBuilder::new();
+        if let Some(bytes) = max_memory_size {
+            memory = memory.memory_size(bytes);
+        }
         Self {
             wasi: WasiCtx::builder()
                 .inherit_stdout()
@@ -240,6 +252,7 @@ impl NativeState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: Hooks,
+            memory: memory.build(),
         }
     }
 }

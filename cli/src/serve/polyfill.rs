@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use hyper::body::Incoming;
@@ -28,6 +29,7 @@ pub(super) struct Polyfill {
     pool: Mutex<Vec<Arc<Slot>>>,
     next_instance: AtomicU64,
     env: Vec<(String, String)>,
+    max_memory_size: Option<usize>,
 }
 
 /// One instance and how much it is used.
@@ -36,6 +38,22 @@ struct Slot {
     handler: Handler<State>,
     usage: Mutex<Usage>,
 }
+
+impl Slot {
+    /// Whether the instance is inside one guest call for longer than [`STUCK_AFTER`]: it makes
+    /// no progress on anything else meanwhile, so new requests go to another instance.
+    fn stuck(&self) -> bool {
+        self.handler
+            .host()
+            .entered_for()
+            .is_some_and(|d| d >= STUCK_AFTER)
+    }
+}
+
+/// How long an instance may stay inside one guest call before it counts as stuck: far longer
+/// than a guest entry normally lasts (it runs until its tasks wait), far shorter than a client
+/// notices.
+const STUCK_AFTER: Duration = Duration::from_millis(50);
 
 #[derive(Default)]
 struct Usage {
@@ -71,6 +89,7 @@ impl Polyfill {
             pool: Mutex::new(Vec::new()),
             next_instance: AtomicU64::new(1),
             env: config.env.clone(),
+            max_memory_size: config.max_memory_size,
         })
     }
 
@@ -95,10 +114,14 @@ impl Polyfill {
     }
 
     /// Hands `request` to an instance; the response body holds the instance until it is sent.
+    /// With a `timeout`, a request with no response head by then fails; when its instance is
+    /// wedged inside a guest call (blocking, or computing), the instance is retired and
+    /// dropped at once, so that it frees its store rather than holding it until the call ends.
     pub(super) async fn handle(
         self: &Arc<Self>,
         id: u64,
         request: http::Request<Incoming>,
+        timeout: Option<Duration>,
     ) -> Result<http::Response<ServedBody>, Failure> {
         let slot = self.acquire().await.map_err(|e| format!("{e:#}"))?;
         let mut lease = Lease {
@@ -107,7 +130,25 @@ impl Polyfill {
             failed: false,
         };
         let request = request.map(Body::network);
-        match isyswasfa_host::wasi::http::handle(&lease.slot.handler, request).await {
+        let handling = isyswasfa_host::wasi::http::handle(&lease.slot.handler, request);
+        let outcome = super::within(timeout, handling).await;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(failure) => {
+                let host = lease.slot.handler.host();
+                if let Some(stuck) = host.entered_for().filter(|d| *d >= STUCK_AFTER) {
+                    tracing::warn!(
+                        "instance {} has been inside one guest call for {stuck:?}: retired and \
+                         dropped (its other requests fail)",
+                        lease.slot.id
+                    );
+                    lease.failed = true;
+                    host.abort();
+                }
+                return Err(failure);
+            }
+        };
+        match outcome {
             Ok(response) => {
                 Ok(response.map(|body| ServedBody::new(id, body, Some(Box::new(lease)))))
             }
@@ -127,6 +168,7 @@ impl Polyfill {
                 if !usage.retired
                     && usage.active < self.max_instance_concurrency
                     && usage.served < self.max_instance_reuse
+                    && !slot.stuck()
                 {
                     usage.active += 1;
                     usage.served += 1;
@@ -141,9 +183,14 @@ impl Polyfill {
                 .inherit_stderr()
                 .envs(&self.env)
                 .build(),
-            IsyswasfaCtx::builder()
-                .label(format!("instance {id}"))
-                .build(),
+            {
+                let builder = IsyswasfaCtx::builder().label(format!("instance {id}"));
+                match self.max_memory_size {
+                    Some(bytes) => builder.max_memory_size(bytes),
+                    None => builder,
+                }
+                .build()
+            },
         );
         let host = Host::instantiate_pre(Store::new(&self.engine, state), &self.pre)
             .await

@@ -363,13 +363,33 @@ async fn http_guest_resource_flood() {
     let answer = get(&server.url, "/fields-flood").await;
     assert_eq!(answer.status, 500);
     let cause = "`[constructor]fields`: the store already holds 10000 resources (limit \
-                 `TableLimits::max_resources`)";
+                 `IsyswasfaCtxBuilder::max_resources`)";
     let logged = eventually(Duration::from_secs(5), || {
         let log = server.log();
         log.contains("request 1: GET") && log.contains(cause)
     })
     .await;
     assert!(logged, "{}", server.log());
+    let next = get(&server.url, "/").await;
+    assert_eq!((next.status.as_u16(), &next.body[..]), (200, &b"ok"[..]));
+}
+
+/// `fields.from-list` with 25 000 distinct empty-valued names (beyond what an `http::HeaderMap`
+/// can hold, which panics when appended to without a check): the guest gets `size-exceeded`,
+/// the host does not panic, and the next request is served by the same process.
+#[tokio::test]
+async fn fields_from_list_many_names() {
+    let server = ServeProcess::start(&Guest::HttpFaults.path(), &[]);
+    let answer = get(&server.url, "/many-names").await;
+    assert_eq!(
+        (
+            answer.status.as_u16(),
+            String::from_utf8_lossy(&answer.body).into_owned()
+        ),
+        (200, "HeaderError::SizeExceeded".to_string()),
+        "{}",
+        server.log()
+    );
     let next = get(&server.url, "/").await;
     assert_eq!((next.status.as_u16(), &next.body[..]), (200, &b"ok"[..]));
 }

@@ -15,4 +15,5 @@ mod composition;
 mod dropin;
 mod http;
 mod run;
+mod serve_limits;
 mod wit;

@@ -26,8 +26,35 @@ impl ServeProcess {
 
     /// Like [`ServeProcess::start`], with environment variables for the server.
     pub fn start_with_env(target: &Path, args: &[&str], env: &[(&str, &Path)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_isyswasfa"))
-            .envs(env.iter().copied())
+        let mut command = Command::new(env!("CARGO_BIN_EXE_isyswasfa"));
+        command.envs(env.iter().copied());
+        Self::spawn(command, target, args)
+    }
+
+    /// Like [`ServeProcess::start`], with the server's limit on open file descriptors lowered
+    /// to `limit` (its `RLIMIT_NOFILE`), as `ulimit -n` would.
+    pub fn start_with_fd_limit(target: &Path, args: &[&str], limit: u64) -> Self {
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_isyswasfa"));
+        // SAFETY: `setrlimit` is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(move || {
+                let rlimit = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            })
+        };
+        Self::spawn(command, target, args)
+    }
+
+    fn spawn(mut command: Command, target: &Path, args: &[&str]) -> Self {
+        let mut child = command
             .arg("serve")
             .arg(target)
             .args(["--addr", "127.0.0.1:0"])

@@ -4,6 +4,10 @@
 //! polls anything that has not been woken.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
 
 use tokio::sync::mpsc;
 use wasmtime::Store;
@@ -31,6 +35,8 @@ pub(super) struct EventLoop<T: 'static> {
     pub(super) cleaned_up: bool,
     /// Where the next search for a component with events starts (round robin).
     pub(super) next_poll: usize,
+    /// What the loop shares with its handles (see [`crate::Host::entered_for`]).
+    pub(super) shared: std::sync::Arc<crate::host::handle::LoopShared>,
 }
 
 impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
@@ -72,7 +78,7 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                     return;
                 }
                 self.set_running(Running::Export(call.name().to_string()));
-                let started = call.start(&mut self.store).await;
+                let started = contained(call.start(&mut self.store)).await;
                 self.set_running(Running::Idle);
                 let started = match started {
                     Ok(started) => started,
@@ -138,6 +144,7 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
     }
 
     fn set_running(&mut self, running: Running) {
+        self.shared.set_entered(!matches!(running, Running::Idle));
         self.store.data_mut().isyswasfa().ctx.running = running;
     }
 
@@ -162,13 +169,13 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
                 return Ok(false);
             }
             crate::deadline::begin_entry(&mut self.store);
-            crate::pipes::guest::release_discarded(&mut self.store).await?;
+            contained(crate::pipes::guest::release_discarded(&mut self.store)).await?;
             let table = &mut self.store.data_mut().isyswasfa().ctx.tasks;
             if let Some(task) = table.next_embedder_ready() {
                 if let Some((id, mut call)) = self.calls.remove(&task) {
                     self.call_tasks.remove(&id);
                     self.set_running(Running::Export(call.name().to_string()));
-                    let outcome = call.finish(&mut self.store, task).await;
+                    let outcome = contained(call.finish(&mut self.store, task)).await;
                     self.set_running(Running::Idle);
                     if let Err(error) = outcome {
                         call.fail(self.break_store(&error));
@@ -187,9 +194,8 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
             self.next_poll = (component + 1) % count;
             let events = PollInput::lower(component, table.take_events(component));
             self.set_running(Running::Poll(component));
-            let outcome = self.polls[component]
-                .call_async(&mut self.store, (events,))
-                .await;
+            let outcome =
+                contained(self.polls[component].call_async(&mut self.store, (events,))).await;
             self.set_running(Running::Idle);
             if let Err(error) = outcome {
                 let name = self
@@ -240,5 +246,24 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
         ctx.tasks.clear();
         ctx.pollables.clear();
         *table = wasmtime::component::ResourceTable::new();
+    }
+}
+
+/// Runs `entry`, which enters the store. A host function that panics inside it (the embedder's
+/// or the host's own) becomes an error of kind
+/// [`HostPanic`](isyswasfa_protocol::ErrorKind::HostPanic), which breaks this store alone with
+/// the panic's message as the cause, instead of unwinding through the loop and stopping it for
+/// every caller.
+pub(crate) async fn contained<R>(entry: impl Future<Output = Result<R>>) -> Result<R> {
+    match AssertUnwindSafe(entry).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(payload) => Err(isyswasfa_protocol::Error::new(
+            isyswasfa_protocol::ErrorKind::HostPanic,
+            format!(
+                "isyswasfa: a host function panicked: {}",
+                isyswasfa_protocol::error::panic_message(&*payload)
+            ),
+        )
+        .into()),
     }
 }

@@ -1,6 +1,7 @@
 //! The [`Host`] handle: instantiating a component, starting its event loop, and sending it
 //! jobs.
 
+use futures::FutureExt;
 use std::collections::HashMap;
 
 use std::sync::Arc;
@@ -25,32 +26,80 @@ use isyswasfa_protocol::names::POLL_PREFIX;
 use isyswasfa_protocol::tasks::TableSizes;
 
 /// What every store of a [`Host`] gets before its component is instantiated: the CPU deadline,
-/// and the cap on its WASI resource table ([`TableLimits::max_resources`]).
+/// the cap on its WASI resource table ([`IsyswasfaCtxBuilder::max_resources`](crate::IsyswasfaCtxBuilder::max_resources))
+/// and on its memories ([`IsyswasfaCtxBuilder::max_memory_size`](crate::IsyswasfaCtxBuilder::max_memory_size)).
 pub(super) fn prepare_store<T: IsyswasfaView + 'static>(store: &mut Store<T>) {
     crate::deadline::configure_store(store);
     let crate::ctx::IsyswasfaCtxView { ctx, table } = store.data_mut().isyswasfa();
     table.set_max_capacity(ctx.tasks.limits().max_resources);
+    store.limiter(|data| {
+        let ctx = data.isyswasfa().ctx;
+        &mut ctx.memory
+    });
 }
 
 /// Cloning the handle is cheap; the loop (and with it the store) stops when the last handle is
 /// dropped.
 pub struct Host<T: 'static> {
     pub(super) commands: mpsc::UnboundedSender<Command<T>>,
-    pub(super) next_call: Arc<AtomicU64>,
+    pub(super) shared: Arc<LoopShared>,
+}
+
+/// What a store's event loop shares with its handles.
+#[derive(Default)]
+pub(crate) struct LoopShared {
+    /// The id of the next exported call.
+    pub(super) next_call: AtomicU64,
+    /// When the loop entered the store for its current entry, in microseconds since
+    /// [`clock_base`] plus one; 0 while it is not inside the store.
+    pub(super) entered_at: AtomicU64,
+    /// Stops the loop's task (see [`Host::abort`]).
+    pub(super) abort: std::sync::OnceLock<tokio::task::AbortHandle>,
+}
+
+/// The instant [`LoopShared::entered_at`] counts from.
+fn clock_base() -> std::time::Instant {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(std::time::Instant::now)
+}
+
+impl LoopShared {
+    /// Records that the loop entered the store (`true`) or left it (`false`).
+    pub(super) fn set_entered(&self, entered: bool) {
+        let at = if entered {
+            u64::try_from(clock_base().elapsed().as_micros())
+                .unwrap_or(u64::MAX - 1)
+                .saturating_add(1)
+        } else {
+            0
+        };
+        self.entered_at.store(at, Ordering::Relaxed);
+    }
+
+    /// How long the loop has been inside the store, if it is.
+    fn entered_for(&self) -> Option<std::time::Duration> {
+        match self.entered_at.load(Ordering::Relaxed) {
+            0 => None,
+            at => {
+                let now = clock_base().elapsed();
+                Some(now.saturating_sub(std::time::Duration::from_micros(at - 1)))
+            }
+        }
+    }
 }
 
 /// A handle that does not keep the loop alive (what the store keeps of its own [`Host`], and
 /// what host objects living in the store hold).
 pub(crate) struct WeakHost<T: 'static> {
     commands: mpsc::WeakUnboundedSender<Command<T>>,
-    pub(super) next_call: Arc<AtomicU64>,
+    pub(super) shared: Arc<LoopShared>,
 }
 
 impl<T> Clone for WeakHost<T> {
     fn clone(&self) -> Self {
         Self {
             commands: self.commands.clone(),
-            next_call: Arc::clone(&self.next_call),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -60,7 +109,7 @@ impl<T> WeakHost<T> {
     pub(crate) fn upgrade(&self) -> Option<Host<T>> {
         Some(Host {
             commands: self.commands.upgrade()?,
-            next_call: Arc::clone(&self.next_call),
+            shared: Arc::clone(&self.shared),
         })
     }
 }
@@ -69,7 +118,7 @@ impl<T> Clone for Host<T> {
     fn clone(&self) -> Self {
         Self {
             commands: self.commands.clone(),
-            next_call: Arc::clone(&self.next_call),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -138,11 +187,11 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
             );
         }
         let (commands, receiver) = mpsc::unbounded_channel();
-        let next_call = Arc::new(AtomicU64::new(0));
+        let shared = Arc::new(LoopShared::default());
         // Weak: the store must not keep its own loop alive.
         store.data_mut().isyswasfa().ctx.host = Some(Box::new(WeakHost::<T> {
             commands: commands.downgrade(),
-            next_call: Arc::clone(&next_call),
+            shared: Arc::clone(&shared),
         }));
         let event_loop = EventLoop {
             store,
@@ -152,12 +201,11 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
             call_tasks: HashMap::new(),
             cleaned_up: false,
             next_poll: 0,
+            shared: Arc::clone(&shared),
         };
-        tokio::spawn(event_loop.run(receiver));
-        Ok(Self {
-            commands,
-            next_call,
-        })
+        let task = tokio::spawn(event_loop.run(receiver));
+        let _ = shared.abort.set(task.abort_handle());
+        Ok(Self { commands, shared })
     }
 
     /// A handle to the event loop that owns the store whose data is `data`, for host code that
@@ -173,11 +221,30 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
             .upgrade()
     }
 
+    /// How long the event loop has been inside the store for its current entry (a call, a poll
+    /// export), or `None` when it is not inside it. While it is, no other call of this host
+    /// makes progress: a guest that blocks (a WASI 0.2 `pollable.block`, a plain
+    /// `wasi:io/poll.poll`) or computes shows here, so that an embedder can route work to
+    /// another instance and, past its patience, [`abort`](Self::abort) this one.
+    pub fn entered_for(&self) -> Option<std::time::Duration> {
+        self.shared.entered_for()
+    }
+
+    /// Stops the event loop at once, even in the middle of a store entry, and drops the store
+    /// (and with it the instance's memory): every call in flight and every later call fails as
+    /// [`ErrorKind::EventLoopStopped`](crate::ErrorKind::EventLoopStopped). For an instance
+    /// wedged in a blocking call, which would otherwise hold its store until the call returns.
+    pub fn abort(&self) {
+        if let Some(abort) = self.shared.abort.get() {
+            abort.abort();
+        }
+    }
+
     /// A handle that does not keep the loop alive.
     pub(crate) fn downgrade(&self) -> WeakHost<T> {
         WeakHost {
             commands: self.commands.downgrade(),
-            next_call: Arc::clone(&self.next_call),
+            shared: Arc::clone(&self.shared),
         }
     }
 
@@ -201,11 +268,17 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
         let (reply, receiver) = oneshot::channel();
         let job: StoreJob<T> = Box::new(move |store, instance| {
             Box::pin(async move {
-                let _ = reply.send(job(store, instance).await);
+                // A panic in a host function the job called breaks the store (the loop sees
+                // it recorded) and fails this job with its cause; the loop carries on.
+                let outcome = super::event_loop::contained(job(store, instance).map(Ok)).await;
+                let outcome = outcome.inspect_err(|error| {
+                    store.data_mut().isyswasfa().ctx.record_failure(error);
+                });
+                let _ = reply.send(outcome);
             })
         });
         self.send(Command::Job { export, job })?;
-        receiver.await.map_err(|_| loop_stopped())
+        receiver.await.map_err(|_| loop_stopped())?
     }
 
     /// The sizes of the store's task table (for leak checks).
@@ -220,7 +293,7 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
         call: Box<dyn ExportCall<T>>,
         receiver: oneshot::Receiver<Result<R>>,
     ) -> Result<R> {
-        let id = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let id = self.shared.next_call.fetch_add(1, Ordering::Relaxed);
         self.send(Command::Call(id, call))?;
         let guard = CancelOnDrop { host: self, id };
         let result = receiver.await.map_err(|_| loop_stopped());

@@ -71,6 +71,17 @@ impl AnyPipe {
         }
     }
 
+    /// Closes `end` because its holder failed (its store broke or was torn down): a writer end
+    /// is marked failed (see [`Pipe::fail_writer`]).
+    pub(crate) fn fail(&self, end: End) {
+        match (self, end) {
+            (Self::Bytes(p), End::Writer) => p.fail_writer(),
+            (Self::Values(p), End::Writer) => p.fail_writer(),
+            (Self::Units(p), End::Writer) => p.fail_writer(),
+            (_, End::Reader) => self.close(end),
+        }
+    }
+
     pub(crate) fn readable(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
         match self {
             Self::Bytes(p) => Box::pin(p.readable()),

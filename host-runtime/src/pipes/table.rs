@@ -116,8 +116,10 @@ impl PipeTable {
     pub fn close_all(&mut self) {
         self.free.clear();
         self.live = 0;
+        // The store's ends go away without their component ending them: a writer that had not
+        // closed its end did not finish its stream, and its reader must be able to tell.
         for (pipe, end) in self.ends.drain(..).flatten() {
-            pipe.close(end);
+            pipe.fail(end);
         }
         self.discarded.lock().clear();
     }

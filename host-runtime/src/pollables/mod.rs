@@ -48,7 +48,7 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
         "pending",
         ResourceType::host::<Pending>(),
         |mut store, rep| {
-            store.data_mut().isyswasfa().ctx.tasks.cancel(rep);
+            store.data_mut().isyswasfa().cancel_task(rep);
             Ok(())
         },
     )?;
@@ -76,14 +76,18 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
                 drop_pollable(table, pollable);
                 return Ok((None::<Resource<Pending>>,));
             }
-            ctx.pollables.reap(table);
+            ctx.pollables.reap(&ctx.tasks, table);
             let (done, finished) = oneshot::channel();
             let task = ctx.tasks.spawn_host(wait_function.clone(), async move {
                 // A closed channel means the loop dropped the wait: finish all the same.
                 let _ = finished.await;
                 Box::new(()) as Value
             })?;
-            ctx.pollables.waits.push(Wait { pollable, done });
+            ctx.pollables.waits.push(Wait {
+                pollable,
+                task,
+                done,
+            });
             Ok((Some(Resource::new_own(task)),))
         },
     )?;

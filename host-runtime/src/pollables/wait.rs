@@ -14,7 +14,7 @@ use crate::pollables::waits::drop_pollable;
 /// records what finished. This is the one wait of the event loop (and of `block_on`).
 pub(crate) async fn wait_host<T: IsyswasfaView>(data: &mut T) {
     let crate::ctx::IsyswasfaCtxView { ctx, table } = data.isyswasfa();
-    ctx.pollables.reap(table);
+    ctx.pollables.reap(&ctx.tasks, table);
     if ctx.pollables.is_empty() {
         poll_fn(|cx| ctx.tasks.poll_host(cx)).await;
         return;

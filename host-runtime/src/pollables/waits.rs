@@ -1,6 +1,7 @@
 //! The WASI 0.2 pollables the host waits for on behalf of components (each completes a host
 //! task when it becomes ready).
 
+use isyswasfa_protocol::tasks::{TaskId, TaskTable};
 use tokio::sync::oneshot;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::p2::DynPollable;
@@ -9,6 +10,8 @@ use wasmtime_wasi::p2::bindings::io::poll::HostPollable as _;
 /// One pollable the host waits for on behalf of a component.
 pub(crate) struct Wait {
     pub(crate) pollable: Resource<DynPollable>,
+    /// The host task the wait completes.
+    pub(crate) task: TaskId,
     /// Completes the host task; closed when the task was cancelled.
     pub(crate) done: oneshot::Sender<()>,
 }
@@ -30,16 +33,19 @@ impl PollableWaits {
         self.waits.is_empty()
     }
 
-    /// Drops the pollables of waits that were cancelled (their task is gone).
     /// Forgets every wait (the store is broken; its resource table is dropped as a whole).
     pub(crate) fn clear(&mut self) {
         self.waits.clear();
     }
 
-    pub(crate) fn reap(&mut self, table: &mut ResourceTable) {
+    /// Drops the pollables of waits that were cancelled (their task is gone from `tasks`): at
+    /// once, so that the guest can drop the pollable's parent (a stream, say) right after
+    /// cancelling, without wasmtime refusing it for a child still held.
+    pub(crate) fn reap(&mut self, tasks: &TaskTable, table: &mut ResourceTable) {
         let mut i = 0;
         while i < self.waits.len() {
-            if self.waits[i].done.is_closed() {
+            let wait = &self.waits[i];
+            if wait.done.is_closed() || !tasks.is_live(wait.task) {
                 let wait = self.waits.swap_remove(i);
                 drop_pollable(table, wait.pollable);
             } else {

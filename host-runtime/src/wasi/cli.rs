@@ -10,7 +10,6 @@ use wasmtime::component::{Linker, Resource, Val};
 use wasmtime::{Result, bail};
 
 use crate::ctx::IsyswasfaView;
-use crate::limits::MAX_LINE;
 use crate::pipes::FutureWriter;
 use crate::pipes::StreamReader;
 use crate::pipes::element::AnyPipe;
@@ -44,10 +43,11 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
                         "isyswasfa: `write-via-stream` was given a pipe that is not a stream<u8>"
                     );
                 };
-                let label = store.data_mut().isyswasfa().ctx.label.clone();
+                let ctx = &store.data_mut().isyswasfa().ctx;
+                let (label, max_line) = (ctx.label.clone(), ctx.limits.max_log_line);
                 let (done, reader) = guest_future(&mut store);
                 let done = FutureWriter::new(done);
-                tokio::spawn(copy(StreamReader::new(data), output, label, done));
+                tokio::spawn(copy(StreamReader::new(data), output, label, max_line, done));
                 Ok((reader,))
             },
         )?;
@@ -75,6 +75,7 @@ async fn copy(
     mut data: StreamReader<u8>,
     output: Output,
     label: Option<Arc<str>>,
+    max_line: usize,
     done: FutureWriter<Val>,
 ) {
     let mut line = Vec::new();
@@ -82,7 +83,7 @@ async fn copy(
         match &label {
             Some(label) => {
                 for byte in chunk {
-                    if byte == b'\n' || line.len() >= MAX_LINE {
+                    if byte == b'\n' || line.len() >= max_line {
                         log(label, output, &line);
                         line.clear();
                     }
@@ -114,9 +115,28 @@ async fn copy(
 }
 
 fn log(label: &str, output: Output, line: &[u8]) {
-    let line = String::from_utf8_lossy(line);
+    let line = printable(line);
     match output {
         Output::Stdout => tracing::info!(target: "isyswasfa::guest", "{label} stdout: {line}"),
         Output::Stderr => tracing::warn!(target: "isyswasfa::guest", "{label} stderr: {line}"),
     }
+}
+
+/// A guest's line as it goes into a log record: control characters other than tab (an ANSI
+/// escape sequence, a carriage return, a newline inside the record) are escaped (`\u{1b}`), so
+/// that a guest can neither forge nor hide log records, nor drive the operator's terminal.
+fn printable(line: &[u8]) -> std::borrow::Cow<'_, str> {
+    let text = String::from_utf8_lossy(line);
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return text;
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
 }

@@ -7,10 +7,10 @@ use wasmtime::component::Linker;
 use wasmtime::{Result, format_err};
 
 use crate::ctx::IsyswasfaView;
-use crate::limits::MAX_RANDOM_BYTES;
 
-fn bytes(max_len: u64) -> Result<Vec<u8>> {
-    let len = usize::try_from(max_len.min(MAX_RANDOM_BYTES)).unwrap_or(0);
+/// At most `cap` bytes (the store's `max_random_bytes`), however many the guest asks for.
+fn bytes(max_len: u64, cap: u64) -> Result<Vec<u8>> {
+    let len = usize::try_from(max_len.min(cap)).unwrap_or(0);
     let mut buffer = vec![0; len];
     getrandom::getrandom(&mut buffer).map_err(|e| format_err!("isyswasfa: random: {e}"))?;
     Ok(buffer)
@@ -37,7 +37,10 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
         } else {
             "get-random-u64"
         };
-        instance.func_wrap(bytes_name, |_, (max_len,): (u64,)| Ok((bytes(max_len)?,)))?;
+        instance.func_wrap(bytes_name, |mut store, (max_len,): (u64,)| {
+            let cap = store.data_mut().isyswasfa().ctx.limits.max_random_bytes;
+            Ok((bytes(max_len, cap)?,))
+        })?;
         instance.func_wrap(u64_name, |_, (): ()| Ok((u64_value()?,)))?;
     }
     linker

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use wasmtime::Result;
+use isyswasfa_host::State;
+use isyswasfa_test_support::Guest;
+use wasmtime::{Result, Store};
 
 use crate::common;
 use crate::common::TASKS;
@@ -125,6 +127,86 @@ async fn block_on_inside_async_task_is_an_error() -> Result<()> {
     assert!(
         message.contains("`tasks`") && message.contains("block_on"),
         "{message}"
+    );
+    Ok(())
+}
+
+/// A round-trip host whose `foo` panics: at once when `after` is `None` (inside the guest's
+/// call), or in its future after `after` (while the loop waits).
+async fn panicking_round_trip(after: Option<Duration>) -> Result<isyswasfa_host::Host<State>> {
+    let mut linker = isyswasfa_host::linker::<State>(common::engine())?;
+    let mut baz = linker.instance("component:test/baz")?;
+    isyswasfa_host::func_wrap_async(&mut baz, "foo", move |(s,): (String,)| async move {
+        if let Some(after) = after {
+            tokio::time::sleep(after).await;
+        }
+        if s.starts_with("panic") {
+            panic!("the embedder's foo was asked to panic");
+        }
+        s
+    })?;
+    isyswasfa_host::Host::instantiate(
+        Store::new(common::engine(), State::new()),
+        &linker,
+        &common::component(Guest::RoundTrip),
+    )
+    .await
+}
+
+/// A host function that panics, synchronously or in its future, breaks its own store with the
+/// panic's message as the cause (every later call fails with it, kind `Broken`), while the
+/// store's event loop keeps answering and another host keeps serving.
+#[tokio::test]
+async fn host_function_panic_breaks_store_cleanly() -> Result<()> {
+    let other = common::round_trip(Duration::ZERO).await?;
+    for after in [None, Some(Duration::from_millis(20))] {
+        let host = panicking_round_trip(after).await?;
+        let foo = host
+            .func::<(String,), String>(Some("component:test/baz"), "foo")
+            .await?;
+        let error = host.call(&foo, ("panic".into(),)).await.unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("the embedder's foo was asked to panic"),
+            "{after:?}: {message}"
+        );
+        let later = host.call(&foo, ("fine".into(),)).await.unwrap_err();
+        let kind = later
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<isyswasfa_host::Error>())
+            .map(|error| error.kind());
+        assert_eq!(kind, Some(isyswasfa_host::ErrorKind::Broken), "{later:#}");
+        assert!(format!("{later:#}").contains("asked to panic"), "{later:#}");
+        // The loop is alive (it answers), and has let go of everything.
+        assert_eq!(
+            host.table_sizes().await?,
+            isyswasfa_host::TableSizes::default()
+        );
+        common::other_host_answers(&other).await?;
+    }
+    Ok(())
+}
+
+/// Awaiting a WASI 0.2 stream's pollable, cancelling that wait (a timer wins the race), then
+/// dropping the stream: the host lets go of the pollable when the wait is cancelled, so the
+/// drop is not refused for a child resource still held, and the store stays usable.
+#[tokio::test]
+async fn pollable_cancel_then_drop() -> Result<()> {
+    let port = isyswasfa_test_support::tcp::answer_after(Duration::from_secs(5), b"late").await?;
+    let host = common::callee().await?;
+    let cancel = host
+        .func::<(u16,), Result<String, String>>(common::PROBE, "tcp-cancel-wait")
+        .await?;
+    let answer = host.call(&cancel, (port,)).await?;
+    assert_eq!(answer.as_deref(), Ok("dropped"));
+    // Usable afterwards, with nothing left behind.
+    let sleep = host
+        .func::<(u32, u64), u32>(common::PROBE, "sleep-pollables")
+        .await?;
+    assert_eq!(host.call(&sleep, (3, 1_000_000)).await?, 3);
+    assert_eq!(
+        host.table_sizes().await?,
+        isyswasfa_host::TableSizes::default()
     );
     Ok(())
 }

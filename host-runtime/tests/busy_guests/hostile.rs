@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use isyswasfa_host::limits::TableLimits;
-use isyswasfa_host::{Host, ReaderEnd, State, TableSizes};
+use isyswasfa_host::{ErrorKind, Host, ReaderEnd, State, TableSizes};
 use isyswasfa_test_support::{Guest, timing};
 use wasmtime::component::{Resource, Val};
 use wasmtime::{Result, Store};
@@ -38,7 +38,7 @@ async fn hostile_in(state: State) -> Result<Host<State>> {
 
 /// Runs `which` on a fresh hostile host; returns the error it ended with, after checking that
 /// the hostile host stays broken with that error and that another host is unharmed.
-async fn attack_with(which: &str, limits: TableLimits) -> Result<String> {
+async fn attack_with(which: &str, limits: TableLimits) -> Result<Refusal> {
     attack_in(
         which,
         State::with_isyswasfa(
@@ -50,26 +50,63 @@ async fn attack_with(which: &str, limits: TableLimits) -> Result<String> {
     .await
 }
 
+/// How the host refused an attack: the whole message, and the kind of the isyswasfa error in its
+/// chain (none when wasmtime refused it before the protocol saw it, or for a trap).
+struct Refusal {
+    message: String,
+    kind: Option<ErrorKind>,
+}
+
+impl std::ops::Deref for Refusal {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.message
+    }
+}
+
+/// The kind of the isyswasfa error somewhere in `error`'s chain.
+fn kind_of(error: &wasmtime::Error) -> Option<ErrorKind> {
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<isyswasfa_host::Error>())
+        .map(|error| error.kind())
+}
+
 /// [`attack_with`], on a hostile host with the store data `state`.
-async fn attack_in(which: &str, state: State) -> Result<String> {
+async fn attack_in(which: &str, state: State) -> Result<Refusal> {
     let other = common::round_trip(Duration::ZERO).await?;
     let host = hostile_in(state).await?;
     let attack = host.sync_func::<(String,), ()>(None, "attack").await?;
-    let error = match host.call_sync(&attack, (which.to_string(),)).await {
-        Ok(()) => panic!("attack `{which}` was not refused"),
-        Err(error) => format!("{error:#}"),
+    // The other host must answer in its usual time *while* the attack runs (checked again and
+    // again until the attack ends), not only after.
+    let call = host.call_sync(&attack, (which.to_string(),));
+    tokio::pin!(call);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut call => break outcome,
+            answered = common::other_host_answers(&other) => answered?,
+        }
     };
-    stays_broken(&host, &error).await?;
+    let refusal = match outcome {
+        Ok(()) => panic!("attack `{which}` was not refused"),
+        Err(error) => Refusal {
+            message: format!("{error:#}"),
+            kind: kind_of(&error),
+        },
+    };
+    stays_broken(&host, &refusal).await?;
     common::other_host_answers(&other).await?;
-    Ok(error)
+    Ok(refusal)
 }
 
-/// `host` failed with `error`, naming the hostile component, and keeps failing with it.
+/// `host` failed with `error`, naming the hostile component, and keeps failing with it: every
+/// later call is refused as [`ErrorKind::Broken`] with the first failure's message.
 async fn stays_broken(host: &Host<State>, error: &str) -> Result<()> {
     assert!(error.contains("component `hostile`"), "{error}");
     let polls = host.sync_func::<(), (u64,)>(None, "polls").await?;
-    let later = format!("{:#}", host.call_sync(&polls, ()).await.unwrap_err());
-    assert_eq!(later, error);
+    let later = host.call_sync(&polls, ()).await.unwrap_err();
+    assert_eq!(format!("{later:#}"), error);
+    assert_eq!(kind_of(&later), Some(ErrorKind::Broken), "{later:#}");
     assert_eq!(host.table_sizes().await?, TableSizes::default());
     Ok(())
 }
@@ -99,7 +136,7 @@ async fn back_to(host: &Host<State>, start: TableSizes, after: &str) -> Result<(
     }
 }
 
-async fn attack(which: &str) -> Result<String> {
+async fn attack(which: &str) -> Result<Refusal> {
     attack_with(which, TableLimits::default()).await
 }
 
@@ -112,10 +149,9 @@ fn expect(error: &str, parts: &[&str]) {
 #[tokio::test]
 async fn hostile_unknown_task() -> Result<()> {
     let _timing = timing::shared().await;
-    expect(
-        &attack("unknown-task").await?,
-        &["poller.task-ready", "it has no task 999"],
-    );
+    let refusal = attack("unknown-task").await?;
+    expect(&refusal, &["poller.task-ready", "it has no task 999"]);
+    assert_eq!(refusal.kind, Some(ErrorKind::Protocol));
     Ok(())
 }
 
@@ -166,10 +202,9 @@ async fn hostile_task_flood() -> Result<()> {
         max_tasks_per_component: 100,
         ..TableLimits::default()
     };
-    expect(
-        &attack_with("task-flood", limits).await?,
-        &["poller.start-task", "max_tasks_per_component"],
-    );
+    let refusal = attack_with("task-flood", limits).await?;
+    expect(&refusal, &["poller.start-task", "max_tasks_per_component"]);
+    assert_eq!(refusal.kind, Some(ErrorKind::LimitExceeded));
     Ok(())
 }
 
@@ -180,10 +215,9 @@ async fn hostile_listen_flood() -> Result<()> {
         max_listeners_per_component: 50,
         ..TableLimits::default()
     };
-    expect(
-        &attack_with("listen-flood", limits).await?,
-        &["poller.listen", "max_listeners_per_component"],
-    );
+    let refusal = attack_with("listen-flood", limits).await?;
+    expect(&refusal, &["poller.listen", "max_listeners_per_component"]);
+    assert_eq!(refusal.kind, Some(ErrorKind::LimitExceeded));
     Ok(())
 }
 
@@ -414,9 +448,11 @@ async fn slow_with(mode: &str) -> Result<String> {
 #[tokio::test]
 async fn hostile_trap_in_each_entry() -> Result<()> {
     let _timing = timing::shared().await;
-    expect(
-        &attack("trap").await?,
-        &["call to `attack` failed", "unreachable"],
+    let refusal = attack("trap").await?;
+    expect(&refusal, &["call to `attack` failed", "unreachable"]);
+    assert_eq!(
+        refusal.kind, None,
+        "a trap is wasmtime's error, not the protocol's"
     );
     expect(
         &slow_with("trap-start").await?,

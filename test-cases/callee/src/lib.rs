@@ -118,6 +118,38 @@ impl exports::component::compose::probe::Guest for Component {
         }
     }
 
+    async fn tcp_cancel_wait(port: u16) -> Result<String, String> {
+        let network = instance_network();
+        let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(|e| format!("{e:?}"))?;
+        let address = IpSocketAddress::Ipv4(Ipv4SocketAddress {
+            port,
+            address: (127, 0, 0, 1),
+        });
+        socket
+            .start_connect(&network, address)
+            .map_err(|e| format!("start-connect: {e:?}"))?;
+        let (input, output) = loop {
+            match socket.finish_connect() {
+                Ok(streams) => break streams,
+                Err(ErrorCode::WouldBlock) => wait_pollable(socket.subscribe()).await,
+                Err(e) => return Err(format!("finish-connect: {e:?}")),
+            }
+        };
+        {
+            let readable = std::pin::pin!(wait_pollable(input.subscribe()));
+            let timer = std::pin::pin!(monotonic_clock::wait_for(20_000_000));
+            if let futures::future::Either::Left(_) = futures::future::select(readable, timer).await
+            {
+                return Err("the silent stream became readable".into());
+            }
+            // The pollable wait is dropped here, unfinished: the host cancels it.
+        }
+        drop(input);
+        drop(output);
+        drop(socket);
+        Ok("dropped".into())
+    }
+
     fn blocking_sleep(nanos: u64) {
         let timer = clock_02::subscribe_duration(nanos);
         poll::poll(&[&timer]);

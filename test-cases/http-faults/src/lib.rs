@@ -9,6 +9,13 @@
 //!   reader dropped, which `/forever-status` reports (`dropped N`: how many streams ended so).
 //! - `/fields-flood`: makes `fields` in a loop and keeps them all, until the host's cap on its
 //!   resource table stops it (a trap).
+//! - `/sleep-blocking`: `std::thread::sleep` for 60 s inside `handle` (a WASI 0.2
+//!   `pollable.block`, which stalls the instance), then `slept`.
+//! - `/print-controls`: prints a line with a carriage return and ANSI escapes to stdout.
+//! - `/grow`: allocates 128 MiB and answers `grew N` (traps when memory is capped lower).
+//! - `/trap-mid-body`: answers 200, streams part of the body, then traps.
+//! - `/many-names`: `fields.from-list` with 25 000 distinct names and empty values, answering
+//!   what the host said (`made` or the error), so a panic in the host shows as a failed request.
 //! - anything else: `ok`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -51,6 +58,43 @@ impl Guest for Component {
                 loop {
                     kept.push(Fields::new());
                 }
+            }
+            "/sleep-blocking" => {
+                std::thread::sleep(std::time::Duration::from_secs(60));
+                text(200, "slept".into())
+            }
+            "/print-controls" => {
+                // Through `wasi:cli/stdout@0.3.0`, whose lines the host labels and logs.
+                let (mut tx, rx) = wit_stream::new::<u8>();
+                let done = wasi::cli::stdout::write_via_stream(rx);
+                tx.write_all(b"plain\rforged record \x1b[31mred\x1b[0m\n".to_vec())
+                    .await;
+                drop(tx);
+                let _ = done.await;
+                text(200, "printed".into())
+            }
+            "/grow" => {
+                let grown = vec![1u8; 128 << 20];
+                text(200, format!("grew {}", grown.iter().map(|b| *b as usize).sum::<usize>()))
+            }
+            "/trap-mid-body" => {
+                let (mut writer, reader) = wit_stream::new::<u8>();
+                let (_trailers_tx, trailers) = wit_future::new(|| Ok(None));
+                let (response, _sent) = Response::new(Fields::new(), Some(reader), trailers);
+                wit_bindgen::spawn_local(async move {
+                    writer.write_all(b"the first part".to_vec()).await;
+                    wasi::clocks::monotonic_clock::wait_for(50_000_000).await;
+                    panic!("the handler traps in the middle of its body");
+                });
+                Ok(response)
+            }
+            "/many-names" => {
+                let entries = (0..25_000).map(|i| (format!("x{i}"), Vec::new())).collect::<Vec<_>>();
+                let outcome = match Fields::from_list(&entries) {
+                    Ok(_) => "made".to_string(),
+                    Err(error) => format!("{error:?}"),
+                };
+                text(200, outcome)
             }
             "/wait" => {
                 wasi::clocks::monotonic_clock::wait_for(100_000_000).await;

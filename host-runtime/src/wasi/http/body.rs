@@ -335,6 +335,16 @@ impl http_body::Body for Body {
 }
 
 impl GuestBody {
+    /// The guest's end of the body went away without finishing it (the guest trapped, or its
+    /// store was torn down): an error, so that the response or upload is aborted rather than
+    /// ended as if it were complete.
+    fn cut_short(&mut self) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let message = "the guest stopped before the end of the body (it trapped or its instance \
+                       was torn down)";
+        self.finish(Some(error_code::internal(message.to_string())));
+        Poll::Ready(Some(Err(message.into())))
+    }
+
     fn poll_frame(
         &mut self,
         cx: &mut Context<'_>,
@@ -347,6 +357,9 @@ impl GuestBody {
                 Poll::Ready(None) => {
                     if let Some(contents) = self.contents.take() {
                         contents.close_reader();
+                        if contents.writer_failed() {
+                            return self.cut_short();
+                        }
                     }
                 }
                 Poll::Pending => return Poll::Pending,
@@ -359,6 +372,9 @@ impl GuestBody {
             };
             if let Some(trailers) = self.trailers.take() {
                 trailers.close_reader();
+                if value.is_none() && trailers.writer_failed() {
+                    return self.cut_short();
+                }
             }
             match value {
                 // The guest dropped its trailers writer without a value: a plain end.

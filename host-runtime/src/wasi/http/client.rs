@@ -15,8 +15,6 @@ use super::types::{Request, Response, Scheme};
 use crate::ctx::IsyswasfaView;
 use crate::funcs::Finish;
 use crate::funcs::func_new_async;
-use crate::limits::DEFAULT_CONNECT_TIMEOUT;
-use crate::limits::DEFAULT_FIRST_BYTE_TIMEOUT;
 
 /// The client interface, as components import it.
 pub const CLIENT: &str = "wasi:http/client@0.3.0";
@@ -41,9 +39,14 @@ fn start_send<T: IsyswasfaView + Send + 'static>(
         bail!("isyswasfa: `send` expects one request");
     };
     let request = request.try_into_resource::<Request>(&mut store)?;
-    let request = store.data_mut().isyswasfa().table.delete(request)?;
+    let view = store.data_mut().isyswasfa();
+    let defaults = Timeouts {
+        connect: view.ctx.limits.connect_timeout,
+        first_byte: view.ctx.limits.first_byte_timeout,
+    };
+    let request = view.table.delete(request)?;
     Ok(async move {
-        let outcome = send(request).await;
+        let outcome = send(request, defaults).await;
         Box::new(move |mut store: StoreContextMut<'_, T>| {
             Ok(match outcome {
                 Ok(response) => {
@@ -61,8 +64,17 @@ fn nanos(value: Option<u64>, default: Duration) -> Duration {
     value.map_or(default, Duration::from_nanos)
 }
 
+/// The store's timeouts for a request whose options set none (see
+/// [`crate::IsyswasfaCtxBuilder::connect_timeout`] and
+/// [`crate::IsyswasfaCtxBuilder::first_byte_timeout`]).
+#[derive(Clone, Copy)]
+struct Timeouts {
+    connect: Duration,
+    first_byte: Duration,
+}
+
 /// Sends `request`; the error is an `error-code` value.
-async fn send(request: Request) -> Result<Response, Val> {
+async fn send(request: Request, defaults: Timeouts) -> Result<Response, Val> {
     let options = request.options.clone().unwrap_or_default();
     match request.scheme {
         None | Some(Scheme::Http) => {}
@@ -81,24 +93,23 @@ async fn send(request: Request) -> Result<Response, Val> {
     };
     let address = format!("{}:{}", parsed.host(), parsed.port_u16().unwrap_or(80));
     let connect = tokio::net::TcpStream::connect(address);
-    let stream = match tokio::time::timeout(
-        nanos(options.connect_timeout, DEFAULT_CONNECT_TIMEOUT),
-        connect,
-    )
-    .await
-    {
-        Err(_) => return Err(error_code::named("connection-timeout")),
-        Ok(Err(error)) => {
-            return Err(match error.kind() {
-                std::io::ErrorKind::ConnectionRefused => error_code::named("connection-refused"),
-                _ if error.to_string().contains("lookup") => {
-                    error_code::named("destination-not-found")
-                }
-                _ => error_code::internal(format!("connecting to {authority} failed: {error}")),
-            });
-        }
-        Ok(Ok(stream)) => stream,
-    };
+    let stream =
+        match tokio::time::timeout(nanos(options.connect_timeout, defaults.connect), connect).await
+        {
+            Err(_) => return Err(error_code::named("connection-timeout")),
+            Ok(Err(error)) => {
+                return Err(match error.kind() {
+                    std::io::ErrorKind::ConnectionRefused => {
+                        error_code::named("connection-refused")
+                    }
+                    _ if error.to_string().contains("lookup") => {
+                        error_code::named("destination-not-found")
+                    }
+                    _ => error_code::internal(format!("connecting to {authority} failed: {error}")),
+                });
+            }
+            Ok(Ok(stream)) => stream,
+        };
     let _ = stream.set_nodelay(true);
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -123,7 +134,7 @@ async fn send(request: Request) -> Result<Response, Val> {
         outgoing.headers_mut().insert(http::header::HOST, host);
     }
     let response = tokio::time::timeout(
-        nanos(options.first_byte_timeout, DEFAULT_FIRST_BYTE_TIMEOUT),
+        nanos(options.first_byte_timeout, defaults.first_byte),
         sender.send_request(outgoing),
     )
     .await

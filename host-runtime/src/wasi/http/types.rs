@@ -9,7 +9,6 @@ use wasmtime::{Result, StoreContextMut, format_err};
 
 use super::body::Body;
 use crate::ctx::IsyswasfaView;
-use crate::limits::MAX_FIELDS_SIZE;
 use crate::pipes::element::ReaderEnd;
 
 /// The interface name, as components import it.
@@ -239,7 +238,7 @@ fn table<'a, T: IsyswasfaView>(store: &'a mut StoreContextMut<'_, T>) -> &'a mut
 }
 
 /// Adds `value` to the store's resource table for the guest's call `call`; a full table (see
-/// [`crate::TableLimits::max_resources`]) is an error naming the call and the limit.
+/// [`crate::IsyswasfaCtxBuilder::max_resources`]) is an error naming the call and the limit.
 pub(crate) fn push<T: IsyswasfaView, V: Send + 'static>(
     store: &mut StoreContextMut<'_, T>,
     value: V,
@@ -249,7 +248,7 @@ pub(crate) fn push<T: IsyswasfaView, V: Send + 'static>(
     table.push(value).map_err(|error| match error {
         wasmtime::component::ResourceTableError::Full => format_err!(
             "isyswasfa: `{call}`: the store already holds {} resources (limit \
-             `TableLimits::max_resources`)",
+             `IsyswasfaCtxBuilder::max_resources`)",
             table.max_capacity()
         ),
         other => other.into(),
@@ -279,13 +278,31 @@ fn size_of(map: &HeaderMap) -> usize {
         .sum()
 }
 
-/// Fails when `map` grew beyond [`MAX_FIELDS_SIZE`].
-fn check_size(map: &HeaderMap) -> Result<(), HeaderError> {
-    if size_of(map) > MAX_FIELDS_SIZE {
-        Err(HeaderError::SizeExceeded)
-    } else {
-        Ok(())
+/// The store's cap on the bytes of one `fields` (see [`IsyswasfaCtxBuilder::max_fields_size`]).
+///
+/// [`IsyswasfaCtxBuilder::max_fields_size`]: crate::IsyswasfaCtxBuilder::max_fields_size
+fn fields_limit<T: IsyswasfaView>(store: &mut StoreContextMut<'_, T>) -> usize {
+    store.data_mut().isyswasfa().ctx.limits.max_fields_size
+}
+
+/// Appends `name: value` to `map` unless that would take it beyond `limit` bytes (names plus
+/// values) or beyond the entries a `HeaderMap` can hold: both are `size-exceeded`, never a
+/// panic, whatever the guest sends.
+fn append_within(
+    map: &mut HeaderMap,
+    size: &mut usize,
+    name: HeaderName,
+    value: HeaderValue,
+    limit: usize,
+) -> Result<(), HeaderError> {
+    let grown = *size + name.as_str().len() + value.len();
+    if grown > limit {
+        return Err(HeaderError::SizeExceeded);
     }
+    map.try_append(name, value)
+        .map_err(|_| HeaderError::SizeExceeded)?;
+    *size = grown;
+    Ok(())
 }
 
 fn copy_all(map: &HeaderMap) -> Vec<(String, Vec<u8>)> {
@@ -323,12 +340,14 @@ fn add_fields<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> 
     types.func_wrap(
         "[static]fields.from-list",
         |mut store, (entries,): (Vec<(String, Vec<u8>)>,)| {
+            let limit = fields_limit(&mut store);
             let map = (|| {
                 let mut map = HeaderMap::new();
+                let mut size = 0;
                 for (name, value) in &entries {
-                    map.append(settable_name(name)?, field_value(value)?);
+                    let (name, value) = (settable_name(name)?, field_value(value)?);
+                    append_within(&mut map, &mut size, name, value, limit)?;
                 }
-                check_size(&map)?;
                 Ok(map)
             })();
             Ok((match map {
@@ -367,6 +386,7 @@ fn add_fields<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> 
     types.func_wrap(
         "[method]fields.set",
         |mut store, (fields, name, values): (Resource<Fields>, String, Vec<Vec<u8>>)| {
+            let limit = fields_limit(&mut store);
             let fields = table(&mut store).get_mut(&fields)?;
             let outcome = (|| {
                 let name = settable_name(&name)?;
@@ -376,10 +396,10 @@ fn add_fields<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> 
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut changed = fields.change()?.clone();
                 changed.remove(&name);
+                let mut size = size_of(&changed);
                 for value in values {
-                    changed.append(name.clone(), value);
+                    append_within(&mut changed, &mut size, name.clone(), value, limit)?;
                 }
-                check_size(&changed)?;
                 fields.map = changed;
                 Ok::<_, HeaderError>(())
             })();
@@ -419,15 +439,14 @@ fn add_fields<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> 
     types.func_wrap(
         "[method]fields.append",
         |mut store, (fields, name, value): (Resource<Fields>, String, Vec<u8>)| {
+            let limit = fields_limit(&mut store);
             let fields = table(&mut store).get_mut(&fields)?;
             let outcome = (|| {
                 let name = settable_name(&name)?;
                 let value = field_value(&value)?;
                 let map = fields.change()?;
-                if size_of(map) + name.as_str().len() + value.len() > MAX_FIELDS_SIZE {
-                    return Err(HeaderError::SizeExceeded);
-                }
-                map.append(name, value);
+                let mut size = size_of(map);
+                append_within(map, &mut size, name, value, limit)?;
                 Ok::<_, HeaderError>(())
             })();
             Ok((outcome,))

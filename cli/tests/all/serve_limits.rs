@@ -1,0 +1,359 @@
+//! `serve` against clients that hold connections without sending a request: half-sent heads,
+//! idle keep-alives, more connections than the cap, more than the process has file descriptors.
+//! Each attack runs while a well-behaved client is served, and must end without the server's
+//! help from the attacker.
+
+use std::ffi::OsStr;
+use std::time::{Duration, Instant};
+
+use isyswasfa_test_support::Guest;
+use isyswasfa_test_support::http::get;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::http::ServeProcess;
+
+/// `host:port` of `server`.
+fn address(server: &ServeProcess) -> String {
+    server.url.trim_start_matches("http://").to_string()
+}
+
+/// Reads from `stream` until the server closes it; `None` when it is still open after `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    let mut seen = Vec::new();
+    match tokio::time::timeout(limit, stream.read_to_end(&mut seen)).await {
+        Ok(_) => Some(seen),
+        Err(_) => None,
+    }
+}
+
+/// The hello guest answers a plain GET with 200.
+async fn answers(server: &ServeProcess) -> bool {
+    get(&server.url, "/").await.status == 200
+}
+
+/// A client that sends half a request head and then nothing is disconnected once the
+/// header-read timeout passes; meanwhile the server answers others.
+#[tokio::test]
+async fn serve_half_sent_head_times_out() {
+    let server = ServeProcess::start(&Guest::Hello.path(), &["--header-read-timeout", "500ms"]);
+    let mut stream = TcpStream::connect(address(&server)).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nx-half: ")
+        .await
+        .unwrap();
+    assert!(answers(&server).await, "a good client during the attack");
+    let began = Instant::now();
+    let seen = closed_within(&mut stream, Duration::from_secs(5)).await;
+    assert!(
+        seen.is_some(),
+        "the half-sent head was still open after 5 s: {}",
+        server.log()
+    );
+    assert!(
+        !String::from_utf8_lossy(seen.as_deref().unwrap_or_default()).contains(" 200 "),
+        "the half-sent head got a response"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        began.elapsed()
+    );
+}
+
+/// A keep-alive connection left idle after its response is closed after the header-read
+/// timeout (it is waiting for its next request head).
+#[tokio::test]
+async fn serve_idle_keepalive_times_out() {
+    let server = ServeProcess::start(&Guest::Hello.path(), &["--header-read-timeout", "500ms"]);
+    let mut stream = TcpStream::connect(address(&server)).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let seen = closed_within(&mut stream, Duration::from_secs(5)).await;
+    let Some(seen) = seen else {
+        panic!("the idle keep-alive connection was still open after 5 s");
+    };
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(answers(&server).await);
+}
+
+/// Beyond `--max-concurrent-connections`, a new client is not served until a connection
+/// closes; the connections within the cap are served as usual.
+#[tokio::test]
+async fn serve_connection_cap() {
+    let server = ServeProcess::start(
+        &Guest::Hello.path(),
+        &[
+            "--max-concurrent-connections",
+            "3",
+            "--header-read-timeout",
+            "30s",
+        ],
+    );
+    let address = address(&server);
+    let idle_a = TcpStream::connect(&address).await.unwrap();
+    let _idle_b = TcpStream::connect(&address).await.unwrap();
+    // The third connection, within the cap, is served (keep-alive, so it stays open).
+    let mut served = TcpStream::connect(&address).await.unwrap();
+    served
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0; 12];
+    tokio::time::timeout(Duration::from_secs(5), served.read_exact(&mut head))
+        .await
+        .expect("the connection within the cap was not served")
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+
+    // A fourth waits: its request gets no answer while three connections are open.
+    let mut waiting = TcpStream::connect(&address).await.unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut early = [0; 1];
+    let answered = tokio::time::timeout(Duration::from_millis(700), waiting.read(&mut early)).await;
+    assert!(answered.is_err(), "a connection beyond the cap was served");
+
+    // One closes: the waiting one is let in and answered.
+    drop(idle_a);
+    let seen = closed_within(&mut waiting, Duration::from_secs(5))
+        .await
+        .expect("the waiting connection was not served after one closed");
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+}
+
+/// The CPU time `pid` has used so far (user plus system, from `/proc/PID/stat`).
+fn process_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("reading stat");
+    // The fields after the command name (which may hold spaces) start at its closing paren;
+    // utime and stime are the 14th and 15th fields of the whole line.
+    let after = &stat[stat.rfind(')').expect("stat has a command") + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: `sysconf` reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+/// With 64 file descriptors and 150 idle clients, `accept` fails with EMFILE: the server backs
+/// off instead of spinning (under 10 % of a core over 2 s), does not flood its log, and a fresh
+/// client is answered once the idle ones have timed out.
+#[tokio::test]
+async fn serve_fd_exhaustion_no_spin() {
+    let server = ServeProcess::start_with_fd_limit(
+        &Guest::Hello.path(),
+        &["--header-read-timeout", "1s"],
+        64,
+    );
+    let address = address(&server);
+    let mut idle = Vec::new();
+    for _ in 0..150 {
+        idle.push(TcpStream::connect(&address).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = process_cpu(server.pid());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = process_cpu(server.pid()) - before;
+    assert!(
+        used < Duration::from_millis(200),
+        "the server used {used:?} of CPU in 2 s while out of file descriptors"
+    );
+    let fresh = tokio::time::timeout(Duration::from_secs(20), get(&server.url, "/")).await;
+    let fresh = fresh.expect("a fresh client was not answered within 20 s");
+    assert_eq!(fresh.status, 200);
+    let log = server.log();
+    let reports = log.matches("accepting a connection failed").count();
+    assert!(
+        (1..=5).contains(&reports),
+        "{reports} accept failure records: {log}"
+    );
+    drop(idle);
+}
+
+/// A request or connection cap of 0 (which would hang every request) or beyond what the
+/// semaphore can count (which would panic at start) is refused with a message naming the flag's
+/// range, before anything is served.
+#[test]
+fn serve_rejects_bad_concurrency() {
+    let hello = Guest::Hello.path();
+    for flag in ["--max-concurrent-requests", "--max-concurrent-connections"] {
+        for value in ["0", "18446744073709551615"] {
+            let output = crate::common::isyswasfa([
+                OsStr::new("serve"),
+                hello.as_os_str(),
+                OsStr::new(flag),
+                OsStr::new(value),
+            ]);
+            let stderr = crate::common::stderr(&output);
+            assert_eq!(output.status.code(), Some(2), "{flag} {value}: {stderr}");
+            assert!(
+                stderr.contains(flag) && stderr.contains("must be between 1 and"),
+                "{flag} {value}: {stderr}"
+            );
+        }
+    }
+}
+
+/// A guest that traps while its response body streams: the client sees the response cut off
+/// (no terminating chunk), never a clean end of a truncated body; the next request is served.
+#[tokio::test]
+async fn serve_trap_mid_body_aborts() {
+    let server = ServeProcess::start(&Guest::HttpFaults.path(), &[]);
+    let mut stream = TcpStream::connect(address(&server)).await.unwrap();
+    stream
+        .write_all(b"GET /trap-mid-body HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let seen = closed_within(&mut stream, Duration::from_secs(10))
+        .await
+        .expect("the connection stayed open after the trap");
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.contains("the first part"), "{seen}");
+    assert!(
+        seen.to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{seen}"
+    );
+    assert!(
+        !seen.ends_with("0\r\n\r\n"),
+        "the cut-off body ended like a complete one: {seen:?}"
+    );
+    assert!(answers_faults(&server).await);
+}
+
+/// The http-faults guest answers `/` with 200 `ok`.
+async fn answers_faults(server: &ServeProcess) -> bool {
+    let answer = get(&server.url, "/").await;
+    answer.status == 200 && &answer.body[..] == b"ok"
+}
+
+/// `--max-memory-size`: a request whose guest grows its memory beyond the cap fails with a 500
+/// (the guest's allocation fails and it traps) while one within the cap is served; without the
+/// flag the same request succeeds.
+#[tokio::test]
+async fn serve_memory_limit() {
+    let capped = ServeProcess::start(&Guest::HttpFaults.path(), &["--max-memory-size", "64MiB"]);
+    let answer = get(&capped.url, "/grow").await;
+    assert_eq!(answer.status, 500, "{}", capped.log());
+    assert!(answers_faults(&capped).await);
+
+    let free = ServeProcess::start(&Guest::HttpFaults.path(), &[]);
+    let answer = get(&free.url, "/grow").await;
+    assert_eq!(
+        (
+            answer.status.as_u16(),
+            String::from_utf8_lossy(&answer.body).into_owned()
+        ),
+        (200, format!("grew {}", 128 << 20))
+    );
+}
+
+/// A guest's stdout line with a carriage return and ANSI escapes reaches the log escaped: no
+/// raw control character, so it can neither overwrite a record nor drive the terminal.
+#[tokio::test]
+async fn serve_guest_output_escaped() {
+    let server = ServeProcess::start(&Guest::HttpFaults.path(), &[]);
+    let answer = get(&server.url, "/print-controls").await;
+    assert_eq!(answer.status, 200);
+    let logged = isyswasfa_test_support::http::eventually(Duration::from_secs(5), || {
+        server.log().contains("forged record")
+    })
+    .await;
+    assert!(logged, "{}", server.log());
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("forged record"))
+        .unwrap_or_default();
+    assert!(
+        line.contains(r"plain\rforged record \u{1b}[31mred\u{1b}[0m"),
+        "{line:?}"
+    );
+    assert!(!log.contains('\x1b') && !log.contains('\r'), "{log:?}");
+}
+
+/// A handler that blocks its instance for 60 s (a WASI 0.2 `pollable.block`), with a 300 ms
+/// request timeout and four requests per instance: ten other requests sent meanwhile are all
+/// answered within 1 s (new requests avoid the stuck instance), the blocking request gets its
+/// 500 at the timeout, and the stuck instance is retired and dropped then.
+#[tokio::test]
+async fn serve_blocking_guest_is_contained() {
+    let server = ServeProcess::start(
+        &Guest::HttpFaults.path(),
+        &[
+            "--request-timeout",
+            "300ms",
+            "--max-instance-concurrency",
+            "4",
+        ],
+    );
+    // Warm up one instance, so that the blocking request lands on a running one.
+    assert!(answers_faults(&server).await);
+    let url = server.url.clone();
+    let began = Instant::now();
+    let blocking = tokio::spawn(async move { get(&url, "/sleep-blocking").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let others = (0..10).map(|_| get(&server.url, "/"));
+    let answers = tokio::time::timeout(Duration::from_secs(1), futures::future::join_all(others))
+        .await
+        .unwrap_or_else(|_| panic!("the other requests hung: {}", server.log()));
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.status == 200 && &a.body[..] == b"ok")
+    );
+    let blocked = tokio::time::timeout(Duration::from_secs(2), blocking)
+        .await
+        .expect("the blocking request got no answer at its timeout")
+        .unwrap();
+    assert_eq!(blocked.status, 500);
+    assert!(began.elapsed() < Duration::from_secs(2));
+    let retired = isyswasfa_test_support::http::eventually(Duration::from_secs(2), || {
+        server.log().contains("inside one guest call")
+    })
+    .await;
+    assert!(retired, "{}", server.log());
+    assert!(answers_faults(&server).await);
+}
+
+/// A client that never reads its (endless) response holds the only request slot until the
+/// write-stall timeout closes its connection; then the next client is served.
+#[tokio::test]
+async fn serve_slow_reader_releases_permit() {
+    let server = ServeProcess::start(
+        &Guest::HttpFaults.path(),
+        &[
+            "--max-concurrent-requests",
+            "1",
+            "--write-stall-timeout",
+            "500ms",
+        ],
+    );
+    let mut sleeper = TcpStream::connect(address(&server)).await.unwrap();
+    sleeper
+        .write_all(b"GET /forever HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // The client reads nothing: the socket buffers fill, and the server's writes stall.
+    let began = Instant::now();
+    let next = tokio::time::timeout(Duration::from_secs(10), get(&server.url, "/"))
+        .await
+        .unwrap_or_else(|_| panic!("the slot was never released: {}", server.log()));
+    assert_eq!(next.status, 200);
+    assert!(
+        began.elapsed() >= Duration::from_millis(400),
+        "served at once: the slot was not held ({:?})",
+        began.elapsed()
+    );
+    // The stalled connection was closed by the server.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), sleeper.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the stalled connection is still open");
+}
