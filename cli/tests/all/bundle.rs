@@ -51,14 +51,15 @@ fn command_guest() -> PathBuf {
         .with_file_name("port-dropin-command.wasm")
 }
 
-/// `caller -d callee -d service-leaf`, composed and bundled by the CLI.
-fn bundled_caller() -> PathBuf {
+/// `caller -d callee -d service-leaf`, composed and bundled by the CLI into files named after
+/// `test` (tests run at once must not write the same file).
+fn bundled_caller(test: &str) -> PathBuf {
     let composed = compose_root(
         Guest::Caller,
-        "bundle-caller-composed",
+        &format!("{test}-composed"),
         &[Guest::Callee, Guest::ServiceLeaf],
     );
-    bundle(&composed, "bundle-caller")
+    bundle(&composed, test)
 }
 
 /// Checks `bytes` with every component-model async feature of the validator off, and returns
@@ -117,8 +118,8 @@ fn bundle_is_plain_p2() {
         "{imports:?}"
     );
 
-    assert_plain_p2(&bundle(&command, "bundle-command"));
-    assert_plain_p2(&bundled_caller());
+    assert_plain_p2(&bundle(&command, "bundle_is_plain_p2-command"));
+    assert_plain_p2(&bundled_caller("bundle_is_plain_p2"));
 }
 
 struct P2 {
@@ -180,7 +181,7 @@ where
 
 #[test]
 fn bundle_run_concurrent_waits() {
-    let (mut store, instance) = p2_instance(&bundled_caller());
+    let (mut store, instance) = p2_instance(&bundled_caller("bundle_run_concurrent_waits"));
     let both = api_func::<(u32,), (String,)>(&mut store, &instance, "both");
     let call = |store: &mut Store<P2>, millis: u32| {
         let (answer,) = both.call(&mut *store, (millis,)).expect("calling both");
@@ -203,7 +204,7 @@ fn bundle_run_concurrent_waits() {
 /// the runtime's pipe (its typed operations through the generated ops adapter).
 #[test]
 fn bundle_streams_across_components() {
-    let (mut store, instance) = p2_instance(&bundled_caller());
+    let (mut store, instance) = p2_instance(&bundled_caller("bundle_streams_across_components"));
     let stream_sum = api_func::<(u32,), ((u64, u32),)>(&mut store, &instance, "stream-sum");
     for count in [0, 1, 10, 1000] {
         let (answer,) = stream_sum
@@ -219,7 +220,7 @@ fn bundle_streams_across_components() {
 /// message).
 #[test]
 fn bundle_block_on() {
-    let (mut store, instance) = p2_instance(&bundled_caller());
+    let (mut store, instance) = p2_instance(&bundled_caller("bundle_block_on"));
     let block_on_timer = api_func::<(u32,), (u32,)>(&mut store, &instance, "block-on-timer");
     let (waited,) = block_on_timer
         .call(&mut store, (50,))
@@ -241,7 +242,7 @@ fn bundle_block_on() {
 /// A bundled `wasi:cli/run@0.3.0` is run by a WASI 0.2 command host as `wasi:cli/run@0.2.0`.
 #[test]
 fn bundle_command_runs_as_p2() {
-    let (mut store, instance) = p2_instance(&bundle(&command_guest(), "bundle-run"));
+    let (mut store, instance) = p2_instance(&bundle(&command_guest(), "bundle_command_runs_as_p2"));
     let run_interface = instance
         .get_export_index(&mut store, None, "wasi:cli/run@0.2.0")
         .expect("the bundle exports wasi:cli/run@0.2.0");
