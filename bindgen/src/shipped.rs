@@ -3,7 +3,7 @@
 //!
 //! The packages are the files under `wit/deps/` in this crate's directory, embedded at build time
 //! (nothing is read from the source tree at run time, so an installed binary has them too):
-//! `wasi:clocks@0.3.0`, `wasi:random@0.3.0`, `wasi:cli@0.3.0` (its standard streams) and
+//! `wasi:clocks@0.3.0`, `wasi:random@0.3.0`, `wasi:cli@0.3.0` (its interfaces; not its `imports` and `command` worlds) and
 //! `wasi:http@0.3.0` (with its `service` and `middleware` worlds). A test
 //! (`bindgen/tests/http_wit_conformance.rs`) checks them against the WIT that wasmtime-wasi-http
 //! ships.

@@ -315,6 +315,10 @@ impl<T> StreamWriter<T> {
     }
 }
 
+/// The most bytes of values one stream write offers the host (see [`AbiBuffer::unwritten`]): the
+/// host's default room in a byte stream, so that each write copies about what it can take.
+pub(crate) const WRITE_CHUNK_BYTES: usize = 64 * 1024;
+
 /// The values of a [`StreamWriter::write`]: the vector given to it, and how many of its values
 /// were written (wit-bindgen's `AbiBuffer`, with the same methods).
 pub struct AbiBuffer<T> {
@@ -341,10 +345,15 @@ impl<T> AbiBuffer<T> {
         self.values
     }
 
-    /// The values not written yet, for a write that copies them.
+    /// The values not written yet, for a write that copies them: at most
+    /// [`WRITE_CHUNK_BYTES`] of them. The host takes no more than its pipe has room for (64 KiB of
+    /// a byte stream by default) and every value offered is copied into it first, so offering
+    /// the whole rest on each call would make one `write_all` of N bytes copy O(N²) bytes.
     #[doc(hidden)]
     pub fn unwritten(&self) -> &[T] {
-        &self.values[self.written..]
+        let most = (WRITE_CHUNK_BYTES / std::mem::size_of::<T>().max(1)).max(1);
+        let end = self.values.len().min(self.written.saturating_add(most));
+        &self.values[self.written..end]
     }
 
     /// Marks the first `count` of the [`unwritten`](Self::unwritten) values written.
@@ -665,4 +674,30 @@ pub fn new_future<T>(
     let (mut writer, reader) = (vtable.new)();
     writer.default = Some(default);
     (writer, reader)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AbiBuffer, WRITE_CHUNK_BYTES};
+
+    /// A write of a large buffer offers the host one chunk at a time, and `write_all`'s loop
+    /// walks the buffer chunk by chunk: each byte is offered (copied) about once, so writing N
+    /// bytes costs O(N), not O(N²).
+    #[test]
+    fn writes_offer_one_chunk_at_a_time() {
+        let mut buffer = AbiBuffer::new(vec![7u8; 4 * WRITE_CHUNK_BYTES + 10]);
+        let mut offered = 0;
+        while buffer.remaining() > 0 {
+            let chunk = buffer.unwritten().len();
+            assert!(chunk <= WRITE_CHUNK_BYTES);
+            offered += chunk;
+            // The host takes what fits in a pipe of half a chunk.
+            buffer.advance(chunk.min(WRITE_CHUNK_BYTES / 2));
+        }
+        assert!(offered <= 2 * (4 * WRITE_CHUNK_BYTES + 10), "{offered}");
+        // Values larger than the chunk still go one at a time.
+        let big = AbiBuffer::new(vec![[0u8; 2 * WRITE_CHUNK_BYTES]; 3]);
+        assert_eq!(big.unwritten().len(), 1);
+        assert_eq!(buffer.into_vec().capacity(), 4 * WRITE_CHUNK_BYTES + 10);
+    }
 }

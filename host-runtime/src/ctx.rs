@@ -34,6 +34,11 @@ pub struct IsyswasfaCtx {
     /// Set once entering the store failed (a trap, or a host function's error): the reason every
     /// later call fails with. Only the first cause is kept.
     pub(crate) broken: Option<Arc<str>>,
+    /// The kind of the isyswasfa error that broke the store, if that is what broke it.
+    pub(crate) broken_by: Option<ErrorKind>,
+    /// The code a guest gave `wasi:cli/exit` when that is what ended the store (it is then
+    /// broken too, but not by a failure).
+    pub(crate) exited: Option<i32>,
     /// Epoch ticks the current guest entry has run (see [`crate::deadline`]).
     pub(crate) entry_ticks: u64,
     /// The store's settings.
@@ -253,6 +258,10 @@ impl IsyswasfaCtx {
     /// the [`crate::Host`] fails every call from now on with the first cause recorded. Embedders
     /// whose [`crate::Host::with_store`] job calls into the instance and gets an error call this.
     /// Returns the error the calls fail with.
+    ///
+    /// A guest that called `wasi:cli/exit` ends the store the same way, without a failure: the
+    /// calls fail with wasmtime-wasi's `I32Exit` and its code, which a runner turns into its exit
+    /// status (see [`IsyswasfaCtx::exited`]).
     pub fn record_failure(&mut self, cause: &wasmtime::Error) -> wasmtime::Error {
         if self.broken.is_none() {
             let names: Vec<String> = (0..self.tasks.component_count())
@@ -262,21 +271,54 @@ impl IsyswasfaCtx {
                 1 => format!("component {}", names[0]),
                 _ => format!("the composition of components {}", names.join(", ")),
             };
-            let reason =
-                format!("isyswasfa: {which} is broken and cannot be entered any more: {cause:#}");
-            tracing::error!("{reason}");
+            let exited = cause
+                .downcast_ref::<wasmtime_wasi::I32Exit>()
+                .map(|exit| exit.0);
+            let reason = match exited {
+                Some(code) => {
+                    let reason = format!("isyswasfa: {which} exited with code {code}");
+                    tracing::debug!("{reason}");
+                    reason
+                }
+                None => {
+                    let reason = format!(
+                        "isyswasfa: {which} is broken and cannot be entered any more: {cause:#}"
+                    );
+                    tracing::error!("{reason}");
+                    reason
+                }
+            };
+            self.exited = exited;
             self.broken = Some(reason.into());
+            self.broken_by = cause
+                .chain()
+                .find_map(|c| c.downcast_ref::<Error>())
+                .and_then(|e| match e.kind() {
+                    ErrorKind::Broken => e.cause(),
+                    kind => Some(kind),
+                });
         }
         self.broken_error().unwrap_or_else(|| {
             Error::new(ErrorKind::Broken, "isyswasfa: the instance is broken").into()
         })
     }
 
-    /// The error calls of a broken store fail with.
+    /// The code a guest gave `wasi:cli/exit`, once that ended the store.
+    pub fn exited(&self) -> Option<i32> {
+        self.exited
+    }
+
+    /// The error calls of a broken store fail with: wasmtime-wasi's `I32Exit` when the guest
+    /// exited.
     pub(crate) fn broken_error(&self) -> Option<wasmtime::Error> {
-        self.broken
-            .as_deref()
-            .map(|reason| Error::new(ErrorKind::Broken, reason).into())
+        if let Some(code) = self.exited {
+            return Some(wasmtime::Error::new(wasmtime_wasi::I32Exit(code)));
+        }
+        self.broken.as_deref().map(|reason| {
+            Error::new(ErrorKind::Broken, reason)
+                .with_cause(self.broken_by)
+                .into()
+        })
     }
 
     /// May `component` wait for events now, from inside a synchronous call (`block_on`)?

@@ -32,8 +32,29 @@ pub fn linker<T: WasiView + IsyswasfaView + 'static>(engine: &Engine) -> Result<
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     add_to_linker(&mut linker)?;
+    add_cli_sync(&mut linker)?;
     crate::pollables::add_to_linker(&mut linker)?;
     Ok(linker)
+}
+
+/// The synchronous interfaces of `wasi:cli@0.3.0` (`environment`, `exit`, `terminal-*`): their
+/// functions take and give the same values lowered or not, so wasmtime-wasi's own WASI 0.3
+/// implementation serves them, from the store's WASI context (the same arguments, environment
+/// and standard streams as WASI 0.2's). `exit` ends the call with wasmtime-wasi's `I32Exit`.
+fn add_cli_sync<T: WasiView + 'static>(linker: &mut Linker<T>) -> Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::p3::bindings::cli::{
+        environment, exit, terminal_input, terminal_output, terminal_stderr, terminal_stdin,
+        terminal_stdout,
+    };
+    environment::add_to_linker::<T, WasiCli>(linker, <T as WasiCliView>::cli)?;
+    exit::add_to_linker::<T, WasiCli>(linker, <T as WasiCliView>::cli)?;
+    terminal_input::add_to_linker::<T, WasiCli>(linker, <T as WasiCliView>::cli)?;
+    terminal_output::add_to_linker::<T, WasiCli>(linker, <T as WasiCliView>::cli)?;
+    terminal_stdin::add_to_linker::<T, WasiCli>(linker, <T as WasiCliView>::cli)?;
+    terminal_stdout::add_to_linker::<T, WasiCli>(linker, <T as WasiCliView>::cli)?;
+    terminal_stderr::add_to_linker::<T, WasiCli>(linker, <T as WasiCliView>::cli)?;
+    Ok(())
 }
 
 /// Defines the imports that isyswasfa makes for `component` from its own types (its stream and

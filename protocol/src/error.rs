@@ -28,6 +28,7 @@ pub enum ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    cause: Option<ErrorKind>,
 }
 
 impl Error {
@@ -36,7 +37,15 @@ impl Error {
         Self {
             kind,
             message: message.into(),
+            cause: None,
         }
+    }
+
+    /// The same error, recording the kind of the failure behind it: for a
+    /// [`ErrorKind::Broken`] store, what broke it.
+    pub fn with_cause(mut self, cause: Option<ErrorKind>) -> Self {
+        self.cause = cause;
+        self
     }
 
     /// A [`ErrorKind::Protocol`] error.
@@ -52,6 +61,12 @@ impl Error {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind
+    }
+
+    /// For a [`ErrorKind::Broken`] store, the kind of the failure that broke it (`None` for a
+    /// trap or an error that is not isyswasfa's).
+    pub fn cause(&self) -> Option<ErrorKind> {
+        self.cause
     }
 
     /// The message, as [`Display`](fmt::Display) prints it.

@@ -22,17 +22,9 @@ const WASMTIME_WASI_HTTP_VERSION: &str = "48.0.8";
 
 /// Interfaces of wasmtime's copies of the shipped packages that isyswasfa does not polyfill, and
 /// so does not ship. (Its `@unstable` items are not listed: wit-parser drops them unless their
-/// feature is enabled.) A new interface in a future wasmtime shows up as a difference.
-const LEFT_OUT: &[&str] = &[
-    "wasi:cli/environment@0.3.0",
-    "wasi:cli/exit@0.3.0",
-    "wasi:cli/run@0.3.0",
-    "wasi:cli/terminal-input@0.3.0",
-    "wasi:cli/terminal-output@0.3.0",
-    "wasi:cli/terminal-stdin@0.3.0",
-    "wasi:cli/terminal-stdout@0.3.0",
-    "wasi:cli/terminal-stderr@0.3.0",
-];
+/// feature is enabled.) None: every interface of the shipped packages is shipped. A new interface
+/// in a future wasmtime shows up as a difference.
+const LEFT_OUT: &[&str] = &[];
 
 /// Worlds of wasmtime's copies that we leave out: they import packages we do not ship
 /// (`wasi:filesystem`, `wasi:sockets`).

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
+use isyswasfa::serve::NativeState;
 use isyswasfa_host::{Host, IsyswasfaCtx, POLL_PREFIX, RESULT_SUFFIX, START_SUFFIX, State};
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
@@ -129,7 +130,29 @@ async fn run_async(args: &RunArgs) -> Result<ExitCode> {
     .await
     .map_err(anyhow::Error::from)
     .with_context(|| format!("failed to instantiate `{path}`"))?;
+    match call_polyfilled(&host, &exports, call, &path.to_string()).await {
+        // `wasi:cli/exit` in the guest: the process exits with its code, as with `wasmtime run`.
+        Err(error) => exit_code(&error).ok_or(error),
+        outcome => outcome,
+    }
+}
 
+/// The exit code a guest asked for with `wasi:cli/exit`, if that is what ended `error`.
+fn exit_code(error: &anyhow::Error) -> Option<ExitCode> {
+    let exit = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<wasmtime_wasi::I32Exit>())
+        .or_else(|| error.downcast_ref::<wasmtime_wasi::I32Exit>())?;
+    Some(ExitCode::from(u8::try_from(exit.0).unwrap_or(1)))
+}
+
+/// Calls `call` (or `wasi:cli/run`) of the polyfilled component `host` runs.
+async fn call_polyfilled(
+    host: &Host<State>,
+    exports: &Exports,
+    call: Option<(&Export, Vec<Val>)>,
+    path: &str,
+) -> Result<ExitCode> {
     match call {
         Some((export, params)) => {
             let func = host
@@ -349,8 +372,9 @@ fn crate_engine() -> Result<Engine> {
 }
 
 /// Runs a component that isyswasfa did not build (a native WASI 0.3 component, or a plain WASI
-/// 0.2 one) with wasmtime-wasi's own WASI 0.2 and 0.3, calling `export` through wasmtime's
-/// concurrent call API.
+/// 0.2 one) with wasmtime-wasi's own WASI 0.2 and 0.3 and wasmtime-wasi-http's `wasi:http` 0.2
+/// and 0.3 (outgoing requests over plain `http://`, as `serve`'s), calling `export` through
+/// wasmtime's concurrent call API.
 async fn run_native(
     args: &RunArgs,
     engine: &Engine,
@@ -358,13 +382,15 @@ async fn run_native(
     export: &Export,
     params: Vec<Val>,
 ) -> Result<ExitCode> {
-    let mut linker = wasmtime::component::Linker::<State>::new(engine);
+    let mut linker = wasmtime::component::Linker::<NativeState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     if args.trap_unknown_imports {
         linker.define_unknown_imports_as_traps(component)?;
     }
-    let mut store = Store::new(engine, State::with(wasi_ctx(args), IsyswasfaCtx::default()));
+    let mut store = Store::new(engine, NativeState::new(wasi_ctx(args)));
     // The engine interrupts on each epoch tick (the CPU deadline of polyfilled guests): go on.
     store.set_epoch_deadline(1);
     store.epoch_deadline_async_yield_and_update(1);

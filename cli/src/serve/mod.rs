@@ -16,6 +16,8 @@ mod native;
 mod polyfill;
 mod stall;
 
+pub use native::NativeState;
+
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
@@ -354,6 +356,9 @@ impl Server {
                 connections.len()
             );
             connections.abort_all();
+        }
+        if let Backend::Native(native) = &self.backend {
+            native.stop();
         }
     }
 

@@ -3,8 +3,8 @@
 //! responses; this module only says how to make an instance and when to retire one.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,8 @@ pub(super) struct Native {
     handler: ProxyHandler<Instances>,
     /// `--request-timeout`, for messages.
     timeout: Option<Duration>,
+    /// Set once the server has stopped serving (see [`Native::stop`]).
+    stopping: Arc<AtomicBool>,
 }
 
 impl Native {
@@ -74,9 +76,12 @@ impl Native {
             }
             Kind::Polyfilled => anyhow::bail!("`{path}` is polyfilled, not native"),
         };
+        let stopping = Arc::new(AtomicBool::new(false));
         Ok(Self {
             timeout: config.request_timeout,
+            stopping: Arc::clone(&stopping),
             handler: ProxyHandler::new(Instances {
+                stopping,
                 engine: engine.clone(),
                 pre,
                 max_instance_concurrency: config.max_instance_concurrency as usize,
@@ -87,6 +92,12 @@ impl Native {
                 max_memory_size: config.max_memory_size,
             }),
         })
+    }
+
+    /// Says that the server has stopped serving: the instances wasmtime-wasi-http still keeps
+    /// (idle, waiting for requests) are dropped with the runtime next, which is no failure.
+    pub(super) fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
     }
 
     pub(super) async fn handle(
@@ -117,6 +128,7 @@ struct Instances {
     next_instance: AtomicU64,
     env: Vec<(String, String)>,
     max_memory_size: Option<usize>,
+    stopping: Arc<AtomicBool>,
 }
 
 impl HandlerState for Instances {
@@ -128,7 +140,7 @@ impl HandlerState for Instances {
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
         let mut store = Store::new(
             &self.engine,
-            NativeState::new(&self.env, self.max_memory_size),
+            NativeState::served(&self.env, self.max_memory_size),
         );
         store.limiter(|state| &mut state.memory);
         // The engine interrupts on every epoch tick: let native guests go on, yielding to tokio
@@ -150,6 +162,7 @@ impl HandlerState for Instances {
                 max_instance_concurrency: self.max_instance_concurrency,
                 max_instance_reuse: self.max_instance_reuse,
                 request_timeout: self.request_timeout,
+                stopping: Arc::clone(&self.stopping),
             },
         })
     }
@@ -161,7 +174,12 @@ struct Worker {
     max_instance_concurrency: usize,
     max_instance_reuse: usize,
     request_timeout: Option<Duration>,
+    stopping: Arc<AtomicBool>,
 }
+
+/// What wasmtime-wasi-http says when a worker's task is dropped before it ended: after a panic,
+/// or because the runtime is going away.
+const DROPPED_WORKER: &str = "worker panicked";
 
 impl WorkerState for Worker {
     type StoreData = NativeState;
@@ -192,6 +210,12 @@ impl WorkerState for Worker {
     fn drop(&self, store: Store<NativeState>, result: wasmtime::Result<()>) {
         match result {
             Ok(()) => tracing::debug!("instance {} dropped", self.id),
+            // The server stopped and the runtime drops the idle instances' tasks.
+            Err(error)
+                if self.stopping.load(Ordering::Relaxed) && error.to_string() == DROPPED_WORKER =>
+            {
+                tracing::debug!("instance {} stopped with the server", self.id);
+            }
             Err(error) => {
                 tracing::warn!("instance {} retired after a failure: {error:#}", self.id);
             }
@@ -227,8 +251,9 @@ impl WorkerExpiration for Expiration {
     }
 }
 
-/// The store data of a native instance: WASI and WASI HTTP contexts.
-pub(super) struct NativeState {
+/// The store data of a native component (served, or run by `isyswasfa run`): wasmtime-wasi's
+/// WASI and wasmtime-wasi-http's WASI HTTP, whose outgoing requests go out over plain `http://`.
+pub struct NativeState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -238,22 +263,38 @@ pub(super) struct NativeState {
 }
 
 impl NativeState {
-    fn new(env: &[(String, String)], max_memory_size: Option<usize>) -> Self {
+    /// A store's data with the WASI context `wasi` and no cap on memory.
+    pub fn new(wasi: WasiCtx) -> Self {
+        Self::limited(wasi, None)
+    }
+
+    /// A store's data with the WASI context `wasi`, its memories capped at `max_memory_size`
+    /// bytes (install the limiter with `Store::limiter`).
+    fn limited(wasi: WasiCtx, max_memory_size: Option<usize>) -> Self {
         let mut memory = wasmtime::StoreLimitsBuilder::new();
         if let Some(bytes) = max_memory_size {
             memory = memory.memory_size(bytes);
         }
         Self {
-            wasi: WasiCtx::builder()
-                .inherit_stdout()
-                .inherit_stderr()
-                .envs(env)
-                .build(),
+            wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: Hooks,
             memory: memory.build(),
         }
+    }
+
+    /// What served instances get: the server's stdout and stderr, the `--env` variables, and
+    /// `--max-memory-size`.
+    fn served(env: &[(String, String)], max_memory_size: Option<usize>) -> Self {
+        Self::limited(
+            WasiCtx::builder()
+                .inherit_stdout()
+                .inherit_stderr()
+                .envs(env)
+                .build(),
+            max_memory_size,
+        )
     }
 }
 

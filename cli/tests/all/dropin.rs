@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 /// The guests of these tests, built (once per process) with only them selected, so a change to
 /// the guest runtime rebuilds these and not every guest of `test-cases/`: each package, and the
 /// file it builds (a library's name has `_` for `-`, a binary's does not).
-const GUESTS: [(Guest, &str); 5] = [
+const GUESTS: [(Guest, &str); 9] = [
     (Guest::PortDropin, "port_dropin.wasm"),
     (Guest::PortDropinNative, "port_dropin_native.wasm"),
     (Guest::PortDropinCommand, "port-dropin-command.wasm"),
@@ -32,9 +32,13 @@ const GUESTS: [(Guest, &str); 5] = [
         Guest::PortDropinNativeImport,
         "port_dropin_native_import.wasm",
     ),
+    (Guest::PortHttp, "port_http.wasm"),
+    (Guest::PortHttpNative, "port_http_native.wasm"),
+    (Guest::PortClient, "port_client.wasm"),
+    (Guest::PortClientNative, "port_client_native.wasm"),
 ];
 
-fn dropin_guest(name: Guest) -> PathBuf {
+pub(crate) fn dropin_guest(name: Guest) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     let Some((_, file)) = GUESTS.iter().find(|(package, _)| *package == name) else {
         panic!("{name:?} is not a drop-in guest");
@@ -76,12 +80,14 @@ fn dropin_guest(name: Guest) -> PathBuf {
 
 /// What one `isyswasfa` process did.
 #[derive(Debug)]
-struct Outcome {
-    success: bool,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Outcome {
+    pub(crate) success: bool,
+    /// The exit code, when the process exited (rather than being killed by a signal).
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
     /// The CPU time (user + system) the process used.
-    cpu: Duration,
+    pub(crate) cpu: Duration,
 }
 
 /// Runs `isyswasfa` with `args` (and `vars` added to its environment), killing it (and failing
@@ -90,7 +96,11 @@ struct Outcome {
     clippy::zombie_processes,
     reason = "the child is reaped by wait4 below, which also gives its CPU time"
 )]
-fn isyswasfa_timed(args: &[&std::ffi::OsStr], vars: &[(&str, &str)], limit: Duration) -> Outcome {
+pub(crate) fn isyswasfa_timed(
+    args: &[&std::ffi::OsStr],
+    vars: &[(&str, &str)],
+    limit: Duration,
+) -> Outcome {
     let mut child = Command::new(env!("CARGO_BIN_EXE_isyswasfa"))
         .args(args)
         .envs(vars.iter().copied())
@@ -131,6 +141,7 @@ fn isyswasfa_timed(args: &[&std::ffi::OsStr], vars: &[(&str, &str)], limit: Dura
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     let outcome = Outcome {
         success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),

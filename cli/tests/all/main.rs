@@ -13,6 +13,7 @@ mod compose;
 mod compose_run;
 mod composition;
 mod dropin;
+mod dropin_http;
 mod http;
 mod run;
 mod serve_limits;

@@ -16,6 +16,8 @@ pub struct ServeProcess {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     log: Arc<Mutex<String>>,
+    /// The thread copying the server's stderr into `log`; done once the server exited.
+    logger: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ServeProcess {
@@ -67,7 +69,7 @@ impl ServeProcess {
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("stderr");
         let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let logger = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let mut log = sink.lock().expect("log");
                 log.push_str(&line);
@@ -91,7 +93,12 @@ impl ServeProcess {
         };
         // Keep draining stdout (the guests' own prints go there).
         std::thread::spawn(move || for _ in lines {});
-        Self { child, url, log }
+        Self {
+            child,
+            url,
+            log,
+            logger: Some(logger),
+        }
     }
 
     /// What the server logged so far.
@@ -105,10 +112,20 @@ impl ServeProcess {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.terminate_logged().0
+    }
+
+    /// Sends SIGTERM and waits for the exit status; returns it with everything the server
+    /// logged, to its last line.
+    pub fn terminate_logged(mut self) -> (std::process::ExitStatus, String) {
         // SAFETY: `kill` with a valid pid and signal has no memory effects.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.child.wait().expect("waiting for serve")
+        let status = self.child.wait().expect("waiting for serve");
+        if let Some(logger) = self.logger.take() {
+            let _ = logger.join();
+        }
+        (status, self.log())
     }
 }
 

@@ -233,12 +233,15 @@ impl<T: IsyswasfaView + Send + 'static> EventLoop<T> {
         if self.cleaned_up {
             return;
         }
-        let Some(reason) = self.store.data_mut().isyswasfa().ctx.broken.clone() else {
+        let ctx = self.store.data_mut().isyswasfa().ctx;
+        if ctx.broken.is_none() {
             return;
-        };
+        }
         self.cleaned_up = true;
         for (_, (_, call)) in self.calls.drain() {
-            call.fail(format_err!("{reason}"));
+            if let Some(error) = self.store.data_mut().isyswasfa().ctx.broken_error() {
+                call.fail(error);
+            }
         }
         self.call_tasks.clear();
         let crate::ctx::IsyswasfaCtxView { ctx, table } = self.store.data_mut().isyswasfa();

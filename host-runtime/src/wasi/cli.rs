@@ -1,7 +1,9 @@
 //! `wasi:cli@0.3.0` standard streams, lowered: `stdout` and `stderr` copy a guest's
 //! `stream<u8>` line by line to the host's log (labelled with the store's label, see
 //! [`IsyswasfaCtx::set_label`](crate::IsyswasfaCtx::set_label)) or, unlabelled, to the
-//! process's own stdout/stderr; `stdin` is always empty.
+//! process's own stdout/stderr (flushed as they are written); `stdin` is always empty. The
+//! synchronous interfaces (`environment`, `exit`, `terminal-*`) are wasmtime-wasi's, linked by
+//! [`crate::linker`].
 
 use std::sync::Arc;
 
@@ -93,9 +95,11 @@ async fn copy(
                 }
             }
             None => {
+                // Flushed at once: the bytes are out before the guest learns the stream is
+                // done, and so before whatever it prints next by other means.
                 let written = match output {
-                    Output::Stdout => tokio::io::stdout().write_all(&chunk).await,
-                    Output::Stderr => tokio::io::stderr().write_all(&chunk).await,
+                    Output::Stdout => write_flushed(&mut tokio::io::stdout(), &chunk).await,
+                    Output::Stderr => write_flushed(&mut tokio::io::stderr(), &chunk).await,
                 };
                 if written.is_err() {
                     // `error-code.pipe`: the host's own stream is gone.
@@ -112,6 +116,14 @@ async fn copy(
         log(label, output, &line);
     }
     let _ = done.write(Val::Result(Ok(None)));
+}
+
+async fn write_flushed(
+    out: &mut (impl tokio::io::AsyncWrite + Unpin),
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    out.write_all(bytes).await?;
+    out.flush().await
 }
 
 fn log(label: &str, output: Output, line: &[u8]) {

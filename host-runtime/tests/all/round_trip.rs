@@ -174,8 +174,15 @@ async fn host_function_panic_breaks_store_cleanly() -> Result<()> {
         let kind = later
             .chain()
             .find_map(|cause| cause.downcast_ref::<isyswasfa_host::Error>())
-            .map(|error| error.kind());
-        assert_eq!(kind, Some(isyswasfa_host::ErrorKind::Broken), "{later:#}");
+            .map(|error| (error.kind(), error.cause()));
+        assert_eq!(
+            kind,
+            Some((
+                isyswasfa_host::ErrorKind::Broken,
+                Some(isyswasfa_host::ErrorKind::HostPanic)
+            )),
+            "{later:#}"
+        );
         assert!(format!("{later:#}").contains("asked to panic"), "{later:#}");
         // The loop is alive (it answers), and has let go of everything.
         assert_eq!(

@@ -54,7 +54,10 @@ async fn attack_with(which: &str, limits: TableLimits) -> Result<Refusal> {
 /// chain (none when wasmtime refused it before the protocol saw it, or for a trap).
 struct Refusal {
     message: String,
+    /// Always `Broken` for an attack (the store breaks); checked by [`attack_in`].
     kind: Option<ErrorKind>,
+    /// What broke it: the kind of the protocol's refusal.
+    cause: Option<ErrorKind>,
 }
 
 impl std::ops::Deref for Refusal {
@@ -64,12 +67,16 @@ impl std::ops::Deref for Refusal {
     }
 }
 
-/// The kind of the isyswasfa error somewhere in `error`'s chain.
-fn kind_of(error: &wasmtime::Error) -> Option<ErrorKind> {
+/// The isyswasfa error somewhere in `error`'s chain.
+fn isyswasfa_error(error: &wasmtime::Error) -> Option<&isyswasfa_host::Error> {
     error
         .chain()
         .find_map(|cause| cause.downcast_ref::<isyswasfa_host::Error>())
-        .map(|error| error.kind())
+}
+
+/// The kind of the isyswasfa error somewhere in `error`'s chain.
+fn kind_of(error: &wasmtime::Error) -> Option<ErrorKind> {
+    isyswasfa_error(error).map(|error| error.kind())
 }
 
 /// [`attack_with`], on a hostile host with the store data `state`.
@@ -92,8 +99,10 @@ async fn attack_in(which: &str, state: State) -> Result<Refusal> {
         Err(error) => Refusal {
             message: format!("{error:#}"),
             kind: kind_of(&error),
+            cause: isyswasfa_error(&error).and_then(|error| error.cause()),
         },
     };
+    assert_eq!(refusal.kind, Some(ErrorKind::Broken), "{}", refusal.message);
     stays_broken(&host, &refusal).await?;
     common::other_host_answers(&other).await?;
     Ok(refusal)
@@ -151,7 +160,7 @@ async fn hostile_unknown_task() -> Result<()> {
     let _timing = timing::shared().await;
     let refusal = attack("unknown-task").await?;
     expect(&refusal, &["poller.task-ready", "it has no task 999"]);
-    assert_eq!(refusal.kind, Some(ErrorKind::Protocol));
+    assert_eq!(refusal.cause, Some(ErrorKind::Protocol));
     Ok(())
 }
 
@@ -204,7 +213,7 @@ async fn hostile_task_flood() -> Result<()> {
     };
     let refusal = attack_with("task-flood", limits).await?;
     expect(&refusal, &["poller.start-task", "max_tasks_per_component"]);
-    assert_eq!(refusal.kind, Some(ErrorKind::LimitExceeded));
+    assert_eq!(refusal.cause, Some(ErrorKind::LimitExceeded));
     Ok(())
 }
 
@@ -217,7 +226,7 @@ async fn hostile_listen_flood() -> Result<()> {
     };
     let refusal = attack_with("listen-flood", limits).await?;
     expect(&refusal, &["poller.listen", "max_listeners_per_component"]);
-    assert_eq!(refusal.kind, Some(ErrorKind::LimitExceeded));
+    assert_eq!(refusal.cause, Some(ErrorKind::LimitExceeded));
     Ok(())
 }
 
@@ -451,7 +460,7 @@ async fn hostile_trap_in_each_entry() -> Result<()> {
     let refusal = attack("trap").await?;
     expect(&refusal, &["call to `attack` failed", "unreachable"]);
     assert_eq!(
-        refusal.kind, None,
+        refusal.cause, None,
         "a trap is wasmtime's error, not the protocol's"
     );
     expect(

@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -21,7 +21,7 @@ use wasmtime::component::{Resource, ResourceAny, Val};
 use wasmtime::{Result, StoreContextMut, bail};
 
 use super::error_code;
-use super::types::Fields;
+use super::types::{Fields, remove_forbidden};
 use crate::ctx::IsyswasfaView;
 use crate::host::{Host, WeakHost};
 use crate::limits::BYTE_CAPACITY;
@@ -78,12 +78,15 @@ impl Body {
         Self::network(http_body_util::Empty::new())
     }
 
-    /// A guest's body, from the ends `request.new` / `response.new` took; returns the body
-    /// and the guest's end of the future that learns how transmission went.
+    /// A guest's body, from the ends `request.new` / `response.new` took, for a `message`
+    /// whose headers are `headers`; returns the body and the guest's end of the future that
+    /// learns how transmission went.
     pub(crate) fn from_guest<T: IsyswasfaView + Send + 'static>(
         store: &mut StoreContextMut<'_, T>,
         contents: Option<Resource<ReaderEnd>>,
         trailers: Resource<ReaderEnd>,
+        headers: &HeaderMap,
+        message: Message,
     ) -> Result<(Self, Resource<ReaderEnd>)> {
         let contents = match contents.map(|end| take_reader(store, end)).transpose()? {
             None => None,
@@ -109,10 +112,28 @@ impl Body {
             contents,
             trailers: Some(trailers),
             transmitted: Some(transmitted),
+            failure: Arc::default(),
+            length: content_length(headers),
+            sent: 0,
+            message,
             resolver: resolver(weak),
             resolving: None,
         };
         Ok((Self::Guest(body), reader))
+    }
+
+    /// The writer of a guest body's "transmitted" future, taken by a sender that reports the
+    /// outcome itself (`client.send`: the outcome of the whole exchange, as wasmtime reports
+    /// it), with the slot where the body puts its own failure (the guest ended it with an
+    /// error, or its length was not its `content-length`). `None` for other bodies.
+    pub(crate) fn take_transmitted(&mut self) -> Option<(Arc<Pipe<Val>>, Failure)> {
+        match self {
+            Self::Guest(body) => {
+                let transmitted = body.transmitted.take()?;
+                Some((transmitted, Arc::clone(&body.failure)))
+            }
+            Self::Network(_) => None,
+        }
     }
 
     /// `consume-body`: the body's bytes and trailers as pipe ends for the guest. `res` is the
@@ -203,7 +224,8 @@ async fn feed<T: IsyswasfaView + Send + 'static>(
                     }
                 }
                 Err(frame) => {
-                    if let Ok(map) = frame.into_trailers() {
+                    if let Ok(mut map) = frame.into_trailers() {
+                        remove_forbidden(&mut map);
                         fields = Some(map);
                     }
                 }
@@ -271,12 +293,46 @@ fn resolver<T: IsyswasfaView + Send + 'static>(weak: Option<WeakHost<T>>) -> Tra
     })
 }
 
+/// Which message a guest's body belongs to (its size error names it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Message {
+    /// A request's (`request.new`).
+    Request,
+    /// A response's (`response.new`).
+    Response,
+}
+
+/// Where a guest body whose "transmitted" future someone else writes puts its own failure.
+pub(crate) type Failure = Arc<Mutex<Option<Val>>>;
+
+/// The `content-length` of `headers`: one value, all digits.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    let mut values = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let text = value.to_str().ok()?;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
 /// A guest's body on its way to the network.
 pub struct GuestBody {
     contents: Option<Arc<Pipe<u8>>>,
     trailers: Option<Arc<Pipe<Val>>>,
-    /// The writer of the guest's "transmitted" future; written once the body went out.
+    /// The writer of the guest's "transmitted" future; written once the body went out (unless
+    /// a sender took it, see [`Body::take_transmitted`]).
     transmitted: Option<Arc<Pipe<Val>>>,
+    /// This body's failure, once the "transmitted" future is someone else's to write.
+    failure: Failure,
+    /// The `content-length` the guest declared.
+    length: Option<u64>,
+    /// How many bytes of the contents went out.
+    sent: u64,
+    message: Message,
     resolver: TrailersResolver,
     resolving: Option<BoxFuture<'static, Result<HeaderMap>>>,
 }
@@ -285,21 +341,59 @@ impl GuestBody {
     fn finish(&mut self, error: Option<Val>) {
         if let Some(transmitted) = self.transmitted.take() {
             let _ = FutureWriter::new(transmitted).write(outcome(error));
+        } else if let Some(error) = error {
+            self.failure
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert(error);
         }
+    }
+
+    /// Whether every byte the `content-length` announced went out (a sender stops reading there).
+    fn complete(&self) -> bool {
+        self.length == Some(self.sent)
+    }
+
+    /// Ends the body because its length is not its `content-length`: `HTTP-request-body-size`
+    /// (or `-response-`) with the bytes sent, as wasmtime reports it.
+    fn wrong_size(&mut self) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let case = match self.message {
+            Message::Request => "HTTP-request-body-size",
+            Message::Response => "HTTP-response-body-size",
+        };
+        let code = Val::Variant(
+            case.to_string(),
+            Some(Box::new(Val::Option(Some(Box::new(Val::U64(self.sent)))))),
+        );
+        if let Some(contents) = self.contents.take() {
+            contents.close_reader();
+        }
+        self.finish(Some(code));
+        let message = format!(
+            "the guest's body is not the {} bytes its content-length says ({} sent)",
+            self.length.unwrap_or_default(),
+            self.sent
+        );
+        Poll::Ready(Some(Err(message.into())))
     }
 }
 
 impl Drop for GuestBody {
     fn drop(&mut self) {
         // Not sent to the end (the peer went away, or nobody sent it): the guest's writer sees
-        // its reader gone, and its "transmitted" future an error.
+        // its reader gone, and its "transmitted" future an error; unless every byte its
+        // `content-length` announced went out, after which a sender reads no further.
         if let Some(contents) = self.contents.take() {
             contents.close_reader();
         }
         if let Some(trailers) = self.trailers.take() {
             trailers.close_reader();
         }
-        self.finish(Some(error_code::named("connection-terminated")));
+        if self.complete() {
+            self.finish(None);
+        } else if self.transmitted.is_some() {
+            self.finish(Some(error_code::named("connection-terminated")));
+        }
     }
 }
 
@@ -321,7 +415,10 @@ impl http_body::Body for Body {
         match self {
             Self::Network(body) => body.is_end_stream(),
             Self::Guest(body) => {
-                body.contents.is_none() && body.trailers.is_none() && body.resolving.is_none()
+                body.complete()
+                    || (body.contents.is_none()
+                        && body.trailers.is_none()
+                        && body.resolving.is_none())
             }
         }
     }
@@ -329,7 +426,10 @@ impl http_body::Body for Body {
     fn size_hint(&self) -> SizeHint {
         match self {
             Self::Network(body) => body.size_hint(),
-            Self::Guest(_) => SizeHint::default(),
+            Self::Guest(body) => match body.length {
+                Some(length) => SizeHint::with_exact(length.saturating_sub(body.sent)),
+                None => SizeHint::default(),
+            },
         }
     }
 }
@@ -352,9 +452,16 @@ impl GuestBody {
         if let Some(contents) = &self.contents {
             match contents.poll_take(cx, BYTE_CAPACITY) {
                 Poll::Ready(Some(bytes)) => {
+                    self.sent = self.sent.saturating_add(bytes.len() as u64);
+                    if self.length.is_some_and(|length| self.sent > length) {
+                        return self.wrong_size();
+                    }
                     return Poll::Ready(Some(Ok(Frame::data(bytes.into()))));
                 }
                 Poll::Ready(None) => {
+                    if self.length.is_some_and(|length| self.sent < length) {
+                        return self.wrong_size();
+                    }
                     if let Some(contents) = self.contents.take() {
                         contents.close_reader();
                         if contents.writer_failed() {

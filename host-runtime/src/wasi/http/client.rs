@@ -3,18 +3,21 @@
 //! body handed back as it arrives. The `handler` import is the same function, so a
 //! component whose imported handler no other component provides talks to the network.
 
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use wasmtime::component::{Linker, Val};
 use wasmtime::{Result, StoreContextMut, bail};
 
-use super::body::Body;
+use super::body::{Body, Failure, outcome};
 use super::error_code;
-use super::types::{Request, Response, Scheme};
+use super::types::{Request, Response, Scheme, remove_forbidden};
 use crate::ctx::IsyswasfaView;
 use crate::funcs::Finish;
 use crate::funcs::func_new_async;
+use crate::pipes::FutureWriter;
+use isyswasfa_protocol::pipe::Pipe;
 
 /// The client interface, as components import it.
 pub const CLIENT: &str = "wasi:http/client@0.3.0";
@@ -73,8 +76,78 @@ struct Timeouts {
     first_byte: Duration,
 }
 
-/// Sends `request`; the error is an `error-code` value.
-async fn send(request: Request, defaults: Timeouts) -> Result<Response, Val> {
+/// `DNS-error` with the payload wasmtime gives when a name does not resolve.
+fn dns_error() -> Val {
+    Val::Variant(
+        "DNS-error".to_string(),
+        Some(Box::new(Val::Record(vec![
+            (
+                "rcode".to_string(),
+                Val::Option(Some(Box::new(Val::String(
+                    "address not available".to_string(),
+                )))),
+            ),
+            ("info-code".to_string(), Val::Option(None)),
+        ]))),
+    )
+}
+
+/// The error code of a failed connection, as wasmtime-wasi-http 48 reports it: a name that does
+/// not resolve is a `DNS-error`, anything else `connection-refused`.
+fn connect_error(error: &std::io::Error) -> Val {
+    if error.kind() == std::io::ErrorKind::AddrNotAvailable
+        || error
+            .to_string()
+            .starts_with("failed to lookup address information")
+    {
+        dns_error()
+    } else {
+        error_code::named("connection-refused")
+    }
+}
+
+/// The "transmitted" future of a request a guest made: written, as wasmtime does, with the
+/// outcome of the whole exchange once the connection is done (the body's own failure first);
+/// with the error code when the request could not be sent at all.
+struct Report {
+    transmitted: Arc<Pipe<Val>>,
+    failure: Failure,
+}
+
+impl Report {
+    fn finish(self, error: Option<Val>) {
+        let failed = self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let _ = FutureWriter::new(self.transmitted).write(outcome(failed.or(error)));
+    }
+}
+
+/// Sends `request`; the error is an `error-code` value, the one wasmtime-wasi-http 48 gives for
+/// the same failure.
+async fn send(mut request: Request, defaults: Timeouts) -> Result<Response, Val> {
+    let mut report = request
+        .body
+        .take_transmitted()
+        .map(|(transmitted, failure)| Report {
+            transmitted,
+            failure,
+        });
+    let sent = exchange(request, defaults, &mut report).await;
+    if let (Err(code), Some(report)) = (&sent, report) {
+        report.finish(Some(code.clone()));
+    }
+    sent
+}
+
+/// Sends `request` and returns the response's head; hands `report` to the connection's task.
+async fn exchange(
+    request: Request,
+    defaults: Timeouts,
+    report: &mut Option<Report>,
+) -> Result<Response, Val> {
     let options = request.options.clone().unwrap_or_default();
     match request.scheme {
         None | Some(Scheme::Http) => {}
@@ -83,7 +156,8 @@ async fn send(request: Request, defaults: Timeouts) -> Result<Response, Val> {
                 "isyswasfa's client does not support https yet",
             ));
         }
-        Some(Scheme::Other(_)) => return Err(error_code::named("HTTP-request-URI-invalid")),
+        // wasmtime supports `http` and `https` only.
+        Some(Scheme::Other(_)) => return Err(error_code::named("HTTP-protocol-error")),
     }
     let Some(authority) = request.authority.clone() else {
         return Err(error_code::named("HTTP-request-URI-invalid"));
@@ -98,25 +172,30 @@ async fn send(request: Request, defaults: Timeouts) -> Result<Response, Val> {
         {
             Err(_) => return Err(error_code::named("connection-timeout")),
             Ok(Err(error)) => {
-                return Err(match error.kind() {
-                    std::io::ErrorKind::ConnectionRefused => {
-                        error_code::named("connection-refused")
-                    }
-                    _ if error.to_string().contains("lookup") => {
-                        error_code::named("destination-not-found")
-                    }
-                    _ => error_code::internal(format!("connecting to {authority} failed: {error}")),
-                });
+                tracing::debug!("isyswasfa: connecting to {authority} failed: {error}");
+                return Err(connect_error(&error));
             }
             Ok(Ok(stream)) => stream,
         };
     let _ = stream.set_nodelay(true);
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|error| error_code::internal(format!("HTTP handshake failed: {error}")))?;
+        .map_err(|error| {
+            tracing::debug!("isyswasfa: HTTP handshake with {authority} failed: {error}");
+            error_code::named("HTTP-protocol-error")
+        })?;
+    let report = report.take();
     tokio::spawn(async move {
-        if let Err(error) = connection.await {
+        let ended = connection.await;
+        if let Err(error) = &ended {
             tracing::debug!("isyswasfa: outgoing HTTP connection ended: {error}");
+        }
+        if let Some(report) = report {
+            report.finish(
+                ended
+                    .err()
+                    .map(|_| error_code::named("HTTP-protocol-error")),
+            );
         }
     });
     let method = http::Method::try_from(&request.method)
@@ -128,19 +207,22 @@ async fn send(request: Request, defaults: Timeouts) -> Result<Response, Val> {
         .body(request.body)
         .map_err(|_| error_code::named("HTTP-request-URI-invalid"))?;
     *outgoing.headers_mut() = request.headers;
-    if !outgoing.headers().contains_key(http::header::HOST) {
-        let host = http::HeaderValue::from_str(&authority)
-            .map_err(|_| error_code::named("HTTP-request-URI-invalid"))?;
-        outgoing.headers_mut().insert(http::header::HOST, host);
-    }
+    // `host` is forbidden to guests: the host always sets it, from the authority.
+    let host = http::HeaderValue::from_str(&authority)
+        .map_err(|_| error_code::named("HTTP-request-URI-invalid"))?;
+    outgoing.headers_mut().insert(http::header::HOST, host);
     let response = tokio::time::timeout(
         nanos(options.first_byte_timeout, defaults.first_byte),
         sender.send_request(outgoing),
     )
     .await
     .map_err(|_| error_code::named("connection-read-timeout"))?
-    .map_err(|error| error_code::internal(format!("HTTP request failed: {error}")))?;
-    let (parts, body) = response.into_parts();
+    .map_err(|error| {
+        tracing::debug!("isyswasfa: the HTTP request to {authority} failed: {error}");
+        error_code::named("HTTP-protocol-error")
+    })?;
+    let (mut parts, body) = response.into_parts();
+    remove_forbidden(&mut parts.headers);
     Ok(Response {
         status: parts.status.as_u16(),
         headers: parts.headers,

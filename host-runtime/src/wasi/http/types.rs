@@ -7,22 +7,41 @@ use wasmtime::component::{
 };
 use wasmtime::{Result, StoreContextMut, format_err};
 
-use super::body::Body;
+use super::body::{Body, Message};
 use crate::ctx::IsyswasfaView;
 use crate::pipes::element::ReaderEnd;
 
 /// The interface name, as components import it.
 pub const TYPES: &str = "wasi:http/types@0.3.0";
 
-/// Hop-by-hop fields that the host manages itself; guests may not set them.
-const FORBIDDEN: [&str; 6] = [
+/// The fields the host manages itself: guests may not set, append, delete or list them, and
+/// they are removed from every header and trailer map that reaches a guest (an incoming
+/// request's, a response `client.send` received). The same names as wasmtime-wasi-http 48's
+/// `DEFAULT_FORBIDDEN_HEADERS`: the hop-by-hop fields, `host` (the host sets it from the
+/// request's authority) and `http2-settings`.
+pub const FORBIDDEN_HEADERS: [&str; 9] = [
     "connection",
     "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
     "proxy-connection",
     "transfer-encoding",
     "upgrade",
-    "te",
+    "host",
+    "http2-settings",
 ];
+
+/// Whether `name` is one of [`FORBIDDEN_HEADERS`].
+pub fn is_forbidden(name: &HeaderName) -> bool {
+    FORBIDDEN_HEADERS.contains(&name.as_str())
+}
+
+/// Removes the [`FORBIDDEN_HEADERS`] from `map`, before it reaches a guest.
+pub fn remove_forbidden(map: &mut HeaderMap) {
+    for name in FORBIDDEN_HEADERS {
+        map.remove(name);
+    }
+}
 
 /// `variant method`.
 #[derive(ComponentType, Lift, Lower, Clone, Debug, PartialEq, Eq)]
@@ -193,9 +212,23 @@ pub struct Request {
 }
 
 impl Request {
-    /// A request received from the network (or made by an embedder) for a guest to handle.
+    /// A request received from the network (or made by an embedder) for a guest to handle; its
+    /// [`FORBIDDEN_HEADERS`] are removed, as wasmtime does (the authority is the URI's, else the
+    /// `host` header's).
     pub fn from_http(request: http::Request<Body>) -> Self {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        let authority = parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_string)
+            });
+        remove_forbidden(&mut parts.headers);
         Self {
             method: Method::from(&parts.method),
             scheme: parts.uri.scheme().map(|s| match s.as_str() {
@@ -203,17 +236,7 @@ impl Request {
                 "https" => Scheme::Https,
                 other => Scheme::Other(other.to_string()),
             }),
-            authority: parts
-                .uri
-                .authority()
-                .map(|a| a.as_str().to_string())
-                .or_else(|| {
-                    parts
-                        .headers
-                        .get(http::header::HOST)
-                        .and_then(|h| h.to_str().ok())
-                        .map(str::to_string)
-                }),
+            authority,
             path_with_query: parts.uri.path_and_query().map(|p| p.as_str().to_string()),
             headers: parts.headers,
             options: None,
@@ -262,14 +285,31 @@ fn field_name(name: &str) -> Result<HeaderName, HeaderError> {
 /// Checks a name a guest wants to set: valid and not one the host manages.
 fn settable_name(name: &str) -> Result<HeaderName, HeaderError> {
     let name = field_name(name)?;
-    if FORBIDDEN.contains(&name.as_str()) {
+    if is_forbidden(&name) {
         return Err(HeaderError::Forbidden);
     }
     Ok(name)
 }
 
-fn field_value(value: &[u8]) -> Result<HeaderValue, HeaderError> {
+/// Checks a value a guest wants to give the field `name`: valid, and for `content-length` one
+/// or more decimal digits that fit in 64 bits (wasmtime's rule: `+5` or ` 5` is refused).
+fn field_value(name: &HeaderName, value: &[u8]) -> Result<HeaderValue, HeaderError> {
+    if name == http::header::CONTENT_LENGTH {
+        let digits = !value.is_empty() && value.iter().all(u8::is_ascii_digit);
+        let fits = std::str::from_utf8(value).is_ok_and(|text| text.parse::<u64>().is_ok());
+        if !(digits && fits) {
+            return Err(HeaderError::InvalidSyntax);
+        }
+    }
     HeaderValue::from_bytes(value).map_err(|_| HeaderError::InvalidSyntax)
+}
+
+/// Refuses a second `content-length` value: several make a message's framing ambiguous.
+fn single_length(map: &HeaderMap, name: &HeaderName) -> Result<(), HeaderError> {
+    if name == http::header::CONTENT_LENGTH && map.contains_key(name) {
+        return Err(HeaderError::InvalidSyntax);
+    }
+    Ok(())
 }
 
 fn size_of(map: &HeaderMap) -> usize {
@@ -345,7 +385,9 @@ fn add_fields<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> 
                 let mut map = HeaderMap::new();
                 let mut size = 0;
                 for (name, value) in &entries {
-                    let (name, value) = (settable_name(name)?, field_value(value)?);
+                    let name = settable_name(name)?;
+                    let value = field_value(&name, value)?;
+                    single_length(&map, &name)?;
                     append_within(&mut map, &mut size, name, value, limit)?;
                 }
                 Ok(map)
@@ -392,8 +434,11 @@ fn add_fields<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> 
                 let name = settable_name(&name)?;
                 let values = values
                     .iter()
-                    .map(|v| field_value(v))
+                    .map(|v| field_value(&name, v))
                     .collect::<Result<Vec<_>, _>>()?;
+                if name == http::header::CONTENT_LENGTH && values.len() > 1 {
+                    return Err(HeaderError::InvalidSyntax);
+                }
                 let mut changed = fields.change()?.clone();
                 changed.remove(&name);
                 let mut size = size_of(&changed);
@@ -443,8 +488,9 @@ fn add_fields<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> 
             let fields = table(&mut store).get_mut(&fields)?;
             let outcome = (|| {
                 let name = settable_name(&name)?;
-                let value = field_value(&value)?;
+                let value = field_value(&name, &value)?;
                 let map = fields.change()?;
+                single_length(map, &name)?;
                 let mut size = size_of(map);
                 append_within(map, &mut size, name, value, limit)?;
                 Ok::<_, HeaderError>(())
@@ -595,6 +641,25 @@ where
     Ok(())
 }
 
+/// Whether `set-path-with-query` takes `path`: empty, or starting with `/` or `?`, and a valid
+/// URI path and query (wasmtime's rule).
+fn valid_path_with_query(path: &str) -> bool {
+    (path.is_empty() || path.starts_with('/') || path.starts_with('?'))
+        && http::uri::PathAndQuery::try_from(path).is_ok()
+}
+
+/// Whether `set-authority` takes `authority`: a valid URI authority whose port, if it names one
+/// (a `:` after the host, which may be a bracketed IPv6 address), is a number that fits in 16
+/// bits (wasmtime's rule; the `http` crate alone accepts `host:99999` and `host:`).
+fn valid_authority(authority: &str) -> bool {
+    let names_port = match authority.rfind(']') {
+        Some(end) => authority[end..].contains(':'),
+        None => authority.contains(':'),
+    };
+    http::uri::Authority::try_from(authority)
+        .is_ok_and(|parsed| !names_port || parsed.port_u16().is_some())
+}
+
 fn add_request<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -> Result<()> {
     types.resource(
         "request",
@@ -615,7 +680,8 @@ fn add_request<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) ->
                 }),
                 None => None,
             };
-            let (body, transmitted) = Body::from_guest(&mut store, contents, trailers)?;
+            let (body, transmitted) =
+                Body::from_guest(&mut store, contents, trailers, &headers, Message::Request)?;
             let request = Request {
                 method: Method::Get,
                 scheme: None,
@@ -641,10 +707,7 @@ fn add_request<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) ->
         types,
         "path-with-query",
         |r| &mut r.path_with_query,
-        |p| {
-            p.as_deref()
-                .is_none_or(|p| http::uri::PathAndQuery::try_from(p).is_ok())
-        },
+        |p| p.as_deref().is_none_or(valid_path_with_query),
     )?;
     add_request_field(
         types,
@@ -659,10 +722,7 @@ fn add_request<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) ->
         types,
         "authority",
         |r| &mut r.authority,
-        |a| {
-            a.as_deref()
-                .is_none_or(|a| http::uri::Authority::try_from(a).is_ok())
-        },
+        |a| a.as_deref().is_none_or(valid_authority),
     )?;
     types.func_wrap(
         "[method]request.get-options",
@@ -717,7 +777,8 @@ fn add_response<T: IsyswasfaView + 'static>(types: &mut LinkerInstance<'_, T>) -
             Resource<ReaderEnd>,
         )| {
             let headers = take_fields(&mut store, headers)?;
-            let (body, transmitted) = Body::from_guest(&mut store, contents, trailers)?;
+            let (body, transmitted) =
+                Body::from_guest(&mut store, contents, trailers, &headers, Message::Response)?;
             let response = Response {
                 status: 200,
                 headers,
