@@ -15,17 +15,7 @@ use crate::pipes::capacity::StreamCapacities;
 use crate::pipes::table::PipeTable;
 use crate::pollables::waits::PollableWaits;
 
-/// What the event loop is running right now; decides where a component may wait.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Running {
-    /// Nothing: no component is on the stack.
-    #[default]
-    Idle,
-    /// The poll export of this component.
-    Poll(ComponentId),
-    /// An export called by the embedder.
-    Export(String),
-}
+pub use isyswasfa_protocol::context::Running;
 
 /// The isyswasfa state of a store: its task table, its pipes, what is running, and its
 /// settings. Make it with [`IsyswasfaCtx::builder`] (or take the defaults with
@@ -346,34 +336,13 @@ impl IsyswasfaCtx {
     /// waits for (`waiting_for`: the tokens its blocked future awaits; empty means any of its
     /// tasks), since no component can be entered while one is on the stack.
     pub fn may_wait(&self, component: ComponentId, waiting_for: &[u32]) -> Result<()> {
-        let name = self.tasks.component_name(component);
-        match &self.running {
-            Running::Poll(c) if *c == component => Err(may_not_wait(format!(
-                "isyswasfa: component `{name}` called `block_on` inside an async task; \
-                 await the future there instead"
-            ))),
-            Running::Idle => Err(may_not_wait(format!(
-                "isyswasfa: component `{name}` tried to wait while the host was not calling it"
-            ))),
-            running => self.tasks.can_block(component, waiting_for).map_err(|why| {
-                let during = match running {
-                    Running::Export(export) => format!("the call to `{export}`"),
-                    Running::Poll(c) => format!(
-                        "an async task of component `{}`",
-                        self.tasks.component_name(*c)
-                    ),
-                    Running::Idle => "no call".to_string(),
-                };
-                may_not_wait(format!(
-                    "isyswasfa: component `{name}` cannot wait in `block_on` during {during}: {why}"
-                ))
-            }),
-        }
+        Ok(isyswasfa_protocol::context::may_wait(
+            &self.tasks,
+            &self.running,
+            component,
+            waiting_for,
+        )?)
     }
-}
-
-fn may_not_wait(message: String) -> wasmtime::Error {
-    Error::new(ErrorKind::MayNotWait, message).into()
 }
 
 /// What host functions reach through [`IsyswasfaView`]: the store's isyswasfa state and its

@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod context;
 pub mod error;
 pub mod names;
 pub mod pipe;

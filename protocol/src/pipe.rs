@@ -112,6 +112,13 @@ impl<T> Pipe<T> {
         }
     }
 
+    /// Changes the capacity, for an embedding that learns a pipe's element size only when the
+    /// pipe is first read or written (the bundle's in-wasm runtime keeps whole elements of a
+    /// payload as bytes, so it sets a multiple of the element size). Values already buffered stay.
+    pub fn set_capacity(&self, capacity: usize) {
+        self.lock().capacity = capacity.max(1);
+    }
+
     /// The payload type the pipe is bound to, if any.
     pub fn payload(&self) -> Option<&str> {
         self.payload.get().map(|name| &**name)

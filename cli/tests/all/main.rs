@@ -5,6 +5,7 @@
 //! `composition_timing` (measures the process's CPU time) and `blocking_poll_warning` (installs
 //! the process's global tracing subscriber).
 
+mod bundle;
 mod cli_compose_errors;
 #[path = "../common/mod.rs"]
 mod common;

@@ -1,0 +1,650 @@
+//! The driver: a component generated for the input's exports. Its core module is written here
+//! instruction by instruction (it only moves flat values and pointers between the input's
+//! lowered functions and its own exports); `wit-component` wraps it into a component from the
+//! driver's WIT world.
+//!
+//! For each async export `f`, the driver exports a synchronous `f` that:
+//! 1. registers the poll exports with the runtime on the first call, tells the runtime which
+//!    export runs, and delivers what is queued (the `init` events first);
+//! 2. calls `f-isyswasfa-start` with its own parameters, unchanged;
+//! 3. on `ok`, returns the value in place; on `err(pending)`, hands the `pending` to the runtime
+//!    and loops on `step`: each step either names a poll export to call with events, or
+//!    returns the `ready` of the call;
+//! 4. calls `f-isyswasfa-result(ready)` and returns its value.
+//!
+//! Memory is a bump allocator: a call's allocations are freed when it returns (or in its
+//! post-return function, when its result is in memory), and each step's once its events are
+//! delivered.
+
+use anyhow::{Context, Result, anyhow, bail};
+use wasm_encoder::{ExportKind, Function, Instruction, ValType};
+use wit_component::{ComponentEncoder, StringEncoding};
+use wit_parser::abi::{AbiVariant, FlatTypes, WasmSignature, WasmType};
+use wit_parser::{
+    Function as WitFunction, Int, LiftLowerAbi, ManglingAndAbi, Resolve, SizeAlign, Type,
+    TypeDefKind, WasmExport, WasmExportKind, WasmImport, WorldId, WorldItem, WorldKey,
+};
+
+use crate::core::{BUMP, Core, alloc_call, define_alloc, define_realloc, mem};
+use crate::input::{Input, Plan, WrappedFunc};
+use crate::wit_text;
+
+/// The generated driver component.
+pub(crate) struct Driver {
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+pub(crate) const MANGLING: ManglingAndAbi = ManglingAndAbi::Legacy(LiftLowerAbi::Sync);
+
+/// Global 1: whether the poll exports are registered with the runtime.
+const REGISTERED: u32 = 1;
+
+/// How to read a value that flattens to one core value from memory.
+#[derive(Clone, Copy)]
+enum Load {
+    U8,
+    S8,
+    U16,
+    S16,
+    I32,
+    I64,
+    F32,
+    F64,
+}
+
+impl Load {
+    fn instruction(self, offset: u32) -> Instruction<'static> {
+        match self {
+            Load::U8 => Instruction::I32Load8U(mem(offset, 0)),
+            Load::S8 => Instruction::I32Load8S(mem(offset, 0)),
+            Load::U16 => Instruction::I32Load16U(mem(offset, 1)),
+            Load::S16 => Instruction::I32Load16S(mem(offset, 1)),
+            Load::I32 => Instruction::I32Load(mem(offset, 2)),
+            Load::I64 => Instruction::I64Load(mem(offset, 3)),
+            Load::F32 => Instruction::F32Load(mem(offset, 2)),
+            Load::F64 => Instruction::F64Load(mem(offset, 3)),
+        }
+    }
+}
+
+fn flat_count(resolve: &Resolve, ty: &Type) -> usize {
+    let mut storage = [WasmType::I32; 2];
+    let mut flat = FlatTypes::new(&mut storage);
+    if resolve.push_flat(ty, &mut flat) {
+        flat.to_vec().len()
+    } else {
+        2
+    }
+}
+
+fn tag_load(cases: usize) -> Load {
+    match cases {
+        0..=256 => Load::U8,
+        257..=65536 => Load::U16,
+        _ => Load::I32,
+    }
+}
+
+/// The offset (within `ty`) and the load of the one core value `ty` flattens to.
+fn scalar(resolve: &Resolve, sizes: &SizeAlign, ty: &Type) -> Result<(u32, Load)> {
+    Ok(match ty {
+        Type::Bool | Type::U8 => (0, Load::U8),
+        Type::S8 => (0, Load::S8),
+        Type::U16 => (0, Load::U16),
+        Type::S16 => (0, Load::S16),
+        Type::U32 | Type::S32 | Type::Char => (0, Load::I32),
+        Type::U64 | Type::S64 => (0, Load::I64),
+        Type::F32 => (0, Load::F32),
+        Type::F64 => (0, Load::F64),
+        Type::Id(id) => {
+            let one_of = |types: Vec<&Type>| -> Result<(u32, Load)> {
+                let offsets = sizes.field_offsets(types.iter().copied());
+                for (offset, ty) in offsets {
+                    if flat_count(resolve, ty) == 1 {
+                        let (inner, load) = scalar(resolve, sizes, ty)?;
+                        return Ok((offset.size_wasm32() as u32 + inner, load));
+                    }
+                }
+                bail!("no field holds the value")
+            };
+            match &resolve.types[*id].kind {
+                TypeDefKind::Type(t) => scalar(resolve, sizes, t)?,
+                TypeDefKind::Handle(_) => (0, Load::I32),
+                TypeDefKind::Enum(e) => (0, tag_load(e.cases.len())),
+                TypeDefKind::Flags(f) => (
+                    0,
+                    match f.repr() {
+                        wit_parser::FlagsRepr::U8 => Load::U8,
+                        wit_parser::FlagsRepr::U16 => Load::U16,
+                        wit_parser::FlagsRepr::U32(_) => Load::I32,
+                    },
+                ),
+                TypeDefKind::Variant(v) => (0, tag_load(v.cases.len())),
+                TypeDefKind::Option(_) | TypeDefKind::Result(_) => (0, Load::U8),
+                TypeDefKind::Record(r) => one_of(r.fields.iter().map(|f| &f.ty).collect())?,
+                TypeDefKind::Tuple(t) => one_of(t.types.iter().collect())?,
+                TypeDefKind::FixedLengthList(t, _) => scalar(resolve, sizes, t)?,
+                _ => bail!("a type that does not flatten to one value"),
+            }
+        }
+        Type::String | Type::ErrorContext => bail!("a type that does not flatten to one value"),
+    })
+}
+
+/// The functions every wrapper calls.
+struct Runtime {
+    register: u32,
+    enter: u32,
+    leave: u32,
+    listen: u32,
+    step: u32,
+    /// Size, alignment and offsets of `next-step`: payload, then `delivery`'s fields.
+    step_size: u32,
+    step_align: u32,
+    step_payload: u32,
+    delivery_component: u32,
+    delivery_events: u32,
+}
+
+/// The wrapper's imports of one function of the input.
+struct Imported {
+    index: u32,
+    sig: WasmSignature,
+}
+
+pub(crate) fn find_function<'a>(
+    resolve: &'a Resolve,
+    key: &WorldKey,
+    name: &str,
+    world: &'a wit_parser::World,
+    import: bool,
+) -> Result<&'a WitFunction> {
+    let items = if import {
+        &world.imports
+    } else {
+        &world.exports
+    };
+    match items.get(key) {
+        Some(WorldItem::Interface { id, .. }) => resolve.interfaces[*id]
+            .functions
+            .get(name)
+            .ok_or_else(|| anyhow!("the driver's world lacks `{name}`")),
+        Some(WorldItem::Function(f)) => Ok(f),
+        _ => bail!("the driver's world lacks `{}`", resolve.name_world_key(key)),
+    }
+}
+
+pub(crate) fn interface_key(
+    resolve: &Resolve,
+    world: &wit_parser::World,
+    name: &str,
+    import: bool,
+) -> Result<WorldKey> {
+    let items = if import {
+        &world.imports
+    } else {
+        &world.exports
+    };
+    items
+        .keys()
+        .find(|key| resolve.name_world_key(key) == name)
+        .cloned()
+        .ok_or_else(|| anyhow!("the driver's world lacks `{name}`"))
+}
+
+/// Generates the driver of `input` for `plan`.
+pub(crate) fn generate(input: &Input, plan: &Plan) -> Result<Driver> {
+    let mut resolve = input.types();
+    resolve
+        .push_str("isyswasfa-bundle-driver.wit", wit_text::DRIVER_WIT)
+        .with_context(|| {
+            format!(
+                "`{}` does not import the isyswasfa protocol the bundle runtime implements",
+                input.name
+            )
+        })?;
+    let text = wit_text::driver_wit(&input.name, &resolve, plan)?;
+    tracing::debug!("the driver's WIT:\n{text}");
+    let package = resolve
+        .push_str("isyswasfa-bundle-driver-world.wit", &text)
+        .with_context(|| {
+            format!(
+                "cannot make the driver of `{}`; its WIT:\n{text}",
+                input.name
+            )
+        })?;
+    let world_id = resolve.select_world(&[package], Some(wit_text::WORLD))?;
+    let core = core_module(&resolve, world_id, plan)?;
+    let mut core = core;
+    wit_component::embed_component_metadata(&mut core, &resolve, world_id, StringEncoding::UTF8)?;
+    let bytes = ComponentEncoder::default()
+        .module(&core)
+        .context("the generated driver module is invalid")?
+        .validate(true)
+        .encode()
+        .context("cannot make the driver component")?;
+    Ok(Driver { bytes })
+}
+
+fn core_module(resolve: &Resolve, world_id: WorldId, plan: &Plan) -> Result<Vec<u8>> {
+    let world = &resolve.worlds[world_id];
+    let mut sizes = SizeAlign::default();
+    sizes.fill(resolve);
+    let mut core = Core::default();
+
+    // Imports first: defined functions are numbered after them.
+    let driver_key = interface_key(resolve, world, wit_text::DRIVER_INTERFACE, true)?;
+    let runtime_import = |core: &mut Core, name: &str| -> Result<(u32, &WitFunction)> {
+        let func = find_function(resolve, &driver_key, name, world, true)?;
+        let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
+        let names = resolve.wasm_import_name(
+            MANGLING,
+            WasmImport::Func {
+                interface: Some(&driver_key),
+                func,
+            },
+        );
+        Ok((core.import(names, &sig), func))
+    };
+    let (register, _) = runtime_import(&mut core, "register")?;
+    let (enter, _) = runtime_import(&mut core, "enter")?;
+    let (leave, _) = runtime_import(&mut core, "leave")?;
+    let (listen, _) = runtime_import(&mut core, "listen")?;
+    let (step, step_func) = runtime_import(&mut core, "step")?;
+    let step_type = step_func
+        .result
+        .ok_or_else(|| anyhow!("`step` has no result"))?;
+    let (step_size, step_align) = (
+        sizes.size(&step_type).size_wasm32() as u32,
+        sizes.align(&step_type).align_wasm32() as u32,
+    );
+    let Type::Id(step_id) = step_type else {
+        bail!("`step` returns no variant");
+    };
+    let TypeDefKind::Variant(variant) = &resolve.types[step_id].kind else {
+        bail!("`step` returns no variant");
+    };
+    let step_payload = sizes
+        .payload_offset(Int::U8, variant.cases.iter().map(|c| c.ty.as_ref()))
+        .size_wasm32() as u32;
+    let delivery = variant
+        .cases
+        .first()
+        .and_then(|c| c.ty)
+        .ok_or_else(|| anyhow!("`next-step` has no delivery"))?;
+    let Type::Id(delivery_id) = delivery else {
+        bail!("`delivery` is no record");
+    };
+    let TypeDefKind::Record(record) = &resolve.types[delivery_id].kind else {
+        bail!("`delivery` is no record");
+    };
+    let offsets = sizes.field_offsets(record.fields.iter().map(|f| &f.ty));
+    let runtime = Runtime {
+        register,
+        enter,
+        leave,
+        listen,
+        step,
+        step_size,
+        step_align,
+        step_payload,
+        delivery_component: offsets[0].0.size_wasm32() as u32,
+        delivery_events: offsets[1].0.size_wasm32() as u32,
+    };
+
+    let mut polls = Vec::new();
+    for poll in &plan.polls {
+        let key = WorldKey::Name(poll.clone());
+        let func = find_function(resolve, &key, poll, world, true)?;
+        let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
+        let names = resolve.wasm_import_name(
+            MANGLING,
+            WasmImport::Func {
+                interface: None,
+                func,
+            },
+        );
+        polls.push(core.import(names, &sig));
+    }
+
+    // The input's functions each wrapper calls.
+    struct Planned<'a> {
+        export_key: WorldKey,
+        export_name: String,
+        func: &'a WrappedFunc,
+        calls: Vec<Imported>,
+    }
+    let mut planned = Vec::new();
+    for wrapped in &plan.interfaces {
+        let import_key = interface_key(resolve, world, &wrapped.input_name, true)?;
+        let export_name = format!("{}/{}", wit_text::PACKAGE, wrapped.driver_name);
+        let export_key = interface_key(resolve, world, &export_name, false)?;
+        for func in &wrapped.funcs {
+            let names: Vec<&str> = match func {
+                WrappedFunc::Async { start, result, .. } => vec![&start.name, &result.name],
+                WrappedFunc::Sync(f) => vec![&f.name],
+            };
+            let mut calls = Vec::new();
+            for name in names {
+                let f = find_function(resolve, &import_key, name, world, true)?;
+                let sig = resolve.wasm_signature(AbiVariant::GuestImport, f);
+                let import_names = resolve.wasm_import_name(
+                    MANGLING,
+                    WasmImport::Func {
+                        interface: Some(&import_key),
+                        func: f,
+                    },
+                );
+                calls.push(Imported {
+                    index: core.import(import_names, &sig),
+                    sig,
+                });
+            }
+            planned.push(Planned {
+                export_key: export_key.clone(),
+                export_name: format!("{}#{}", wrapped.bundle_name, func.name()),
+                func,
+                calls,
+            });
+        }
+    }
+
+    // Every string first: the heap starts after them.
+    let names: Vec<(i32, i32)> = plan.polls.iter().map(|p| core.string(p)).collect();
+    let export_strings: Vec<(i32, i32)> = planned
+        .iter()
+        .map(|p| core.string(&p.export_name))
+        .collect();
+    let heap_base = core.heap_base() as i32;
+
+    // Defined functions.
+    let realloc = define_realloc(&mut core);
+    let alloc = define_alloc(&mut core, realloc);
+    let run = define_run(&mut core, &runtime, &polls, alloc);
+    let prologue = define_prologue(&mut core, &runtime, &names, run);
+    core.exports
+        .push(("cabi_realloc".into(), ExportKind::Func, realloc));
+
+    let heap_reset = |f: &mut Function, core_heap: i32| {
+        f.instruction(&Instruction::I32Const(core_heap));
+        f.instruction(&Instruction::GlobalSet(BUMP));
+    };
+    let mut post_returns = Vec::new();
+    for (p, name) in planned.iter().zip(export_strings) {
+        let export_func = find_function(resolve, &p.export_key, p.func.name(), world, false)?;
+        let export_sig = resolve.wasm_signature(AbiVariant::GuestExport, export_func);
+        let export_names = |kind| {
+            resolve.wasm_export_name(
+                MANGLING,
+                WasmExport::Func {
+                    interface: Some(&p.export_key),
+                    func: export_func,
+                    kind,
+                },
+            )
+        };
+        let ty = core.sig_type(&export_sig);
+        let nparams = export_sig.params.len() as u32;
+        let result = export_func.result;
+        // Locals after the parameters: ret, task, ready, res.
+        let (ret, task, ready, res) = (nparams, nparams + 1, nparams + 2, nparams + 3);
+        let mut f = Function::new([(4, ValType::I32)]);
+        f.instruction(&Instruction::I32Const(name.0));
+        f.instruction(&Instruction::I32Const(name.1));
+        f.instruction(&Instruction::Call(prologue));
+        match p.func {
+            WrappedFunc::Async {
+                start,
+                result: result_func,
+                ..
+            } => {
+                let (start_call, result_call) = (&p.calls[0], &p.calls[1]);
+                let start_result = start
+                    .result
+                    .ok_or_else(|| anyhow!("`{}` returns nothing", start.name))?;
+                let Type::Id(id) = start_result else {
+                    bail!("`{}` does not return a result", start.name);
+                };
+                let TypeDefKind::Result(r) = &resolve.types[id].kind else {
+                    bail!("`{}` does not return a result", start.name);
+                };
+                let payload = sizes
+                    .payload_offset(Int::U8, [r.ok.as_ref(), r.err.as_ref()])
+                    .size_wasm32() as u32;
+                alloc_call(&mut f, alloc, &sizes, &start_result);
+                f.instruction(&Instruction::LocalSet(ret));
+                for i in 0..nparams {
+                    f.instruction(&Instruction::LocalGet(i));
+                }
+                if !start_call.sig.retptr {
+                    bail!("`{}` returns its result in registers", start.name);
+                }
+                f.instruction(&Instruction::LocalGet(ret));
+                f.instruction(&Instruction::Call(start_call.index));
+                // ok: the value is in place.
+                f.instruction(&Instruction::LocalGet(ret));
+                f.instruction(&Instruction::I32Load8U(mem(0, 0)));
+                f.instruction(&Instruction::I32Eqz);
+                f.instruction(&Instruction::If(wasm_encoder::BlockType::Empty));
+                f.instruction(&Instruction::Call(runtime.leave));
+                match &result {
+                    Some(_) if export_sig.retptr => {
+                        f.instruction(&Instruction::LocalGet(ret));
+                        f.instruction(&Instruction::I32Const(payload as i32));
+                        f.instruction(&Instruction::I32Add);
+                    }
+                    Some(ty) => {
+                        let (offset, load) = scalar(resolve, &sizes, ty)
+                            .with_context(|| format!("the result of `{}`", start.name))?;
+                        f.instruction(&Instruction::LocalGet(ret));
+                        f.instruction(&load.instruction(payload + offset));
+                        heap_reset(&mut f, heap_base);
+                    }
+                    None => heap_reset(&mut f, heap_base),
+                }
+                f.instruction(&Instruction::Return);
+                f.instruction(&Instruction::End);
+                // err: wait for the task, then collect its value.
+                f.instruction(&Instruction::LocalGet(ret));
+                f.instruction(&Instruction::I32Load(mem(payload, 2)));
+                f.instruction(&Instruction::Call(runtime.listen));
+                f.instruction(&Instruction::LocalSet(task));
+                f.instruction(&Instruction::I32Const(1));
+                f.instruction(&Instruction::LocalGet(task));
+                f.instruction(&Instruction::Call(run));
+                f.instruction(&Instruction::LocalSet(ready));
+                if result_call.sig.retptr {
+                    let result_ty = result_func
+                        .result
+                        .ok_or_else(|| anyhow!("`{}` returns nothing", result_func.name))?;
+                    alloc_call(&mut f, alloc, &sizes, &result_ty);
+                    f.instruction(&Instruction::LocalSet(res));
+                    f.instruction(&Instruction::LocalGet(ready));
+                    f.instruction(&Instruction::LocalGet(res));
+                    f.instruction(&Instruction::Call(result_call.index));
+                    f.instruction(&Instruction::Call(runtime.leave));
+                    f.instruction(&Instruction::LocalGet(res));
+                } else {
+                    f.instruction(&Instruction::LocalGet(ready));
+                    f.instruction(&Instruction::Call(result_call.index));
+                    f.instruction(&Instruction::Call(runtime.leave));
+                    heap_reset(&mut f, heap_base);
+                }
+                f.instruction(&Instruction::End);
+            }
+            WrappedFunc::Sync(sync) => {
+                let call = &p.calls[0];
+                if call.sig.retptr {
+                    let result_ty = sync
+                        .result
+                        .ok_or_else(|| anyhow!("`{}` returns nothing", sync.name))?;
+                    alloc_call(&mut f, alloc, &sizes, &result_ty);
+                    f.instruction(&Instruction::LocalSet(res));
+                }
+                for i in 0..nparams {
+                    f.instruction(&Instruction::LocalGet(i));
+                }
+                if call.sig.retptr {
+                    f.instruction(&Instruction::LocalGet(res));
+                }
+                f.instruction(&Instruction::Call(call.index));
+                f.instruction(&Instruction::Call(runtime.leave));
+                if call.sig.retptr {
+                    f.instruction(&Instruction::LocalGet(res));
+                } else {
+                    heap_reset(&mut f, heap_base);
+                }
+                f.instruction(&Instruction::End);
+            }
+        }
+        let _ = (ret, task, ready);
+        let index = core.define(ty, f);
+        core.exports.push((
+            export_names(WasmExportKind::Normal),
+            ExportKind::Func,
+            index,
+        ));
+        if export_sig.retptr {
+            post_returns.push((export_names(WasmExportKind::PostReturn), ty));
+        }
+    }
+    for (name, export_ty) in post_returns {
+        let params = core.types[export_ty as usize].1.clone();
+        let ty = core.ty(params, Vec::new());
+        let mut f = Function::new([]);
+        heap_reset(&mut f, heap_base);
+        f.instruction(&Instruction::End);
+        let index = core.define(ty, f);
+        core.exports.push((name, ExportKind::Func, index));
+    }
+    Ok(core.finish())
+}
+
+/// `run(has-task, task) -> ready`: steps until the task is done (its `ready`), delivering
+/// events to the poll exports; without a task, until nothing is left to deliver (-1).
+fn define_run(core: &mut Core, runtime: &Runtime, polls: &[u32], alloc: u32) -> u32 {
+    let ty = core.ty(vec![ValType::I32; 2], vec![ValType::I32]);
+    let (has, task, mark, area, component, ptr, len) = (0, 1, 2, 3, 4, 5, 6);
+    let mut f = Function::new([(5, ValType::I32)]);
+    use Instruction::*;
+    let p = runtime.step_payload;
+    let mut code = vec![
+        Loop(wasm_encoder::BlockType::Empty),
+        GlobalGet(BUMP),
+        LocalSet(mark),
+        I32Const(runtime.step_size as i32),
+        I32Const(runtime.step_align as i32),
+        Call(alloc),
+        LocalSet(area),
+        LocalGet(has),
+        LocalGet(task),
+        LocalGet(area),
+        Call(runtime.step),
+        // done(ready)
+        LocalGet(area),
+        I32Load8U(mem(0, 0)),
+        I32Const(1),
+        I32Eq,
+        If(wasm_encoder::BlockType::Empty),
+        LocalGet(area),
+        I32Load(mem(p, 2)),
+        LocalGet(mark),
+        GlobalSet(BUMP),
+        Return,
+        End,
+        // idle
+        LocalGet(area),
+        I32Load8U(mem(0, 0)),
+        I32Const(2),
+        I32Eq,
+        If(wasm_encoder::BlockType::Empty),
+        LocalGet(mark),
+        GlobalSet(BUMP),
+        I32Const(-1),
+        Return,
+        End,
+        // deliver(delivery)
+        LocalGet(area),
+        I32Load(mem(p + runtime.delivery_component, 2)),
+        LocalSet(component),
+        LocalGet(area),
+        I32Load(mem(p + runtime.delivery_events, 2)),
+        LocalSet(ptr),
+        LocalGet(area),
+        I32Load(mem(p + runtime.delivery_events + 4, 2)),
+        LocalSet(len),
+        LocalGet(component),
+        I32Const(polls.len() as i32),
+        I32GeU,
+        If(wasm_encoder::BlockType::Empty),
+        Unreachable,
+        End,
+    ];
+    for (i, poll) in polls.iter().enumerate() {
+        code.extend([
+            LocalGet(component),
+            I32Const(i as i32),
+            I32Eq,
+            If(wasm_encoder::BlockType::Empty),
+            LocalGet(ptr),
+            LocalGet(len),
+            Call(*poll),
+            End,
+        ]);
+    }
+    code.extend([
+        LocalGet(mark),
+        GlobalSet(BUMP),
+        Br(0),
+        End,
+        Unreachable,
+        End,
+    ]);
+    for i in &code {
+        f.instruction(i);
+    }
+    core.define(ty, f)
+}
+
+/// `prologue(name, name-len)`: registers the poll exports on the first call, enters the
+/// export, and delivers what is queued.
+fn define_prologue(core: &mut Core, runtime: &Runtime, polls: &[(i32, i32)], run: u32) -> u32 {
+    let ty = core.ty(vec![ValType::I32; 2], Vec::new());
+    let mut f = Function::new([]);
+    use Instruction::*;
+    let mut code = vec![
+        GlobalGet(REGISTERED),
+        I32Eqz,
+        If(wasm_encoder::BlockType::Empty),
+    ];
+    for (i, (at, len)) in polls.iter().enumerate() {
+        code.extend([
+            I32Const(*at),
+            I32Const(*len),
+            Call(runtime.register),
+            I32Const(i as i32),
+            I32Ne,
+            If(wasm_encoder::BlockType::Empty),
+            Unreachable,
+            End,
+        ]);
+    }
+    code.extend([
+        I32Const(1),
+        GlobalSet(REGISTERED),
+        End,
+        LocalGet(0),
+        LocalGet(1),
+        Call(runtime.enter),
+        I32Const(0),
+        I32Const(0),
+        Call(run),
+        Drop,
+        End,
+    ]);
+    for i in &code {
+        f.instruction(i);
+    }
+    core.define(ty, f)
+}
