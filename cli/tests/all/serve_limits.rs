@@ -341,7 +341,14 @@ async fn serve_slow_reader_releases_permit() {
         .write_all(b"GET /forever HTTP/1.1\r\nhost: x\r\n\r\n")
         .await
         .unwrap();
-    // The client reads nothing: the socket buffers fill, and the server's writes stall.
+    // Its response has started (so it holds the slot); from now on the client reads nothing:
+    // the socket buffers fill, and the server's writes stall.
+    let mut head = [0; 12];
+    tokio::time::timeout(Duration::from_secs(5), sleeper.read_exact(&mut head))
+        .await
+        .expect("the endless response did not start")
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
     let began = Instant::now();
     let next = tokio::time::timeout(Duration::from_secs(10), get(&server.url, "/"))
         .await
