@@ -730,3 +730,48 @@ async fn http_hostile_client() -> Result {
     }
     Ok(())
 }
+
+/// A request with trailers whose handler drops the trailers future unread: when the trailers
+/// arrive, the host makes no `fields` resource for nobody (the store's tables go back to their
+/// size once the request is over).
+#[tokio::test]
+async fn trailers_dropped_no_leak() -> Result {
+    use isyswasfa::serve::{ServeConfig, Server};
+    let engine = isyswasfa_host::engine()?;
+    let server = Arc::new(Server::new(
+        &engine,
+        &Guest::HttpFaults.path(),
+        ServeConfig::default(),
+    )?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(Arc::clone(&server).run(listener, stopped));
+
+    assert_eq!(get(&url, "/").await.body, "ok");
+    let before = server.table_sizes().await?;
+    for _ in 0..3 {
+        let mut stream = tokio::net::TcpStream::connect(url.trim_start_matches("http://")).await?;
+        stream
+            .write_all(
+                b"POST /drop-trailers HTTP/1.1\r\nhost: localhost\r\ntransfer-encoding: chunked\r\n\
+                  trailer: x-sum\r\nconnection: close\r\n\r\n5\r\nhello\r\n0\r\nx-sum: 5\r\n\r\n",
+            )
+            .await?;
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await??;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.contains("read 5"), "{answer}");
+    }
+    let mut after = server.table_sizes().await?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while after != before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        after = server.table_sizes().await?;
+    }
+    assert_eq!(
+        after, before,
+        "host tables after requests whose trailers were dropped"
+    );
+    Ok(())
+}

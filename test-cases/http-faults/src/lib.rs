@@ -9,6 +9,8 @@
 //!   reader dropped, which `/forever-status` reports (`dropped N`: how many streams ended so).
 //! - `/fields-flood`: makes `fields` in a loop and keeps them all, until the host's cap on its
 //!   resource table stops it (a trap).
+//! - `/drop-trailers`: reads the request body to its end after dropping its trailers future
+//!   unread, then answers `read N`.
 //! - `/sleep-blocking`: `std::thread::sleep` for 60 s inside `handle` (a WASI 0.2
 //!   `pollable.block`, which stalls the instance), then `slept`.
 //! - `/print-controls`: prints a line with a carriage return and ANSI escapes to stdout.
@@ -58,6 +60,20 @@ impl Guest for Component {
                 loop {
                     kept.push(Fields::new());
                 }
+            }
+            "/drop-trailers" => {
+                let (_consumed, consumed_rx) = wit_future::new(|| Ok(()));
+                let (mut body, trailers) = Request::consume_body(request, consumed_rx);
+                drop(trailers);
+                let mut read = 0;
+                loop {
+                    let (result, chunk) = body.read(Vec::with_capacity(16 * 1024)).await;
+                    read += chunk.len();
+                    if !matches!(result, wit_bindgen::StreamResult::Complete(_)) {
+                        break;
+                    }
+                }
+                text(200, format!("read {read}"))
             }
             "/sleep-blocking" => {
                 std::thread::sleep(std::time::Duration::from_secs(60));
