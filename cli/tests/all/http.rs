@@ -419,8 +419,13 @@ async fn http_concurrency() {
     );
 }
 
-#[tokio::test]
-async fn http_client_disconnect_cancels() -> Result {
+/// The http-faults guest served by a [`Server`](isyswasfa::serve::Server) in this process (so
+/// that its table sizes can be read); serves until the returned sender is dropped.
+async fn in_process_faults_server() -> Result<(
+    Arc<isyswasfa::serve::Server>,
+    String,
+    tokio::sync::watch::Sender<bool>,
+)> {
     use isyswasfa::serve::{ServeConfig, Server};
     let engine = isyswasfa_host::engine()?;
     let server = Arc::new(Server::new(
@@ -430,8 +435,14 @@ async fn http_client_disconnect_cancels() -> Result {
     )?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(Arc::clone(&server).run(listener, stopped));
+    Ok((server, url, stop))
+}
+
+#[tokio::test]
+async fn http_client_disconnect_cancels() -> Result {
+    let (server, url, _stop) = in_process_faults_server().await?;
 
     assert_eq!(get(&url, "/forever-status").await.body, "dropped 0");
     let before = server.table_sizes().await?;
@@ -736,17 +747,7 @@ async fn http_hostile_client() -> Result {
 /// size once the request is over).
 #[tokio::test]
 async fn trailers_dropped_no_leak() -> Result {
-    use isyswasfa::serve::{ServeConfig, Server};
-    let engine = isyswasfa_host::engine()?;
-    let server = Arc::new(Server::new(
-        &engine,
-        &Guest::HttpFaults.path(),
-        ServeConfig::default(),
-    )?);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(Arc::clone(&server).run(listener, stopped));
+    let (server, url, _stop) = in_process_faults_server().await?;
 
     assert_eq!(get(&url, "/").await.body, "ok");
     let before = server.table_sizes().await?;

@@ -9,9 +9,10 @@ use std::cell::Cell;
 use crate::wasi::clocks::monotonic_clock;
 use ::wasi::clocks::monotonic_clock as clock_02;
 use ::wasi::io::poll;
-use ::wasi::io::streams::StreamError;
+use ::wasi::io::streams::{InputStream, OutputStream, StreamError};
 use ::wasi::sockets::instance_network::instance_network;
 use ::wasi::sockets::network::{ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
+use ::wasi::sockets::tcp::TcpSocket;
 use ::wasi::sockets::tcp_create_socket::create_tcp_socket;
 use component::compose::service as next;
 use isyswasfa_guest::StreamReader;
@@ -27,6 +28,26 @@ struct CountDrop;
 impl Drop for CountDrop {
     fn drop(&mut self) {
         CANCELLED.with(|c| c.set(c.get() + 1));
+    }
+}
+
+/// Connects a TCP socket to 127.0.0.1:`port`, awaiting the socket's pollable meanwhile.
+async fn connect(port: u16) -> Result<(TcpSocket, InputStream, OutputStream), String> {
+    let network = instance_network();
+    let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(|e| format!("{e:?}"))?;
+    let address = IpSocketAddress::Ipv4(Ipv4SocketAddress {
+        port,
+        address: (127, 0, 0, 1),
+    });
+    socket
+        .start_connect(&network, address)
+        .map_err(|e| format!("start-connect: {e:?}"))?;
+    loop {
+        match socket.finish_connect() {
+            Ok((input, output)) => return Ok((socket, input, output)),
+            Err(ErrorCode::WouldBlock) => wait_pollable(socket.subscribe()).await,
+            Err(e) => return Err(format!("finish-connect: {e:?}")),
+        }
     }
 }
 
@@ -91,22 +112,7 @@ impl exports::component::compose::probe::Guest for Component {
     }
 
     async fn tcp_read(port: u16) -> Result<Vec<u8>, String> {
-        let network = instance_network();
-        let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(|e| format!("{e:?}"))?;
-        let address = IpSocketAddress::Ipv4(Ipv4SocketAddress {
-            port,
-            address: (127, 0, 0, 1),
-        });
-        socket
-            .start_connect(&network, address)
-            .map_err(|e| format!("start-connect: {e:?}"))?;
-        let (input, _output) = loop {
-            match socket.finish_connect() {
-                Ok(streams) => break streams,
-                Err(ErrorCode::WouldBlock) => wait_pollable(socket.subscribe()).await,
-                Err(e) => return Err(format!("finish-connect: {e:?}")),
-            }
-        };
+        let (_socket, input, _output) = connect(port).await?;
         let mut bytes = Vec::new();
         loop {
             match input.read(64 * 1024) {
@@ -119,22 +125,7 @@ impl exports::component::compose::probe::Guest for Component {
     }
 
     async fn tcp_cancel_wait(port: u16) -> Result<String, String> {
-        let network = instance_network();
-        let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(|e| format!("{e:?}"))?;
-        let address = IpSocketAddress::Ipv4(Ipv4SocketAddress {
-            port,
-            address: (127, 0, 0, 1),
-        });
-        socket
-            .start_connect(&network, address)
-            .map_err(|e| format!("start-connect: {e:?}"))?;
-        let (input, output) = loop {
-            match socket.finish_connect() {
-                Ok(streams) => break streams,
-                Err(ErrorCode::WouldBlock) => wait_pollable(socket.subscribe()).await,
-                Err(e) => return Err(format!("finish-connect: {e:?}")),
-            }
-        };
+        let (socket, input, output) = connect(port).await?;
         {
             let readable = std::pin::pin!(wait_pollable(input.subscribe()));
             let timer = std::pin::pin!(monotonic_clock::wait_for(20_000_000));
