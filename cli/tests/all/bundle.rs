@@ -53,7 +53,7 @@ fn command_guest() -> PathBuf {
 
 /// `caller -d callee -d service-leaf`, composed and bundled by the CLI into files named after
 /// `test` (tests run at once must not write the same file).
-fn bundled_caller(test: &str) -> PathBuf {
+pub(crate) fn bundled_caller(test: &str) -> PathBuf {
     let composed = compose_root(
         Guest::Caller,
         &format!("{test}-composed"),

@@ -6,6 +6,7 @@
 //! the process's global tracing subscriber).
 
 mod bundle;
+mod bundle_jco;
 mod cli_compose_errors;
 #[path = "../common/mod.rs"]
 mod common;
