@@ -123,7 +123,7 @@ fn define_protocol_aliases<T: IsyswasfaView + 'static>(
 }
 
 /// Adds the isyswasfa protocol and the lowered WASI 0.3 interfaces (but not WASI 0.2) to `linker`.
-pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
+pub fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
     crate::poller::add_to_linker(linker)?;
     crate::wasi::add_to_linker(linker)?;
     Ok(())

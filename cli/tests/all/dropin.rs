@@ -92,22 +92,39 @@ pub(crate) struct Outcome {
 
 /// Runs `isyswasfa` with `args` (and `vars` added to its environment), killing it (and failing
 /// the test) after `limit`; measures the CPU time it used.
-#[allow(
-    clippy::zombie_processes,
-    reason = "the child is reaped by wait4 below, which also gives its CPU time"
-)]
 pub(crate) fn isyswasfa_timed(
     args: &[&std::ffi::OsStr],
     vars: &[(&str, &str)],
     limit: Duration,
 ) -> Outcome {
+    isyswasfa_fed(args, vars, Vec::new(), limit)
+}
+
+/// [`isyswasfa_timed`], with `input` on the process's standard input (which then ends).
+#[allow(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4 below, which also gives its CPU time"
+)]
+pub(crate) fn isyswasfa_fed(
+    args: &[&std::ffi::OsStr],
+    vars: &[(&str, &str)],
+    input: Vec<u8>,
+    limit: Duration,
+) -> Outcome {
     let mut child = Command::new(env!("CARGO_BIN_EXE_isyswasfa"))
         .args(args)
         .envs(vars.iter().copied())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("running isyswasfa");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    std::thread::spawn(move || {
+        use std::io::Write;
+        // A process that does not read its input may close it first: not an error here.
+        let _ = stdin.write_all(&input);
+    });
     let pipe_reader = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut text = String::new();
@@ -346,6 +363,36 @@ fn port_run_env() {
         outputs[0],
         "wasi:cli/run@0.3.0\nEMPTY=\nGREETING=hello=world\n\
          ISYSWASFA_DROPIN_INHERITED=from the parent\n"
+    );
+    assert_eq!(
+        outputs[0], outputs[1],
+        "polyfilled (left) and native (right)"
+    );
+}
+
+/// Point 9 (stdin): a command reads `wasi:cli/stdin@0.3.0` to its end: the bytes `isyswasfa run`
+/// got on its own standard input, then `ok`; polyfilled and native alike.
+#[test]
+fn port_run_stdin() {
+    let input = "first line\nsecond, then no newline".as_bytes();
+    let mut outputs = Vec::new();
+    for guest in [Guest::PortDropinCommand, Guest::PortDropinCommandNative] {
+        let component = dropin_guest(guest);
+        let args: [&std::ffi::OsStr; 4] = [
+            "run".as_ref(),
+            "--env".as_ref(),
+            "ISYSWASFA_DROPIN_STDIN=1".as_ref(),
+            component.as_os_str(),
+        ];
+        let outcome = isyswasfa_fed(&args, &[], input.to_vec(), Duration::from_secs(60));
+        assert!(outcome.success, "{guest:?}: {}", outcome.stderr);
+        outputs.push(outcome.stdout);
+    }
+    assert!(
+        outputs[0]
+            .ends_with("stdin: \"first line\\nsecond, then no newline\"\nstdin ended: Ok(())\n"),
+        "{}",
+        outputs[0]
     );
     assert_eq!(
         outputs[0], outputs[1],

@@ -1,19 +1,24 @@
 //! `wasi:cli@0.3.0` standard streams, lowered: `stdout` and `stderr` copy a guest's
 //! `stream<u8>` line by line to the host's log (labelled with the store's label, see
 //! [`IsyswasfaCtx::set_label`](crate::IsyswasfaCtx::set_label)) or, unlabelled, to the
-//! process's own stdout/stderr (flushed as they are written); `stdin` is always empty. The
-//! synchronous interfaces (`environment`, `exit`, `terminal-*`) are wasmtime-wasi's, linked by
-//! [`crate::linker`].
+//! process's own stdout/stderr (flushed as they are written); `stdin` streams the store's WASI
+//! context's standard input (what `WasiCtxBuilder::stdin` set: empty unless the embedder gave
+//! one). The synchronous interfaces (`environment`, `exit`, `terminal-*`) are wasmtime-wasi's,
+//! linked by [`crate::linker`].
 
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
 use wasmtime::component::{Linker, Resource, Val};
 use wasmtime::{Result, bail};
+use wasmtime_wasi::WasiView;
+use wasmtime_wasi::cli::WasiCliView;
+use wasmtime_wasi::p2::{InputStream as _, Pollable as _};
 
 use crate::ctx::IsyswasfaView;
 use crate::pipes::FutureWriter;
 use crate::pipes::StreamReader;
+use crate::pipes::StreamWriter;
 use crate::pipes::element::AnyPipe;
 use crate::pipes::element::End;
 use crate::pipes::element::ReaderEnd;
@@ -28,6 +33,9 @@ pub const STDERR: &str = "wasi:cli/stderr@0.3.0";
 /// See [`STDOUT`].
 pub const STDIN: &str = "wasi:cli/stdin@0.3.0";
 
+/// How much of standard input one read takes (as much as a `stream<u8>` pipe holds by default).
+const STDIN_CHUNK: usize = 64 * 1024;
+
 #[derive(Clone, Copy)]
 enum Output {
     Stdout,
@@ -35,7 +43,7 @@ enum Output {
 }
 
 /// Adds the lowered `stdin`, `stdout` and `stderr` to `linker`.
-pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
+pub fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
     for (name, output) in [(STDOUT, Output::Stdout), (STDERR, Output::Stderr)] {
         linker.instance(name)?.func_wrap(
             "write-via-stream",
@@ -57,20 +65,57 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
     linker
         .instance(STDIN)?
         .func_wrap("read-via-stream", |mut store, (): ()| {
-            let empty = Pipe::<u8>::new(1);
-            empty.close_writer();
+            // wasmtime-wasi's WASI 0.2 `get-stdin` gives a stream over the context's stdin,
+            // sharing its progress with every other handle; taken out of the table, it is ours
+            // to read from a task of its own, with no borrow of the store.
+            let stdin = {
+                let mut cli = WasiCliView::cli(store.data_mut());
+                let handle = wasmtime_wasi::p2::bindings::cli::stdin::Host::get_stdin(&mut cli)?;
+                cli.table.delete(handle)?
+            };
+            let capacity = store.data_mut().isyswasfa().ctx.limits.byte_stream_capacity;
+            let pipe = Pipe::<u8>::new(capacity);
             let contents = store
                 .data_mut()
                 .isyswasfa()
                 .ctx
                 .pipes
-                .insert(AnyPipe::Bytes(empty), End::Reader);
+                .insert(AnyPipe::Bytes(Arc::clone(&pipe)), End::Reader);
             let (done, reader) = guest_future(&mut store);
             let done = FutureWriter::new(done);
-            let _ = done.write(Val::Result(Ok(None)));
+            tokio::spawn(copy_stdin(stdin, StreamWriter::new(pipe), done));
             Ok(((Resource::<ReaderEnd>::new_own(contents), reader),))
         })?;
     Ok(())
+}
+
+/// Copies standard input into the guest's stream until the input ends (`ok`), fails
+/// (`error-code.io`), or the guest drops its end (then it stops reading).
+async fn copy_stdin(
+    mut stdin: wasmtime_wasi::p2::DynInputStream,
+    mut contents: StreamWriter<u8>,
+    done: FutureWriter<Val>,
+) {
+    use wasmtime_wasi::p2::StreamError;
+    let outcome = loop {
+        stdin.ready().await;
+        match stdin.read(STDIN_CHUNK) {
+            Ok(bytes) if bytes.is_empty() => continue,
+            Ok(bytes) => {
+                if contents.write(bytes.to_vec()).await.is_err() {
+                    // The guest dropped its end: nobody is left to tell.
+                    return;
+                }
+            }
+            Err(StreamError::Closed) => break Ok(None),
+            Err(error) => {
+                tracing::debug!("isyswasfa: reading standard input failed: {error:#}");
+                break Err(Some(Box::new(Val::Enum("io".to_string()))));
+            }
+        }
+    };
+    drop(contents);
+    let _ = done.write(Val::Result(outcome));
 }
 
 async fn copy(

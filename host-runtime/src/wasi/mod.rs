@@ -9,10 +9,12 @@ pub mod random;
 use wasmtime::Result;
 use wasmtime::component::Linker;
 
+use wasmtime_wasi::WasiView;
+
 use crate::ctx::IsyswasfaView;
 
 /// Adds every lowered WASI 0.3 interface of this module to `linker`.
-pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
+pub fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
     clocks::add_to_linker(linker)?;
     cli::add_to_linker(linker)?;
     random::add_to_linker(linker)?;
