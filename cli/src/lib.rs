@@ -2,6 +2,7 @@
 //! build on one another (`serve` and `run` take what `compose` produces).
 //!
 //! - [`serve`]: an HTTP server whose requests a component's `wasi:http/handler` handles.
+//! - [`wasi_options`]: the `-S` WASI settings `run` and `serve` share.
 //!
 //! Composition (`isyswasfa compose`) is the library crate `isyswasfa-compose`; the command only
 //! reads the files it names and writes the result.
@@ -9,3 +10,4 @@
 #![warn(missing_docs)]
 
 pub mod serve;
+pub mod wasi_options;

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use isyswasfa::serve::NativeState;
+use isyswasfa::wasi_options::{WasiOption, WasiOptions};
 use isyswasfa_host::{Host, IsyswasfaCtx, POLL_PREFIX, RESULT_SUFFIX, START_SUFFIX, State};
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
@@ -34,6 +35,11 @@ pub struct RunArgs {
     /// has here (left unset when it has none), as with `wasmtime run`. Repeat for more.
     #[arg(long = "env", value_name = "NAME[=VALUE]", value_parser = parse_env)]
     pub env: Vec<EnvVar>,
+    /// WASI settings, as `wasmtime run -S` names them: `max-resources=N`, `max-random-size=N`,
+    /// `max-http-fields-size=N`, `inherit-env`, `inherit-network`, `allow-ip-name-lookup`,
+    /// `tcp`, `udp` (`=n` turns a switch off). Repeat, or separate with commas.
+    #[arg(short = 'S', value_name = "NAME[=VALUE]", value_delimiter = ',', value_parser = WasiOption::parse)]
+    pub wasi: Vec<WasiOption>,
     /// Arguments for the component (its `wasi:cli/environment` arguments).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
@@ -122,7 +128,12 @@ async fn run_async(args: &RunArgs) -> Result<ExitCode> {
     let host = Host::instantiate(
         Store::new(
             &engine,
-            State::with(wasi_ctx(args), IsyswasfaCtx::default()),
+            State::with(
+                wasi_ctx(args),
+                WasiOptions(args.wasi.clone())
+                    .apply_to_host(IsyswasfaCtx::builder())
+                    .build(),
+            ),
         ),
         &linker,
         &component,
@@ -345,11 +356,8 @@ fn type_name(ty: &Type) -> String {
     }
 }
 
-/// Defines every function of the imported interfaces that the host does not provide (neither
-/// WASI nor isyswasfa's own) as a function that traps when called. wasmtime's
-/// `define_unknown_imports_as_traps` cannot be used: it would also redefine the resource types
-/// that interfaces name from one another (`use`) as new, different ones.
-/// WASI for the component: the process's stdio and network, and `args` after its name.
+/// WASI for the component: the process's stdio and network, and `args` after its name; the
+/// `--env` variables (after this process's, with `-S inherit-env`) and the other `-S` settings.
 fn wasi_ctx(args: &RunArgs) -> wasmtime_wasi::WasiCtx {
     let path = args.component.display();
     let mut program = vec![
@@ -358,13 +366,18 @@ fn wasi_ctx(args: &RunArgs) -> wasmtime_wasi::WasiCtx {
             .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned()),
     ];
     program.extend(args.args.iter().cloned());
-    wasmtime_wasi::WasiCtx::builder()
-        .inherit_stdio()
+    let options = WasiOptions(args.wasi.clone());
+    let mut wasi = wasmtime_wasi::WasiCtx::builder();
+    wasi.inherit_stdio()
         .inherit_network()
         .allow_tcp(true)
-        .args(&program)
-        .envs(&env_values(&args.env))
-        .build()
+        .args(&program);
+    if options.inherit_env() {
+        wasi.inherit_env();
+    }
+    wasi.envs(&env_values(&args.env));
+    options.apply_to_wasi(&mut wasi);
+    wasi.build()
 }
 
 fn crate_engine() -> Result<Engine> {
@@ -390,7 +403,9 @@ async fn run_native(
     if args.trap_unknown_imports {
         linker.define_unknown_imports_as_traps(component)?;
     }
-    let mut store = Store::new(engine, NativeState::new(wasi_ctx(args)));
+    let mut state = NativeState::new(wasi_ctx(args));
+    state.apply_limits(&WasiOptions(args.wasi.clone()));
+    let mut store = Store::new(engine, state);
     // The engine interrupts on each epoch tick (the CPU deadline of polyfilled guests): go on.
     store.set_epoch_deadline(1);
     store.epoch_deadline_async_yield_and_update(1);
@@ -444,6 +459,10 @@ async fn run_native(
     })
 }
 
+/// Defines every function of the imported interfaces that the host does not provide (neither
+/// WASI nor isyswasfa's own) as a function that traps when called. wasmtime's
+/// `define_unknown_imports_as_traps` cannot be used: it would also redefine the resource types
+/// that interfaces name from one another (`use`) as new, different ones.
 fn trap_unknown_imports(
     linker: &mut wasmtime::component::Linker<State>,
     engine: &Engine,

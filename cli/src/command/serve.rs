@@ -14,6 +14,7 @@ use isyswasfa::serve::{
     DEFAULT_MAX_CONCURRENT_CONNECTIONS, DEFAULT_MAX_CONCURRENT_REQUESTS,
     DEFAULT_MAX_INSTANCE_CONCURRENCY, DEFAULT_MAX_INSTANCE_REUSE, ServeConfig, Server,
 };
+use isyswasfa::wasi_options::{WasiOption, WasiOptions};
 use tokio::sync::watch;
 
 /// Arguments of `isyswasfa serve`.
@@ -68,6 +69,12 @@ pub struct ServeArgs {
     /// has here (left unset when it has none), as with `wasmtime serve`. Repeat for more.
     #[arg(long = "env", value_name = "NAME[=VALUE]", value_parser = super::run::parse_env)]
     pub env: Vec<super::run::EnvVar>,
+    /// WASI settings, as `wasmtime serve -S` names them: `max-resources=N`,
+    /// `max-random-size=N`, `max-http-fields-size=N`, `inherit-env`, `inherit-network`,
+    /// `allow-ip-name-lookup`, `tcp`, `udp` (`=n` turns a switch off). Repeat, or separate with
+    /// commas.
+    #[arg(short = 'S', value_name = "NAME[=VALUE]", value_delimiter = ',', value_parser = WasiOption::parse)]
+    pub wasi: Vec<WasiOption>,
 }
 
 /// The most requests or connections a flag may allow: far above what one process can serve,
@@ -149,6 +156,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.addr))?;
         let local = listener.local_addr()?;
+        let options = WasiOptions(args.wasi.clone());
         let config = ServeConfig {
             addr: args.addr,
             max_concurrent_requests: args.max_concurrent_requests,
@@ -156,7 +164,15 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             max_instance_concurrency: args.max_instance_concurrency.max(1),
             max_instance_reuse: args.max_instance_reuse.max(1),
             shutdown_grace: args.shutdown_grace,
-            env: super::run::env_values(&args.env),
+            env: {
+                let mut env = Vec::new();
+                if options.inherit_env() {
+                    env.extend(std::env::vars());
+                }
+                env.extend(super::run::env_values(&args.env));
+                env
+            },
+            wasi: options,
             max_concurrent_connections: args.max_concurrent_connections,
             header_read_timeout: args.header_read_timeout,
             max_memory_size: args.max_memory_size,

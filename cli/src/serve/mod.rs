@@ -74,6 +74,8 @@ pub struct ServeConfig {
     /// Where the guests may send requests (polyfilled components). `isyswasfa serve` adds the
     /// server's own address to its deny list, so a guest cannot make the server call itself.
     pub outbound: isyswasfa_host::wasi::http::OutboundPolicy,
+    /// The `-S` WASI settings of every instance (limits, network).
+    pub wasi: crate::wasi_options::WasiOptions,
 }
 
 /// Default of [`ServeConfig::max_concurrent_requests`].
@@ -119,6 +121,7 @@ impl Default for ServeConfig {
             max_memory_size: None,
             write_stall_timeout: DEFAULT_WRITE_STALL_TIMEOUT,
             outbound: Default::default(),
+            wasi: Default::default(),
         }
     }
 }

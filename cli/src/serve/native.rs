@@ -90,6 +90,7 @@ impl Native {
                 next_instance: AtomicU64::new(1),
                 env: config.env.clone(),
                 max_memory_size: config.max_memory_size,
+                wasi: config.wasi.clone(),
             }),
         })
     }
@@ -128,6 +129,7 @@ struct Instances {
     next_instance: AtomicU64,
     env: Vec<(String, String)>,
     max_memory_size: Option<usize>,
+    wasi: crate::wasi_options::WasiOptions,
     stopping: Arc<AtomicBool>,
 }
 
@@ -140,7 +142,7 @@ impl HandlerState for Instances {
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
         let mut store = Store::new(
             &self.engine,
-            NativeState::served(&self.env, self.max_memory_size),
+            NativeState::served(&self.env, self.max_memory_size, &self.wasi),
         );
         store.limiter(|state| &mut state.memory);
         // The engine interrupts on every epoch tick: let native guests go on, yielding to tokio
@@ -284,18 +286,42 @@ impl NativeState {
         }
     }
 
-    /// What served instances get: the server's stdout and stderr, the `--env` variables, and
-    /// `--max-memory-size`.
-    fn served(env: &[(String, String)], max_memory_size: Option<usize>) -> Self {
-        Self::limited(
-            WasiCtx::builder()
-                .inherit_stdout()
-                .inherit_stderr()
-                .envs(env)
-                .build(),
-            max_memory_size,
-        )
+    /// Applies the `-S` limits a store without an isyswasfa context keeps: its resource table's
+    /// size and the HTTP fields size (the others are the WASI context's).
+    pub fn apply_limits(&mut self, options: &crate::wasi_options::WasiOptions) {
+        if let Some(n) = options.max_resources() {
+            self.table.set_max_capacity(n);
+        }
+        for option in &options.0 {
+            if let crate::wasi_options::WasiOption::MaxHttpFieldsSize(bytes) = *option {
+                self.http.set_field_size_limit(bytes);
+            }
+        }
     }
+
+    /// What served instances get: the server's stdout and stderr, the `--env` variables,
+    /// `--max-memory-size` and the `-S` settings.
+    fn served(
+        env: &[(String, String)],
+        max_memory_size: Option<usize>,
+        options: &crate::wasi_options::WasiOptions,
+    ) -> Self {
+        let mut state = Self::limited(served_wasi(env, options), max_memory_size);
+        state.apply_limits(options);
+        state
+    }
+}
+
+/// The WASI context of a served instance, polyfilled or native: the server's stdout and stderr,
+/// `env`, and the `-S` settings.
+pub(super) fn served_wasi(
+    env: &[(String, String)],
+    options: &crate::wasi_options::WasiOptions,
+) -> WasiCtx {
+    let mut wasi = WasiCtx::builder();
+    wasi.inherit_stdout().inherit_stderr().envs(env);
+    options.apply_to_wasi(&mut wasi);
+    wasi.build()
 }
 
 impl WasiView for NativeState {

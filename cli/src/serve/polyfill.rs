@@ -31,6 +31,7 @@ pub(super) struct Polyfill {
     env: Vec<(String, String)>,
     max_memory_size: Option<usize>,
     outbound: isyswasfa_host::wasi::http::OutboundPolicy,
+    wasi: crate::wasi_options::WasiOptions,
 }
 
 /// One instance and how much it is used.
@@ -92,6 +93,7 @@ impl Polyfill {
             env: config.env.clone(),
             max_memory_size: config.max_memory_size,
             outbound: config.outbound.clone(),
+            wasi: config.wasi.clone(),
         })
     }
 
@@ -179,23 +181,18 @@ impl Polyfill {
             }
         }
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
-        let state = State::with(
-            wasmtime_wasi::WasiCtx::builder()
-                .inherit_stdout()
-                .inherit_stderr()
-                .envs(&self.env)
-                .build(),
-            {
-                let builder = IsyswasfaCtx::builder()
+        let state = State::with(super::native::served_wasi(&self.env, &self.wasi), {
+            let builder = self.wasi.apply_to_host(
+                IsyswasfaCtx::builder()
                     .label(format!("instance {id}"))
-                    .outbound_policy(self.outbound.clone());
-                match self.max_memory_size {
-                    Some(bytes) => builder.max_memory_size(bytes),
-                    None => builder,
-                }
-                .build()
-            },
-        );
+                    .outbound_policy(self.outbound.clone()),
+            );
+            match self.max_memory_size {
+                Some(bytes) => builder.max_memory_size(bytes),
+                None => builder,
+            }
+            .build()
+        });
         let host = Host::instantiate_pre(Store::new(&self.engine, state), &self.pre)
             .await
             .map_err(anyhow::Error::from)?;

@@ -370,6 +370,61 @@ fn port_run_env() {
     );
 }
 
+/// Point 14: `-S` takes wasmtime's WASI settings: `-S inherit-env` gives the component this
+/// process's environment (before the `--env` ones), polyfilled and native alike; a setting
+/// isyswasfa does not support is refused by name, with the list of those it does.
+#[test]
+fn port_run_wasi_options() {
+    let mut outputs = Vec::new();
+    for guest in [Guest::PortDropinCommand, Guest::PortDropinCommandNative] {
+        let component = dropin_guest(guest);
+        let args: [&std::ffi::OsStr; 4] = [
+            "run".as_ref(),
+            "-S".as_ref(),
+            "inherit-env,max-resources=5000".as_ref(),
+            component.as_os_str(),
+        ];
+        let outcome = isyswasfa_timed(
+            &args,
+            &[("ISYSWASFA_DROPIN_INHERITED", "from the parent")],
+            Duration::from_secs(60),
+        );
+        assert!(outcome.success, "{guest:?}: {}", outcome.stderr);
+        assert!(
+            outcome
+                .stdout
+                .contains("\nISYSWASFA_DROPIN_INHERITED=from the parent\n"),
+            "{guest:?}: {}",
+            outcome.stdout
+        );
+        outputs.push(outcome.stdout);
+    }
+    assert_eq!(
+        outputs[0], outputs[1],
+        "polyfilled (left) and native (right)"
+    );
+
+    let component = dropin_guest(Guest::PortDropinCommand);
+    let args: [&std::ffi::OsStr; 4] = [
+        "run".as_ref(),
+        "-S".as_ref(),
+        "hostcall-fuel=100".as_ref(),
+        component.as_os_str(),
+    ];
+    let refused = isyswasfa_timed(&args, &[], Duration::from_secs(60));
+    assert!(!refused.success, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("`-S hostcall-fuel` is a wasmtime option isyswasfa does not support")
+            && refused
+                .stderr
+                .contains("supported: max-resources, max-random-size"),
+        "{}",
+        refused.stderr
+    );
+}
+
 /// Point 9 (stdin): a command reads `wasi:cli/stdin@0.3.0` to its end: the bytes `isyswasfa run`
 /// got on its own standard input, then `ok`; polyfilled and native alike.
 #[test]

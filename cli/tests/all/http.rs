@@ -374,6 +374,17 @@ async fn http_guest_resource_flood() {
     assert_eq!((next.status.as_u16(), &next.body[..]), (200, &b"ok"[..]));
 }
 
+/// `serve -S max-resources=500` (wasmtime's name) caps each instance's resource table there.
+#[tokio::test]
+async fn serve_wasi_options() {
+    let server = ServeProcess::start(&Guest::HttpFaults.path(), &["-S", "max-resources=500"]);
+    let answer = get(&server.url, "/fields-flood").await;
+    assert_eq!(answer.status, 500);
+    let cause = "`[constructor]fields`: the store already holds 500 resources";
+    let logged = eventually(Duration::from_secs(5), || server.log().contains(cause)).await;
+    assert!(logged, "{}", server.log());
+}
+
 /// `fields.from-list` with 25 000 distinct empty-valued names (beyond what an `http::HeaderMap`
 /// can hold, which panics when appended to without a check): the guest gets `size-exceeded`,
 /// the host does not panic, and the next request is served by the same process.

@@ -13,7 +13,7 @@ use wasmtime::component::{Linker, Resource, Val};
 use wasmtime::{Result, bail};
 use wasmtime_wasi::WasiView;
 use wasmtime_wasi::cli::WasiCliView;
-use wasmtime_wasi::p2::{InputStream as _, Pollable as _};
+use wasmtime_wasi::p2::Pollable as _;
 
 use crate::ctx::IsyswasfaView;
 use crate::pipes::FutureWriter;
