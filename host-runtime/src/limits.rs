@@ -20,6 +20,11 @@ pub use isyswasfa_protocol::tasks::{
 /// write in one go, and the most host memory one byte pipe can hold, since writes beyond the room
 /// left give back the excess.
 pub const BYTE_CAPACITY: usize = 64 * 1024;
+/// The most bytes one `stream<u8>` write may offer. The host takes at most the pipe's room and
+/// gives the rest back, which costs it a copy of the rest; offering more than this in one call is
+/// refused, so that one call is never more than a few milliseconds of host work, which a guest's
+/// CPU deadline would not see (isyswasfa's guests offer at most 64 KiB per write).
+pub const MAX_BYTES_PER_WRITE: usize = 4 * 1024 * 1024;
 /// Buffer size of a stream of any other payload, in values: each value is a [`Val`](wasmtime::component::Val) tree of
 /// unbounded size, so fewer of them are buffered.
 pub const VALUE_CAPACITY: usize = 64;

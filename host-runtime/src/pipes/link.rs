@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{
-    Component, Linker, LinkerInstance, Resource, ResourceAny, ResourceType, Val,
+    Component, Linker, LinkerInstance, Resource, ResourceAny, ResourceType, Val, WasmList,
 };
 use wasmtime::{AsContextMut, Engine, Result, StoreContextMut, bail, format_err};
 
 use crate::ctx::IsyswasfaView;
 use crate::funcs::func_wrap_async_with_store;
+use crate::limits::MAX_BYTES_PER_WRITE;
 use crate::pipes::element::AnyPipe;
 use crate::pipes::element::End;
 use crate::pipes::element::PipeElement;
@@ -211,10 +212,23 @@ fn add_op<T: IsyswasfaView + 'static>(
         ),
         ("stream-u8", _, End::Writer) => instance.func_wrap(
             func,
-            move |mut store, (end, values): (Resource<WriterEnd>, Vec<u8>)| {
+            move |mut store, (end, values): (Resource<WriterEnd>, WasmList<u8>)| {
                 let pipe = bytes(target.get(&mut store, end.rep(), End::Writer)?)?;
+                // The offered bytes stay in the guest's memory (no copy of the whole list);
+                // only what fits is copied into the pipe.
+                if values.len() > MAX_BYTES_PER_WRITE {
+                    return Err(isyswasfa_protocol::Error::limit(format!(
+                        "isyswasfa: `{}` was offered {} bytes in one call; a write may offer at \
+                         most {MAX_BYTES_PER_WRITE} (`isyswasfa_host::limits::MAX_BYTES_PER_WRITE`)",
+                        target.call,
+                        values.len()
+                    ))
+                    .into());
+                }
+                let offered = values.as_le_slice(&store);
                 // The excess beyond the room left comes back, as when the reader is gone.
-                Ok((pipe.push(values).unwrap_or_else(|all| all),))
+                let taken = pipe.push_slice(offered).unwrap_or(0);
+                Ok((offered[taken..].to_vec(),))
             },
         ),
         ("stream", _, End::Reader) => instance.func_wrap(

@@ -371,6 +371,43 @@ async fn pipe_write_beyond_room() -> Result<()> {
     Ok(())
 }
 
+/// One guest `write_all` of 64 MiB costs about four times one of 16 MiB, not sixteen: each write
+/// offers the host one chunk, not the whole rest of the buffer (which made a big `write_all`
+/// quadratic in host copying). The best of two runs of each, after a warm-up.
+#[tokio::test]
+async fn write_all_is_linear() -> Result<()> {
+    let host = common::streams().await?;
+    let flood = host.func::<(u32,), Stream>(STREAMS, "flood-bytes").await?;
+    let mut time = async |bytes: u32| -> Result<Duration> {
+        let mut best = Duration::MAX;
+        for _ in 0..2 {
+            let started = std::time::Instant::now();
+            let out = host.call(&flood, (bytes,)).await?;
+            let mut reader = host.open_stream::<u8>(out).await?;
+            let mut buf = vec![0; 1 << 20];
+            let mut read = 0usize;
+            loop {
+                match tokio::io::AsyncReadExt::read(&mut reader, &mut buf).await? {
+                    0 => break,
+                    n => read += n,
+                }
+            }
+            assert_eq!(read, bytes as usize);
+            best = best.min(started.elapsed());
+        }
+        Ok(best)
+    };
+    time(1 << 20).await?;
+    let small = time(16 << 20).await?;
+    let large = time(64 << 20).await?;
+    assert!(
+        large < small * 6,
+        "64 MiB took {large:?}, 16 MiB {small:?}: {:.1}×",
+        large.as_secs_f64() / small.as_secs_f64()
+    );
+    Ok(())
+}
+
 /// The buffer sizes are the store's setting: the same floods stop at the smaller capacities.
 #[tokio::test]
 async fn stream_capacities_are_configurable() -> Result<()> {

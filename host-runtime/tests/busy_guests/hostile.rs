@@ -434,6 +434,44 @@ async fn hostile_busy_loop() -> Result<()> {
     Ok(())
 }
 
+/// A loop of 64 MiB writes into an unread byte stream, with a 300 ms CPU budget: each write
+/// would make the host copy the offer and what it gives back (128 MiB of host copying per call,
+/// which the CPU deadline does not see, so 1 000 of them took tens of seconds); the first one is refused as over the per-write limit, naming it,
+/// well within a second, while another host keeps answering (`attack_in` checks that during
+/// the attack).
+#[tokio::test]
+async fn hostile_huge_byte_writes() -> Result<()> {
+    let _timing = timing::exclusive().await;
+    common::component(Guest::Hostile);
+    common::component(Guest::RoundTrip);
+    let started = Instant::now();
+    let error = attack_in(
+        "huge-byte-writes",
+        State::with_isyswasfa(
+            isyswasfa_host::IsyswasfaCtx::builder()
+                .cpu_budget(Duration::from_millis(300))
+                .build(),
+        ),
+    )
+    .await?;
+    let took = started.elapsed();
+    expect(
+        &error,
+        &[
+            "`stream-u8-write` was offered 67108864 bytes in one call",
+            "`isyswasfa_host::limits::MAX_BYTES_PER_WRITE`",
+        ],
+    );
+    assert_eq!(
+        error.cause,
+        Some(ErrorKind::LimitExceeded),
+        "{}",
+        error.message
+    );
+    assert!(took < Duration::from_secs(1), "stopped after {took:?}");
+    Ok(())
+}
+
 /// Calls `slow` with `mode` on a fresh hostile host, after a call that works; returns the
 /// error the call ended with, after checking that the host stays broken with it and that
 /// another host is unharmed.

@@ -13,7 +13,7 @@ use std::cell::{Cell, RefCell};
 
 use component::hostile::isyswasfa_ops_hostile as ops;
 use isyswasfa::isyswasfa::isyswasfa::Poller;
-use isyswasfa::pipes::{future_u32, stream_u32};
+use isyswasfa::pipes::{future_u32, stream_u32, stream_u8};
 use wasi::clocks::monotonic_clock as clock;
 
 /// An hour, in nanoseconds: a wait that never ends during a test.
@@ -256,6 +256,18 @@ impl Guest for Component {
                 ops::stream_u32_write(&forged, &[1, 2, 3]);
                 std::mem::forget(forged);
                 drop((writer, reader));
+            }
+            // Writes 64 MiB into a byte stream nobody reads, again and again, in one entry (512
+            // MiB would be refused by wasmtime itself: it copies at most 128 MiB per host call):
+            // each write gives nearly all of it back, so only the host's work on the offered
+            // bytes (not the guest's own computing) could make this take long.
+            "huge-byte-writes" => {
+                let (writer, _reader) = stream_u8::new();
+                let huge = vec![7u8; 64 << 20];
+                for _ in 0..1_000 {
+                    let back = ops::stream_u8_write(&writer, &huge);
+                    std::hint::black_box(back);
+                }
             }
             other => panic!("hostile: no attack `{other}`"),
         })
