@@ -73,6 +73,23 @@ async fn hostile_pipe_written_as_other_payload() -> Result<()> {
     Ok(())
 }
 
+/// The `wasi:http` host functions check the pipes they are handed as the typed operations do:
+/// the reader of a `future<result<_, error-code>>` given to `response.new` as its trailers (a
+/// guest whose WIT says so passes wasmtime's type check) is refused, naming the call and the pipe.
+#[tokio::test]
+async fn hostile_http_trailers_of_other_payload() -> Result<()> {
+    let _timing = timing::shared().await;
+    let error = cross("http-trailers").await?;
+    assert!(
+        error.contains(
+            "`wasi:http/types#[static]response.new` was given a pipe of \
+             `future-result-none-wasi-http-types-error-code`"
+        ),
+        "{error}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn hostile_ops_disagree_on_payload() -> Result<()> {
     let _timing = timing::shared().await;

@@ -37,6 +37,13 @@ impl Guest for Component {
                 let rejected = ops::stream_string_write(&writer, &["not a u32".to_string()]);
                 format!("wrote, {} rejected", rejected.len())
             }
+            "http-trailers" => {
+                use isyswasfa::pipes::future_result_none_wasi_http_types_error_code as result;
+                use wasi::http::types::{Fields, Response};
+                let (_writer, reader) = result::new();
+                let (_response, _sent) = Response::new(Fields::new(), None, reader);
+                "made a response".to_string()
+            }
             other => panic!("hostile-pipes: no attack `{other}`"),
         }
     }

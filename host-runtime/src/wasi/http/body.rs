@@ -96,9 +96,16 @@ impl Body {
                 bail!("isyswasfa: the body given to `new` is not a `stream<u8>`")
             }
         };
-        let trailers = match take_reader(store, trailers)? {
-            AnyPipe::Values(pipe) => pipe,
-            other => {
+        let call = message.constructor();
+        let trailers = match take_typed_reader(store, trailers, TRAILERS_PIPE, call) {
+            Ok(AnyPipe::Values(pipe)) => pipe,
+            Err(error) => {
+                if let Some(contents) = contents {
+                    contents.close_reader();
+                }
+                return Err(error);
+            }
+            Ok(other) => {
                 other.close(End::Reader);
                 if let Some(contents) = contents {
                     contents.close_reader();
@@ -143,7 +150,7 @@ impl Body {
         store: &mut StoreContextMut<'_, T>,
         res: Resource<ReaderEnd>,
     ) -> Result<(Resource<ReaderEnd>, Resource<ReaderEnd>)> {
-        let res = match take_reader(store, res)? {
+        let res = match take_typed_reader(store, res, RESULT_PIPE, "consume-body")? {
             AnyPipe::Values(pipe) => pipe,
             other => {
                 other.close(End::Reader);
@@ -314,6 +321,26 @@ fn resolver<T: IsyswasfaView + Send + 'static>(weak: Option<WeakHost<T>>) -> Tra
     })
 }
 
+/// The pipe interface of a `future<result<option<trailers>, error-code>>`, as the lowering names
+/// it: the only pipe a message's trailers may come in.
+const TRAILERS_PIPE: &str =
+    "future-result-option-wasi-http-types-fields-wasi-http-types-error-code";
+/// The pipe interface of a `future<result<_, error-code>>` (`consume-body`'s `res`).
+const RESULT_PIPE: &str = "future-result-none-wasi-http-types-error-code";
+
+/// Takes the reading end `end` a guest handed to `call`, checking that its pipe carries
+/// `payload` (or binding it, for a pipe the host made), as the typed pipe operations check: a
+/// guest cannot pass the end of another payload's pipe where `wasi:http` expects this one.
+fn take_typed_reader<T: IsyswasfaView>(
+    store: &mut StoreContextMut<'_, T>,
+    end: Resource<ReaderEnd>,
+    payload: &str,
+    call: &str,
+) -> Result<AnyPipe> {
+    let pipes = &mut store.data_mut().isyswasfa().ctx.pipes;
+    pipes.remove_for(end.rep(), End::Reader, &Arc::from(payload), call)
+}
+
 /// Which message a guest's body belongs to (its size error names it).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Message {
@@ -321,6 +348,16 @@ pub(crate) enum Message {
     Request,
     /// A response's (`response.new`).
     Response,
+}
+
+impl Message {
+    /// The constructor that takes the message's body, for messages.
+    fn constructor(self) -> &'static str {
+        match self {
+            Self::Request => "wasi:http/types#[static]request.new",
+            Self::Response => "wasi:http/types#[static]response.new",
+        }
+    }
 }
 
 /// Where a guest body whose "transmitted" future someone else writes puts its own failure.
