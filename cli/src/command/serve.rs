@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// connection is closed, e.g. `30s`.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub write_stall_timeout: Duration,
+    /// How long a guest's read of a request body may wait for the client to send a byte before
+    /// the body fails, e.g. `30s`.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub read_stall_timeout: Duration,
     /// Let guests send requests only to these destinations (repeat for more): `HOST`,
     /// `HOST:PORT`, `IP`, `IP:PORT` or `CIDR` such as `10.0.0.0/8`. Default: anywhere not denied.
     #[arg(long = "outbound-allow", value_name = "DESTINATION")]
@@ -177,6 +181,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             header_read_timeout: args.header_read_timeout,
             max_memory_size: args.max_memory_size,
             write_stall_timeout: args.write_stall_timeout,
+            read_stall_timeout: args.read_stall_timeout,
             outbound: {
                 use isyswasfa_host::wasi::http::{Destination, OutboundPolicy};
                 // The server itself: a guest calling it would loop through it.

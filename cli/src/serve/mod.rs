@@ -34,6 +34,9 @@ use http_body::Frame;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
+
+/// A request's body as the backends get it: the network's, with the read-stall timeout.
+type RequestBody = stall::ReadStallBody<Incoming>;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use isyswasfa_host::wasi::http::BodyError;
 use tokio::net::TcpListener;
@@ -71,6 +74,10 @@ pub struct ServeConfig {
     /// How long writing a response may wait for a client that takes none of its bytes; then
     /// the connection is closed (the response aborted), freeing its instance and its slot.
     pub write_stall_timeout: Duration,
+    /// How long a guest's read of a request body may wait for the client to send a byte; then
+    /// the body fails (the guest sees an error), so a client that stops or trickles its upload
+    /// cannot hold an instance and a slot forever.
+    pub read_stall_timeout: Duration,
     /// Where the guests may send requests (polyfilled components). `isyswasfa serve` adds the
     /// server's own address to its deny list, so a guest cannot make the server call itself.
     pub outbound: isyswasfa_host::wasi::http::OutboundPolicy,
@@ -96,6 +103,9 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of [`ServeConfig::write_stall_timeout`]: a client on a slow network still takes
 /// some bytes every few seconds; one that takes none for this long has stopped reading.
 pub const DEFAULT_WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of [`ServeConfig::read_stall_timeout`]: the same reasoning for uploads (nginx's
+/// `client_body_timeout`, also between two reads, is 60 s).
+pub const DEFAULT_READ_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first pause after `accept` fails (typically `EMFILE`: out of file descriptors, which
 /// fails again at once on every retry); it doubles on each further failure up to
 /// [`MAX_ACCEPT_BACKOFF`], so the accept loop never spins.
@@ -120,6 +130,7 @@ impl Default for ServeConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_memory_size: None,
             write_stall_timeout: DEFAULT_WRITE_STALL_TIMEOUT,
+            read_stall_timeout: DEFAULT_READ_STALL_TIMEOUT,
             outbound: Default::default(),
             wasi: Default::default(),
         }
@@ -230,7 +241,7 @@ impl Backend {
     async fn handle(
         &self,
         id: u64,
-        request: http::Request<Incoming>,
+        request: http::Request<RequestBody>,
         timeout: Option<Duration>,
     ) -> Result<http::Response<ServedBody>, Failure> {
         match self {
@@ -418,6 +429,8 @@ impl Server {
             Ok(permit) => permit,
             Err(_) => return error_response(id, &summary, "the server is shutting down"),
         };
+        let request =
+            request.map(|body| stall::ReadStallBody::new(body, self.config.read_stall_timeout));
         let outcome = self
             .backend
             .handle(id, request, self.config.request_timeout)

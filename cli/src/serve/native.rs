@@ -104,9 +104,19 @@ impl Native {
     pub(super) async fn handle(
         &self,
         id: u64,
-        request: http::Request<Incoming>,
+        request: http::Request<super::RequestBody>,
     ) -> Result<http::Response<ServedBody>, Failure> {
-        let request = request.map(|body| body.map_err(HttpError::Hyper).boxed_unsync());
+        let request = request.map(|body| {
+            body.map_err(|error| match error {
+                super::stall::ReadStallError::Body(error) => HttpError::Hyper(error),
+                // wasmtime-wasi-http reports a body that failed for an I/O reason so.
+                stalled => HttpError::Connect(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    stalled.to_string(),
+                )),
+            })
+            .boxed_unsync()
+        });
         let response = self.handler.handle(id, request).await.map_err(|error| {
             match (error.is::<ExpirationError>(), self.timeout) {
                 // wasmtime-wasi-http's own expiry of the instance races our timer; say it the

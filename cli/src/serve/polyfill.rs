@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use hyper::body::Incoming;
 use isyswasfa_host::wasi::http::{Body, HandleError, Handler};
 use isyswasfa_host::{Host, IsyswasfaCtx, State};
 use wasmtime::component::{Component, InstancePre};
@@ -124,7 +123,7 @@ impl Polyfill {
     pub(super) async fn handle(
         self: &Arc<Self>,
         id: u64,
-        request: http::Request<Incoming>,
+        request: http::Request<super::RequestBody>,
         timeout: Option<Duration>,
     ) -> Result<http::Response<ServedBody>, Failure> {
         let slot = self.acquire().await.map_err(|e| format!("{e:#}"))?;

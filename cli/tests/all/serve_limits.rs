@@ -365,6 +365,51 @@ async fn serve_slow_reader_releases_permit() {
     assert!(closed.is_ok(), "the stalled connection is still open");
 }
 
+/// A client that sends half its upload and then nothing holds the only request slot (its
+/// handler is reading the body) until the read-stall timeout fails the body; then the next
+/// client is served.
+#[tokio::test]
+async fn serve_trickled_upload_releases_permit() {
+    let server = ServeProcess::start(
+        &Guest::HttpFaults.path(),
+        &[
+            "--max-concurrent-requests",
+            "1",
+            "--read-stall-timeout",
+            "500ms",
+        ],
+    );
+    let mut uploader = TcpStream::connect(address(&server)).await.unwrap();
+    // `/drop-trailers` reads the whole body before it answers.
+    uploader
+        .write_all(
+            b"POST /drop-trailers HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n0123456789",
+        )
+        .await
+        .unwrap();
+    // Let the request take the slot before the next one comes.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let began = Instant::now();
+    let next = tokio::time::timeout(Duration::from_secs(10), get(&server.url, "/"))
+        .await
+        .unwrap_or_else(|_| panic!("the slot was never released: {}", server.log()));
+    assert_eq!(next.status, 200);
+    assert!(
+        began.elapsed() >= Duration::from_millis(300),
+        "served at once: the slot was not held ({:?})",
+        began.elapsed()
+    );
+    // The guest saw its body end after the ten bytes that came, and answered.
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), uploader.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("\r\nread 10\r\n"),
+        "{answer}\n{}",
+        server.log()
+    );
+}
+
 /// The hash-all guest's answer for `urls` (one line per URL: a hash or `error CODE`).
 async fn hash_all(server: &ServeProcess, urls: &[String]) -> String {
     let mut builder = http::Request::builder()
