@@ -36,7 +36,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 
 /// A request's body as the backends get it: the network's, with the read-stall timeout.
-type RequestBody = stall::ReadStallBody<Incoming>;
+type RequestBody = isyswasfa_host::wasi::http::StallBody<Incoming>;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use isyswasfa_host::wasi::http::BodyError;
 use tokio::net::TcpListener;
@@ -429,8 +429,9 @@ impl Server {
             Ok(permit) => permit,
             Err(_) => return error_response(id, &summary, "the server is shutting down"),
         };
-        let request =
-            request.map(|body| stall::ReadStallBody::new(body, self.config.read_stall_timeout));
+        let request = request.map(|body| {
+            isyswasfa_host::wasi::http::StallBody::new(body, self.config.read_stall_timeout)
+        });
         let outcome = self
             .backend
             .handle(id, request, self.config.request_timeout)

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use wasmtime::component::{Component, GuestTaskId, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreContextMut};
@@ -108,7 +107,7 @@ impl Native {
     ) -> Result<http::Response<ServedBody>, Failure> {
         let request = request.map(|body| {
             body.map_err(|error| match error {
-                super::stall::ReadStallError::Body(error) => HttpError::Hyper(error),
+                isyswasfa_host::wasi::http::StallError::Body(error) => HttpError::Hyper(error),
                 // wasmtime-wasi-http reports a body that failed for an I/O reason so.
                 stalled => HttpError::Connect(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
@@ -368,14 +367,30 @@ impl WasiHttpHooks for Hooks {
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
-        _options: Option<RequestOptions>,
+        options: Option<RequestOptions>,
         _response_io: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
-        Box::new(send(request))
+        Box::new(send(request, options.unwrap_or_default()))
     }
 }
 
-async fn send(mut request: http::Request<WasiBody>) -> SendResult {
+/// Sends `request` over plain HTTP/1.1, within its `options`' timeouts (as wasmtime's own
+/// client: `connection-timeout`, then `connection-read-timeout` for the response head and
+/// between two frames of its body).
+async fn send(mut request: http::Request<WasiBody>, options: RequestOptions) -> SendResult {
+    /// `future`, failed with `error` once `limit` (if any) has passed.
+    async fn within<T>(
+        limit: Option<Duration>,
+        error: HttpError,
+        future: impl Future<Output = Result<T, HttpError>>,
+    ) -> Result<T, HttpError> {
+        match limit {
+            Some(limit) => tokio::time::timeout(limit, future)
+                .await
+                .map_err(|_| error)?,
+            None => future.await,
+        }
+    }
     let uri = request.uri().clone();
     if uri.scheme() != Some(&http::uri::Scheme::HTTP) {
         // Only plain HTTP: the server is built without rustls.
@@ -387,9 +402,16 @@ async fn send(mut request: http::Request<WasiBody>) -> SendResult {
         authority.host(),
         authority.port_u16().unwrap_or(80)
     );
-    let stream = tokio::net::TcpStream::connect(&address)
-        .await
-        .map_err(HttpError::Connect)?;
+    let stream = within(
+        options.connect_timeout,
+        HttpError::ConnectionTimeout,
+        async {
+            tokio::net::TcpStream::connect(&address)
+                .await
+                .map_err(HttpError::Connect)
+        },
+    )
+    .await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(HttpError::Hyper)?;
@@ -404,14 +426,26 @@ async fn send(mut request: http::Request<WasiBody>) -> SendResult {
             .parse()
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
     }
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(HttpError::Hyper)?;
+    let response = within(
+        options.first_byte_timeout,
+        HttpError::ConnectionReadTimeout,
+        async { sender.send_request(request).await.map_err(HttpError::Hyper) },
+    )
+    .await?;
     let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
         Box::new(async move { outcome.await.unwrap_or(Ok(())) });
-    Ok((
-        response.map(|body| body.map_err(HttpError::Hyper).boxed_unsync()),
-        io,
-    ))
+    let response = match options.between_bytes_timeout {
+        Some(limit) => response.map(|body| {
+            isyswasfa_host::wasi::http::StallBody::new(body, limit)
+                .map_err(|error| match error {
+                    isyswasfa_host::wasi::http::StallError::Body(error) => HttpError::Hyper(error),
+                    isyswasfa_host::wasi::http::StallError::Stalled(_) => {
+                        HttpError::ConnectionReadTimeout
+                    }
+                })
+                .boxed_unsync()
+        }),
+        None => response.map(|body| body.map_err(HttpError::Hyper).boxed_unsync()),
+    };
+    Ok((response, io))
 }

@@ -1,8 +1,7 @@
-//! Stall timeouts against clients that hold a request open without moving it: a connection's
-//! socket with a write-stall timeout (a client that stops reading a response, its receive
-//! window full) and a request body with a read-stall timeout (a client that stops sending, or
-//! trickles, its upload). Either would otherwise hold the request's instance and its
-//! concurrency slot forever.
+//! A connection's socket with a write-stall timeout: a client that stops reading a response
+//! (its receive window full) would otherwise hold the response, its instance and its
+//! concurrency slot forever. (Request bodies get a read-stall timeout from
+//! [`isyswasfa_host::wasi::http::StallBody`].)
 
 use std::io;
 use std::pin::Pin;
@@ -100,90 +99,5 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-}
-
-/// A request body that fails once a read of it has waited `limit` for the client to send a
-/// single byte: a client that trickles its upload, or stops sending it, would otherwise hold its
-/// instance and its concurrency slot for as long as the guest waits for the rest. Only a read
-/// the guest is waiting on is timed (an upload the guest does not read yet is not).
-pub(super) struct ReadStallBody<B> {
-    body: B,
-    limit: Duration,
-    /// Running while a read waits for the client; reset by any frame.
-    stalled: Option<Pin<Box<Sleep>>>,
-}
-
-impl<B> ReadStallBody<B> {
-    pub(super) fn new(body: B, limit: Duration) -> Self {
-        Self {
-            body,
-            limit,
-            stalled: None,
-        }
-    }
-}
-
-/// Why a [`ReadStallBody`] failed: its own body's error, or the client stalled.
-#[derive(Debug)]
-pub(super) enum ReadStallError<E> {
-    /// The body failed by itself.
-    Body(E),
-    /// The client sent nothing for this long while the guest was reading.
-    Stalled(Duration),
-}
-
-impl<E: std::fmt::Display> std::fmt::Display for ReadStallError<E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Body(error) => error.fmt(f),
-            Self::Stalled(limit) => write!(
-                f,
-                "the client sent no bytes of the request body for {limit:?} (--read-stall-timeout)"
-            ),
-        }
-    }
-}
-
-impl<E: std::error::Error + 'static> std::error::Error for ReadStallError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Body(error) => Some(error),
-            Self::Stalled(_) => None,
-        }
-    }
-}
-
-impl<B: http_body::Body + Unpin> http_body::Body for ReadStallBody<B> {
-    type Data = B::Data;
-    type Error = ReadStallError<B::Error>;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<B::Data>, Self::Error>>> {
-        let this = self.get_mut();
-        match Pin::new(&mut this.body).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                this.stalled = None;
-                Poll::Ready(frame.map(|frame| frame.map_err(ReadStallError::Body)))
-            }
-            Poll::Pending => {
-                let limit = this.limit;
-                let timer = this.stalled.get_or_insert_with(|| {
-                    Box::pin(tokio::time::sleep_until(Instant::now() + limit))
-                });
-                ready!(timer.as_mut().poll(cx));
-                Poll::Ready(Some(Err(ReadStallError::Stalled(limit))))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
     }
 }

@@ -317,6 +317,53 @@ async fn dropin_run_native_http_client() {
     );
 }
 
+/// Issue 18 point 8: a request's `between-bytes-timeout` is kept: an upstream that sends part of
+/// its body and then nothing ends the body with `connection-read-timeout` in the trailers,
+/// polyfilled as natively.
+#[tokio::test]
+async fn dropin_between_bytes_timeout() {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let authority = upstream.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = upstream.accept().await {
+            let mut head = [0; 1024];
+            let _ = socket.read(&mut head).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
+                .await;
+            // Then nothing, with the connection kept open.
+            held.push(socket);
+        }
+    });
+    let mut outputs = Vec::new();
+    for guest in [Guest::PortClient, Guest::PortClientNative] {
+        let component = dropin_guest(guest);
+        let authority = authority.clone();
+        let started = std::time::Instant::now();
+        let outcome = tokio::task::spawn_blocking(move || {
+            run(&component, &["fetch-within", &authority, "/", "300"])
+        })
+        .await
+        .expect("running isyswasfa");
+        assert!(outcome.success, "{guest:?}: {}", outcome.stderr);
+        assert!(started.elapsed() < Duration::from_secs(20), "{guest:?}");
+        outputs.push(outcome.stdout);
+    }
+    assert!(
+        outputs[0].starts_with(
+            "status 200\nbody partial\ntrailers Err(ErrorCode::ConnectionReadTimeout)\n"
+        ),
+        "{}",
+        outputs[0]
+    );
+    assert_eq!(
+        outputs[0], outputs[1],
+        "polyfilled (left) and native (right)"
+    );
+}
+
 /// Point 12: the tasks a `run` spawned stop when it returns, as natively: the line the
 /// lingering task would print 300 ms later (after a wait, or after yielding for a second) never
 /// appears.

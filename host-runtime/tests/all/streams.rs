@@ -378,7 +378,7 @@ async fn pipe_write_beyond_room() -> Result<()> {
 async fn write_all_is_linear() -> Result<()> {
     let host = common::streams().await?;
     let flood = host.func::<(u32,), Stream>(STREAMS, "flood-bytes").await?;
-    let mut time = async |bytes: u32| -> Result<Duration> {
+    let time = async |bytes: u32| -> Result<Duration> {
         let mut best = Duration::MAX;
         for _ in 0..2 {
             let started = std::time::Instant::now();

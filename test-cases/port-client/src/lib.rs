@@ -4,6 +4,8 @@
 //!
 //! - `fetch AUTHORITY PATH`: `GET http://AUTHORITY/PATH`; prints the status, the body and what
 //!   the request's transmit future said.
+//! - `fetch-within AUTHORITY PATH MILLIS`: the same with the request option
+//!   `between-bytes-timeout` set to `MILLIS`.
 //! - `linger`: spawns a task that prints a line after 300 ms, and returns from `run` at once.
 //! - `linger-busy`: the same with a task that yields for a second instead of waiting.
 //! - `cli`: prints what `wasi:cli@0.3.0` says of the program (its arguments, environment,
@@ -14,7 +16,7 @@
 
 wit_bindgen::generate!({ path: "wit", world: "client", generate_all });
 
-use wasi::http::types::{Fields, Method, Request, Response, Scheme};
+use wasi::http::types::{Fields, Method, Request, RequestOptions, Response, Scheme};
 use wit_bindgen::StreamResult;
 
 struct Client;
@@ -23,7 +25,10 @@ impl exports::wasi::cli::run::Guest for Client {
     async fn run() -> Result<(), ()> {
         let args: Vec<String> = std::env::args().skip(1).collect();
         match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-            ["fetch", authority, path] => fetch(authority, path).await,
+            ["fetch", authority, path] => fetch(authority, path, None).await,
+            ["fetch-within", authority, path, millis] => {
+                fetch(authority, path, millis.parse::<u64>().ok()).await
+            }
             ["linger"] => {
                 wit_bindgen::spawn_local(async {
                     wasi::clocks::monotonic_clock::wait_for(300_000_000).await;
@@ -58,16 +63,25 @@ impl exports::wasi::cli::run::Guest for Client {
                 Err(())
             }
             _ => {
-                eprintln!("usage: fetch AUTHORITY PATH | linger | linger-busy | cli | exit CODE");
+                eprintln!(
+                    "usage: fetch AUTHORITY PATH | fetch-within AUTHORITY PATH MILLIS | linger | \
+                     linger-busy | cli | exit CODE"
+                );
                 Err(())
             }
         }
     }
 }
 
-async fn fetch(authority: &str, path: &str) -> Result<(), ()> {
+async fn fetch(authority: &str, path: &str, between_bytes_ms: Option<u64>) -> Result<(), ()> {
     let (_, trailers_rx) = wit_future::new(|| Ok(None));
-    let (request, transmitted) = Request::new(Fields::new(), None, trailers_rx, None);
+    let options = between_bytes_ms.map(|millis| {
+        let options = RequestOptions::new();
+        // A fresh options resource is mutable.
+        let _ = options.set_between_bytes_timeout(Some(millis * 1_000_000));
+        options
+    });
+    let (request, transmitted) = Request::new(Fields::new(), None, trailers_rx, options);
     let aimed = request.set_method(&Method::Get).is_ok()
         && request.set_scheme(Some(&Scheme::Http)).is_ok()
         && request.set_authority(Some(authority)).is_ok()

@@ -239,8 +239,13 @@ async fn feed<T: IsyswasfaView + Send + 'static>(
             },
             Some(Err(error)) => {
                 drop(contents);
-                let message = format!("reading the body failed: {error}");
-                let _ = trailers.write(outcome_err(error_code::internal(message)));
+                let code = if is_stall(&*error) {
+                    // As wasmtime reports a `between-bytes-timeout` that ran out.
+                    error_code::named("connection-read-timeout")
+                } else {
+                    error_code::internal(format!("reading the body failed: {error}"))
+                };
+                let _ = trailers.write(outcome_err(code));
                 return;
             }
         }
@@ -319,6 +324,14 @@ fn resolver<T: IsyswasfaView + Send + 'static>(weak: Option<WeakHost<T>>) -> Tra
             .await?
         })
     })
+}
+
+/// Whether a body failed because its sender stalled ([`super::StallBody`]).
+fn is_stall(error: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        error.downcast_ref::<super::StallError<hyper::Error>>(),
+        Some(super::StallError::Stalled(_))
+    )
 }
 
 /// The pipe interface of a `future<result<option<trailers>, error-code>>`, as the lowering names

@@ -244,9 +244,13 @@ async fn exchange(
     })?;
     let (mut parts, body) = response.into_parts();
     remove_forbidden(&mut parts.headers);
+    let body = match options.between_bytes_timeout {
+        Some(nanos) => Body::network(super::StallBody::new(body, Duration::from_nanos(nanos))),
+        None => Body::network(body),
+    };
     Ok(Response {
         status: parts.status.as_u16(),
         headers: parts.headers,
-        body: Body::network(body),
+        body,
     })
 }

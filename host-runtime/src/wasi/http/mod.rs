@@ -10,6 +10,7 @@ mod client;
 pub mod error_code;
 mod fields;
 mod server;
+mod stall;
 pub mod types;
 
 use wasmtime::Result;
@@ -21,6 +22,7 @@ pub use crate::outbound::{Destination, OutboundPolicy};
 pub use body::{Body, BodyError};
 pub use client::{CLIENT, HANDLER};
 pub use server::{HandleError, Handler, handle};
+pub use stall::{StallBody, StallError};
 pub use types::TYPES;
 
 /// Adds `wasi:http/types`, `wasi:http/client` and `wasi:http/handler` (answered by the host's
