@@ -31,6 +31,10 @@ pub struct RunArgs {
     /// Define every import the host does not provide as a function that traps when called.
     #[arg(long)]
     pub trap_unknown_imports: bool,
+    /// Compile the component even if wasmtime's compilation cache has it (the cache is on by
+    /// default, as with `wasmtime run`; `--no-cache` neither reads nor writes it).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Pass an environment variable to the component: `NAME=VALUE`, or `NAME` for the value it
     /// has here (left unset when it has none), as with `wasmtime run`. Repeat for more.
     #[arg(long = "env", value_name = "NAME[=VALUE]", value_parser = parse_env)]
@@ -92,7 +96,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
 
 async fn run_async(args: &RunArgs) -> Result<ExitCode> {
     // The engine `serve` uses: it compiles polyfilled and native WASI 0.3 components alike.
-    let engine = crate_engine()?;
+    let engine = crate_engine(args)?;
     let path = args.component.display();
     let component = Component::from_file(&engine, &args.component)
         .map_err(anyhow::Error::from)
@@ -380,8 +384,12 @@ fn wasi_ctx(args: &RunArgs) -> wasmtime_wasi::WasiCtx {
     wasi.build()
 }
 
-fn crate_engine() -> Result<Engine> {
-    isyswasfa::serve::engine()
+fn crate_engine(args: &RunArgs) -> Result<Engine> {
+    isyswasfa::serve::engine_with(if args.no_cache {
+        isyswasfa::serve::CompileCache::Off
+    } else {
+        isyswasfa::serve::CompileCache::Default
+    })
 }
 
 /// Runs a component that isyswasfa did not build (a native WASI 0.3 component, or a plain WASI

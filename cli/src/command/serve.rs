@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// the body fails, e.g. `30s`.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub read_stall_timeout: Duration,
+    /// Compile the component even if wasmtime's compilation cache has it (the cache is on by
+    /// default, as with `wasmtime serve`; `--no-cache` neither reads nor writes it).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Let guests send requests only to these destinations (repeat for more): `HOST`,
     /// `HOST:PORT`, `IP`, `IP:PORT` or `CIDR` such as `10.0.0.0/8`. Default: anywhere not denied.
     #[arg(long = "outbound-allow", value_name = "DESTINATION")]
@@ -155,7 +159,11 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         .build()
         .context("failed to start the async runtime")?;
     runtime.block_on(async {
-        let engine = isyswasfa::serve::engine()?;
+        let engine = isyswasfa::serve::engine_with(if args.no_cache {
+            isyswasfa::serve::CompileCache::Off
+        } else {
+            isyswasfa::serve::CompileCache::Default
+        })?;
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .with_context(|| format!("cannot listen on {}", args.addr))?;

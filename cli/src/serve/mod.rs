@@ -141,10 +141,36 @@ impl Default for ServeConfig {
 /// async ABI for native WASI 0.3 components, and epoch interruption driven by isyswasfa's one
 /// ticker (the CPU deadline of polyfilled guests; native stores yield on each tick).
 pub fn engine() -> Result<Engine> {
+    engine_with(CompileCache::Off)
+}
+
+/// Whether an engine keeps compiled components on disk between runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompileCache {
+    /// Compile every time.
+    Off,
+    /// wasmtime's compilation cache with its default settings (as `wasmtime run` and `serve`
+    /// have it): machine code for a component already compiled by this wasmtime with this
+    /// configuration is read back instead of compiled again. The directory is the user's
+    /// cache directory (`$XDG_CACHE_HOME/wasmtime` or `~/.cache/wasmtime` on Linux).
+    Default,
+}
+
+/// [`engine`], with or without the compilation cache. A cache that cannot be set up (no home
+/// directory, say) is left off, with a warning: it only saves time.
+pub fn engine_with(cache: CompileCache) -> Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.wasm_component_model_async(true);
     config.epoch_interruption(true);
+    if cache == CompileCache::Default {
+        match wasmtime::Cache::new(wasmtime::CacheConfig::new()) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(error) => tracing::warn!("the compilation cache is off: {error:#}"),
+        }
+    }
     let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
     isyswasfa_host::deadline::start_ticker(&engine)?;
     Ok(engine)

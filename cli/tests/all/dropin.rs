@@ -425,6 +425,41 @@ fn port_run_wasi_options() {
     );
 }
 
+/// `isyswasfa run` keeps compiled components in wasmtime's compilation cache (the user's cache
+/// directory, here `XDG_CACHE_HOME`), as `wasmtime run` does, so a second run does not compile
+/// again; `--no-cache` leaves it alone.
+#[test]
+fn run_compile_cache() {
+    let component = dropin_guest(Guest::PortDropinCommand);
+    let files = |dir: &std::path::Path| -> usize {
+        fn count(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .map(|e| {
+                        if e.path().is_dir() {
+                            count(&e.path())
+                        } else {
+                            1
+                        }
+                    })
+                    .sum()
+            })
+        }
+        count(dir)
+    };
+    for (flags, cached) in [(&["--no-cache"][..], false), (&[][..], true)] {
+        let cache = crate::common::scratch_dir(&format!("run_compile_cache-{cached}"));
+        let mut args: Vec<&std::ffi::OsStr> = vec!["run".as_ref()];
+        args.extend(flags.iter().map(std::ffi::OsStr::new));
+        args.push(component.as_os_str());
+        let vars = [("XDG_CACHE_HOME", cache.to_str().expect("a UTF-8 path"))];
+        let outcome = isyswasfa_timed(&args, &vars, Duration::from_secs(60));
+        assert!(outcome.success, "{}", outcome.stderr);
+        assert_eq!(files(&cache.join("wasmtime")) > 0, cached, "{flags:?}");
+    }
+}
+
 /// Point 9 (stdin): a command reads `wasi:cli/stdin@0.3.0` to its end: the bytes `isyswasfa run`
 /// got on its own standard input, then `ok`; polyfilled and native alike.
 #[test]
