@@ -18,4 +18,5 @@ mod dropin_http;
 mod http;
 mod run;
 mod serve_limits;
+mod serve_soak;
 mod wit;
