@@ -410,6 +410,44 @@ async fn serve_trickled_upload_releases_permit() {
     );
 }
 
+/// A native WASI 0.3 guest under `serve`: a client that goes away in the middle of an endless
+/// response body ends the guest's work for it (its writer sees the reader dropped), as for a
+/// polyfilled guest (`http_client_disconnect_cancels`).
+#[tokio::test]
+async fn serve_native_disconnect_cancels() {
+    let server = ServeProcess::start(
+        &Guest::HttpFaults.native_path(),
+        &["--max-instance-concurrency", "16"],
+    );
+    assert_eq!(get(&server.url, "/forever-status").await.body, "dropped 0");
+    let mut stream = TcpStream::connect(address(&server)).await.unwrap();
+    stream
+        .write_all(b"GET /forever HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buffer = vec![0; 64 * 1024];
+    let mut read = 0;
+    while read < 100 * 1024 {
+        let n = stream.read(&mut buffer).await.unwrap();
+        assert!(n > 0, "the server ended the endless body");
+        read += n;
+    }
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = get(&server.url, "/forever-status").await.body;
+        if status == "dropped 1" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the guest's writer never saw the drop: {status:?}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The hash-all guest's answer for `urls` (one line per URL: a hash or `error CODE`).
 async fn hash_all(server: &ServeProcess, urls: &[String]) -> String {
     let mut builder = http::Request::builder()
