@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// the body fails, e.g. `30s`.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub read_stall_timeout: Duration,
+    /// How long a guest may compute without pausing before it is stopped (its request fails,
+    /// its instance is retired), e.g. `10s`.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub cpu_budget: Duration,
     /// Compile the component even if wasmtime's compilation cache has it (the cache is on by
     /// default, as with `wasmtime serve`; `--no-cache` neither reads nor writes it).
     #[arg(long)]
@@ -190,6 +194,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             max_memory_size: args.max_memory_size,
             write_stall_timeout: args.write_stall_timeout,
             read_stall_timeout: args.read_stall_timeout,
+            cpu_budget: args.cpu_budget,
             outbound: {
                 use isyswasfa_host::wasi::http::{Destination, OutboundPolicy};
                 // The server itself: a guest calling it would loop through it.

@@ -78,6 +78,9 @@ pub struct ServeConfig {
     /// the body fails (the guest sees an error), so a client that stops or trickles its upload
     /// cannot hold an instance and a slot forever.
     pub read_stall_timeout: Duration,
+    /// How long a guest may compute without a pause (polyfilled: one entry; native: the
+    /// instance running wasm without stopping) before it is stopped with a trap.
+    pub cpu_budget: Duration,
     /// Where the guests may send requests (polyfilled components). `isyswasfa serve` adds the
     /// server's own address to its deny list, so a guest cannot make the server call itself.
     pub outbound: isyswasfa_host::wasi::http::OutboundPolicy,
@@ -131,6 +134,7 @@ impl Default for ServeConfig {
             max_memory_size: None,
             write_stall_timeout: DEFAULT_WRITE_STALL_TIMEOUT,
             read_stall_timeout: DEFAULT_READ_STALL_TIMEOUT,
+            cpu_budget: isyswasfa_host::limits::DEFAULT_CPU_BUDGET,
             outbound: Default::default(),
             wasi: Default::default(),
         }

@@ -90,6 +90,7 @@ impl Native {
                 env: config.env.clone(),
                 max_memory_size: config.max_memory_size,
                 wasi: config.wasi.clone(),
+                cpu_budget: config.cpu_budget,
             }),
         })
     }
@@ -139,6 +140,7 @@ struct Instances {
     env: Vec<(String, String)>,
     max_memory_size: Option<usize>,
     wasi: crate::wasi_options::WasiOptions,
+    cpu_budget: Duration,
     stopping: Arc<AtomicBool>,
 }
 
@@ -156,8 +158,7 @@ impl HandlerState for Instances {
         store.limiter(|state| &mut state.memory);
         // The engine interrupts on every epoch tick: let native guests go on, yielding to tokio
         // each time so that other requests are served meanwhile.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        cpu_deadline(&mut store, self.cpu_budget);
         let proxy = self.pre.instantiate_async(&mut store).await?;
         tracing::debug!("instance {id} started");
         Ok(Instance {
@@ -271,6 +272,10 @@ pub struct NativeState {
     hooks: Hooks,
     /// The cap on the instance's memories (`--max-memory-size`).
     memory: wasmtime::StoreLimits,
+    /// When the CPU deadline last saw the instance running wasm.
+    last_tick: Option<Instant>,
+    /// Since when it has been running wasm without a pause.
+    running_since: Instant,
 }
 
 impl NativeState {
@@ -292,6 +297,8 @@ impl NativeState {
             table: ResourceTable::new(),
             hooks: Hooks,
             memory: memory.build(),
+            last_tick: None,
+            running_since: Instant::now(),
         }
     }
 
@@ -331,6 +338,38 @@ pub(super) fn served_wasi(
     wasi.inherit_stdout().inherit_stderr().envs(env);
     options.apply_to_wasi(&mut wasi);
     wasi.build()
+}
+
+/// The CPU deadline of a native instance. Native guests run concurrently inside their store, so
+/// there is no entry to time as for polyfilled ones; instead the callback, which runs on each
+/// epoch tick while the instance runs wasm, measures how long it has been running wasm without
+/// a pause (a tick with no wasm running resets it) and traps once that passes `budget`. Each
+/// tick yields to tokio, so that other requests are served meanwhile.
+pub(crate) fn cpu_deadline(store: &mut Store<NativeState>, budget: Duration) {
+    use isyswasfa_host::limits::EPOCH_TICK;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |mut store| {
+        let now = Instant::now();
+        let state = store.data_mut();
+        let paused = state
+            .last_tick
+            .is_none_or(|last| now.duration_since(last) > EPOCH_TICK * 3);
+        if paused {
+            state.running_since = now;
+        }
+        state.last_tick = Some(now);
+        let running = now.duration_since(state.running_since);
+        if running > budget {
+            return Err(wasmtime::format_err!(
+                "isyswasfa: the instance computed for {running:?} without a pause, more than \
+                 its CPU budget of {budget:?} (`serve --cpu-budget`), and was stopped"
+            ));
+        }
+        Ok(wasmtime::UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
 }
 
 impl WasiView for NativeState {

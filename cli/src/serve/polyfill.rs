@@ -31,6 +31,7 @@ pub(super) struct Polyfill {
     max_memory_size: Option<usize>,
     outbound: isyswasfa_host::wasi::http::OutboundPolicy,
     wasi: crate::wasi_options::WasiOptions,
+    cpu_budget: Duration,
 }
 
 /// One instance and how much it is used.
@@ -93,6 +94,7 @@ impl Polyfill {
             max_memory_size: config.max_memory_size,
             outbound: config.outbound.clone(),
             wasi: config.wasi.clone(),
+            cpu_budget: config.cpu_budget,
         })
     }
 
@@ -184,6 +186,7 @@ impl Polyfill {
             let builder = self.wasi.apply_to_host(
                 IsyswasfaCtx::builder()
                     .label(format!("instance {id}"))
+                    .cpu_budget(self.cpu_budget)
                     .outbound_policy(self.outbound.clone()),
             );
             match self.max_memory_size {

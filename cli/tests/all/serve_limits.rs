@@ -448,6 +448,34 @@ async fn serve_native_disconnect_cancels() {
     }
 }
 
+/// A guest that computes forever in `handle` is stopped by `--cpu-budget`: its request fails
+/// with a 500 well within a second, and the server answers the next request; for a native WASI
+/// 0.3 guest (timed by how long its instance runs wasm without a pause) as for a polyfilled one
+/// (timed per entry).
+#[tokio::test]
+async fn serve_native_cpu_deadline() {
+    for component in [Guest::HttpFaults.native_path(), Guest::HttpFaults.path()] {
+        let server = ServeProcess::start(&component, &["--cpu-budget", "300ms"]);
+        let began = Instant::now();
+        let spun = tokio::time::timeout(Duration::from_secs(10), get(&server.url, "/spin"))
+            .await
+            .unwrap_or_else(|_| panic!("{component:?}: /spin was never stopped"));
+        assert_eq!(spun.status, 500, "{component:?}");
+        assert!(
+            began.elapsed() < Duration::from_secs(2),
+            "{component:?}: stopped after {:?}",
+            began.elapsed()
+        );
+        assert!(
+            server.log().contains("CPU budget of 300ms"),
+            "{component:?}: {}",
+            server.log()
+        );
+        let next = get(&server.url, "/").await;
+        assert_eq!((next.status.as_u16(), &next.body[..]), (200, &b"ok"[..]));
+    }
+}
+
 /// The hash-all guest's answer for `urls` (one line per URL: a hash or `error CODE`).
 async fn hash_all(server: &ServeProcess, urls: &[String]) -> String {
     let mut builder = http::Request::builder()

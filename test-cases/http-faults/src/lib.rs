@@ -16,6 +16,7 @@
 //! - `/print-controls`: prints a line with a carriage return and ANSI escapes to stdout.
 //! - `/grow`: allocates 128 MiB and answers `grew N` (traps when memory is capped lower).
 //! - `/trap-mid-body`: answers 200, streams part of the body, then traps.
+//! - `/spin`: computes forever inside `handle` (for the CPU deadline).
 //! - `/many-names`: `fields.from-list` with 25 000 distinct names and empty values, answering
 //!   what the host said (`made` or the error), so a panic in the host shows as a failed request.
 //! - anything else: `ok`.
@@ -59,6 +60,12 @@ impl Guest for Component {
                 let mut kept = Vec::new();
                 loop {
                     kept.push(Fields::new());
+                }
+            }
+            "/spin" => {
+                let mut n = 0u64;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
             "/drop-trailers" => {
