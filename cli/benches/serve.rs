@@ -1,6 +1,8 @@
 //! Serving throughput: the `hello` and `echo` guests built with isyswasfa (polyfilled, served by
-//! isyswasfa's host) and the same sources built with `--features native` (native WASI 0.3,
-//! served by wasmtime-wasi-http's handler), all by `isyswasfa::serve::Server` in this process,
+//! isyswasfa's host), the same builds bundled by `isyswasfa bundle` (plain WASI 0.2 proxies,
+//! served by wasmtime-wasi-http's own WASI 0.2 code), and the same sources built with
+//! `--features native` (native WASI 0.3, served by wasmtime-wasi-http's handler), all by
+//! `isyswasfa::serve::Server` in this process,
 //! behind the same hyper accept loop, driven by the same in-process load generator (hyper
 //! clients over TCP, keep-alive connections).
 //!
@@ -30,6 +32,18 @@ fn setting(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// `component` bundled into a plain WASI 0.2 proxy (as `isyswasfa bundle` does), written beside
+/// the benchmark's other files; its path.
+fn bundled(component: &Path) -> Result<std::path::PathBuf> {
+    let name = component
+        .file_stem()
+        .map_or_else(|| "component".into(), |s| s.to_string_lossy().into_owned());
+    let bundle = isyswasfa_bundle::bundle(&std::fs::read(component)?, &name)?;
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-{name}-bundled.wasm"));
+    std::fs::write(&path, bundle.bytes)?;
+    Ok(path)
 }
 
 /// A server for `component` on a free port; its URL's address.
@@ -166,6 +180,11 @@ async fn main() -> Result {
             Guest::Hello.native_path(),
             Guest::Echo.native_path(),
         ),
+        (
+            "bundled (0.2)",
+            bundled(&Guest::Hello.path())?,
+            bundled(&Guest::Echo.path())?,
+        ),
     ];
     let mut hello = Vec::new();
     let mut echo = Vec::new();
@@ -192,31 +211,42 @@ async fn main() -> Result {
         "hello: {connections} keep-alive connections for {seconds} s; echo: one {mib} MiB upload \
          streamed back (median of 3)"
     );
-    println!("| measure | isyswasfa | native 0.3 (wasmtime-wasi-http) | isyswasfa / native |");
-    println!("| --- | ---: | ---: | ---: |");
     println!(
-        "| hello requests/s | {:.0} | {:.0} | {:.2} |",
+        "| measure | isyswasfa | native 0.3 (wasmtime-wasi-http) | isyswasfa / native | \
+         bundled, WASI 0.2 (wasmtime-wasi-http) | bundled / isyswasfa |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| hello requests/s | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} |",
         rps(&hello[0]),
         rps(&hello[1]),
-        rps(&hello[0]) / rps(&hello[1])
+        rps(&hello[0]) / rps(&hello[1]),
+        rps(&hello[2]),
+        rps(&hello[2]) / rps(&hello[0])
     );
     println!(
-        "| hello p50 latency | {:.2} ms | {:.2} ms | {:.2} |",
+        "| hello p50 latency | {:.2} ms | {:.2} ms | {:.2} | {:.2} ms | {:.2} |",
         ms(hello[0].p50),
         ms(hello[1].p50),
-        ms(hello[0].p50) / ms(hello[1].p50)
+        ms(hello[0].p50) / ms(hello[1].p50),
+        ms(hello[2].p50),
+        ms(hello[2].p50) / ms(hello[0].p50)
     );
     println!(
-        "| hello p99 latency | {:.2} ms | {:.2} ms | {:.2} |",
+        "| hello p99 latency | {:.2} ms | {:.2} ms | {:.2} | {:.2} ms | {:.2} |",
         ms(hello[0].p99),
         ms(hello[1].p99),
-        ms(hello[0].p99) / ms(hello[1].p99)
+        ms(hello[0].p99) / ms(hello[1].p99),
+        ms(hello[2].p99),
+        ms(hello[2].p99) / ms(hello[0].p99)
     );
     println!(
-        "| echo {mib} MiB MB/s | {:.0} | {:.0} | {:.2} |",
+        "| echo {mib} MiB MB/s | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} |",
         echo[0],
         echo[1],
-        echo[0] / echo[1]
+        echo[0] / echo[1],
+        echo[2],
+        echo[2] / echo[0]
     );
     Ok(())
 }
