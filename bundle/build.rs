@@ -1,7 +1,7 @@
 //! Builds the in-wasm runtime (`runtime/`, a crate of its own) for wasm32-wasip2, so that the
 //! library can embed it: the runtime is compiled with the CLI, never checked in.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
@@ -20,6 +20,23 @@ fn main() {
         println!("cargo:rerun-if-changed={}", watched.display());
     }
     let target_dir = out_dir.join("runtime-target");
+    // Two builds: the plain runtime, and the one for inputs that use `wasi:http@0.3.0` (which
+    // imports WASI 0.2's `wasi:http` too, so it is not the runtime of every bundle).
+    for (features, file) in [(None, "runtime.wasm"), (Some("http"), "runtime-http.wasm")] {
+        build(&runtime, &target_dir, features);
+        let built = target_dir.join("wasm32-wasip2/release/isyswasfa_bundle_runtime.wasm");
+        let to = out_dir.join(file);
+        std::fs::copy(&built, &to).unwrap_or_else(|error| {
+            panic!(
+                "isyswasfa-bundle: cannot copy {} to {}: {error}",
+                built.display(),
+                to.display()
+            )
+        });
+    }
+}
+
+fn build(runtime: &Path, target_dir: &Path, features: Option<&str>) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -32,7 +49,10 @@ fn main() {
             "--manifest-path",
         ])
         .arg(runtime.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target_dir);
+        .env("CARGO_TARGET_DIR", target_dir);
+    if let Some(features) = features {
+        command.args(["--features", features]);
+    }
     // What the outer build sets for its own crates must not leak into the runtime's build.
     for var in [
         "RUSTFLAGS",
@@ -53,13 +73,4 @@ fn main() {
          target installed (`rustup target add wasm32-wasip2`)?",
         runtime.display()
     );
-    let built = target_dir.join("wasm32-wasip2/release/isyswasfa_bundle_runtime.wasm");
-    let to = out_dir.join("runtime.wasm");
-    std::fs::copy(&built, &to).unwrap_or_else(|error| {
-        panic!(
-            "isyswasfa-bundle: cannot copy {} to {}: {error}",
-            built.display(),
-            to.display()
-        )
-    });
 }

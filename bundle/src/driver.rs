@@ -196,8 +196,22 @@ pub(crate) fn interface_key(
 /// Generates the driver of `input` for `plan`.
 pub(crate) fn generate(input: &Input, plan: &Plan) -> Result<Driver> {
     let mut resolve = input.types();
+    let http = plan.http_handler.is_some();
+    if http
+        && !resolve
+            .packages
+            .iter()
+            .any(|(_, p)| p.name.to_string() == "wasi:http@0.2.0")
+    {
+        resolve
+            .push_str("isyswasfa-bundle-http-p2.wit", wit_text::HTTP_P2_WIT)
+            .context("cannot add WASI 0.2's `wasi:http` types to the driver")?;
+    }
     resolve
-        .push_str("isyswasfa-bundle-driver.wit", wit_text::DRIVER_WIT)
+        .push_str(
+            "isyswasfa-bundle-driver.wit",
+            &wit_text::driver_package(http),
+        )
         .with_context(|| {
             format!(
                 "`{}` does not import the isyswasfa protocol the bundle runtime implements",
@@ -308,6 +322,12 @@ fn core_module(resolve: &Resolve, world_id: WorldId, plan: &Plan) -> Result<Vec<
         polls.push(core.import(names, &sig));
     }
 
+    // The HTTP handler's functions and the runtime's HTTP driver.
+    let http = match &plan.http_handler {
+        Some(handler) => Some(http_imports(resolve, world, &mut core, handler)?),
+        None => None,
+    };
+
     // The input's functions each wrapper calls.
     struct Planned<'a> {
         export_key: WorldKey,
@@ -352,6 +372,11 @@ fn core_module(resolve: &Resolve, world_id: WorldId, plan: &Plan) -> Result<Vec<
 
     // Every string first: the heap starts after them.
     let names: Vec<(i32, i32)> = plan.polls.iter().map(|p| core.string(p)).collect();
+    let handle_name = core.string(&format!("{}#handle", crate::input::INCOMING_HANDLER));
+    let http = http.map(|mut h| {
+        h.name = handle_name;
+        h
+    });
     let export_strings: Vec<(i32, i32)> = planned
         .iter()
         .map(|p| core.string(&p.export_name))
@@ -370,6 +395,11 @@ fn core_module(resolve: &Resolve, world_id: WorldId, plan: &Plan) -> Result<Vec<
         f.instruction(&Instruction::I32Const(core_heap));
         f.instruction(&Instruction::GlobalSet(BUMP));
     };
+    if let Some(http) = &http {
+        define_handle(
+            &mut core, resolve, world, &sizes, &runtime, http, alloc, run, prologue, heap_base,
+        )?;
+    }
     let mut post_returns = Vec::new();
     for (p, name) in planned.iter().zip(export_strings) {
         let export_func = find_function(resolve, &p.export_key, p.func.name(), world, false)?;
@@ -647,4 +677,204 @@ fn define_prologue(core: &mut Core, runtime: &Runtime, polls: &[(i32, i32)], run
         f.instruction(i);
     }
     core.define(ty, f)
+}
+
+/// What the driver's `incoming-handler.handle` calls.
+struct HttpImports {
+    start: Imported,
+    result: Imported,
+    /// The handler's start and result halves, for their result types.
+    start_func: WitFunction,
+    result_func: WitFunction,
+    incoming: u32,
+    respond: u32,
+    respond_error: u32,
+    finish: u32,
+    /// The export's name in the driver's data, for `enter`.
+    name: (i32, i32),
+}
+
+fn http_imports(
+    resolve: &Resolve,
+    world: &wit_parser::World,
+    core: &mut Core,
+    handler: &str,
+) -> Result<HttpImports> {
+    let handler_key = interface_key(resolve, world, handler, true)?;
+    let mut import = |key: &WorldKey, name: &str| -> Result<(Imported, WitFunction)> {
+        let func = find_function(resolve, key, name, world, true)?;
+        let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
+        let names = resolve.wasm_import_name(
+            MANGLING,
+            WasmImport::Func {
+                interface: Some(key),
+                func,
+            },
+        );
+        Ok((
+            Imported {
+                index: core.import(names, &sig),
+                sig,
+            },
+            func.clone(),
+        ))
+    };
+    let (start, start_func) = import(&handler_key, "handle-isyswasfa-start")?;
+    let (result, result_func) = import(&handler_key, "handle-isyswasfa-result")?;
+    let driver_key = interface_key(resolve, world, wit_text::HTTP_DRIVER_INTERFACE, true)?;
+    let (incoming, _) = import(&driver_key, "incoming")?;
+    let (respond, _) = import(&driver_key, "respond")?;
+    let (respond_error, _) = import(&driver_key, "respond-error")?;
+    let (finish, _) = import(&driver_key, "finish")?;
+    if !start.sig.retptr || !result.sig.retptr {
+        bail!("`{handler}`'s `handle` returns its result in registers");
+    }
+    Ok(HttpImports {
+        start,
+        result,
+        start_func,
+        result_func,
+        incoming: incoming.index,
+        respond: respond.index,
+        respond_error: respond_error.index,
+        finish: finish.index,
+        name: (0, 0),
+    })
+}
+
+/// The payload offset of the `result` type `ty`.
+fn result_payload(resolve: &Resolve, sizes: &SizeAlign, ty: &Type, what: &str) -> Result<u32> {
+    let Type::Id(id) = ty else {
+        bail!("{what} is not a result");
+    };
+    let TypeDefKind::Result(r) = &resolve.types[*id].kind else {
+        bail!("{what} is not a result");
+    };
+    Ok(sizes
+        .payload_offset(Int::U8, [r.ok.as_ref(), r.err.as_ref()])
+        .size_wasm32() as u32)
+}
+
+/// `wasi:http/incoming-handler@0.2.0#handle(request, response-out)`: the 0.2 request made a
+/// 0.3 one by the runtime, handed to the input's `handle`, its response (or error) handed to
+/// the runtime with `response-out`, and the event loop run until the body and trailers are
+/// sent.
+#[allow(clippy::too_many_arguments)]
+fn define_handle(
+    core: &mut Core,
+    resolve: &Resolve,
+    world: &wit_parser::World,
+    sizes: &SizeAlign,
+    runtime: &Runtime,
+    http: &HttpImports,
+    alloc: u32,
+    run: u32,
+    prologue: u32,
+    heap_base: i32,
+) -> Result<()> {
+    let export_key = interface_key(resolve, world, crate::input::INCOMING_HANDLER, false)?;
+    let export_func = find_function(resolve, &export_key, "handle", world, false)?;
+    let export_sig = resolve.wasm_signature(AbiVariant::GuestExport, export_func);
+    let ty = core.sig_type(&export_sig);
+    let start_result = http
+        .start_func
+        .result
+        .ok_or_else(|| anyhow!("`handle-isyswasfa-start` returns nothing"))?;
+    let handled = http
+        .result_func
+        .result
+        .ok_or_else(|| anyhow!("`handle-isyswasfa-result` returns nothing"))?;
+    let outer = result_payload(resolve, sizes, &start_result, "`handle-isyswasfa-start`'s result")?;
+    let inner = result_payload(resolve, sizes, &handled, "`handle`'s result")?;
+    // Parameters: request (0), response-out (1); locals after them.
+    let (request, out, ret, task, ready, answer) = (0, 1, 2, 3, 4, 5);
+    let mut f = Function::new([(4, ValType::I32)]);
+    use Instruction::*;
+    let mut code = vec![
+        I32Const(http.name.0),
+        I32Const(http.name.1),
+        Call(prologue),
+        LocalGet(request),
+        Call(http.incoming),
+        LocalSet(request),
+    ];
+    for i in code.drain(..) {
+        f.instruction(&i);
+    }
+    alloc_call(&mut f, alloc, sizes, &start_result);
+    code.extend([
+        LocalSet(ret),
+        LocalGet(request),
+        LocalGet(ret),
+        Call(http.start.index),
+        LocalGet(ret),
+        I32Load8U(mem(0, 0)),
+        I32Eqz,
+        If(wasm_encoder::BlockType::Empty),
+        // ok: the handler's result is in place.
+        LocalGet(ret),
+        I32Const(outer as i32),
+        I32Add,
+        LocalSet(answer),
+        Else,
+        LocalGet(ret),
+        I32Load(mem(outer, 2)),
+        Call(runtime.listen),
+        LocalSet(task),
+        I32Const(1),
+        LocalGet(task),
+        Call(run),
+        LocalSet(ready),
+    ]);
+    for i in code.drain(..) {
+        f.instruction(&i);
+    }
+    alloc_call(&mut f, alloc, sizes, &handled);
+    code.extend([
+        LocalSet(answer),
+        LocalGet(ready),
+        LocalGet(answer),
+        Call(http.result.index),
+        End,
+        // `answer` points at `result<response, error-code>`.
+        LocalGet(answer),
+        I32Load8U(mem(0, 0)),
+        I32Eqz,
+        If(wasm_encoder::BlockType::Empty),
+        LocalGet(out),
+        LocalGet(answer),
+        I32Load(mem(inner, 2)),
+        Call(http.respond),
+        Call(runtime.listen),
+        LocalSet(task),
+        I32Const(1),
+        LocalGet(task),
+        Call(run),
+        Call(http.finish),
+        Else,
+        // The error's case number (its payload stays here, freed with the call).
+        LocalGet(out),
+        LocalGet(answer),
+        I32Load8U(mem(inner, 0)),
+        Call(http.respond_error),
+        End,
+        Call(runtime.leave),
+        I32Const(heap_base),
+        GlobalSet(BUMP),
+        End,
+    ]);
+    for i in &code {
+        f.instruction(i);
+    }
+    let index = core.define(ty, f);
+    let name = resolve.wasm_export_name(
+        MANGLING,
+        WasmExport::Func {
+            interface: Some(&export_key),
+            func: export_func,
+            kind: WasmExportKind::Normal,
+        },
+    );
+    core.exports.push((name, ExportKind::Func, index));
+    Ok(())
 }

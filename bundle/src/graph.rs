@@ -7,7 +7,7 @@ use wac_graph::types::{Interface, ItemKind, Package};
 use wac_graph::{CompositionGraph, EncodeError, EncodeOptions, NodeId, PackageId, Processor};
 
 use crate::driver::Driver;
-use crate::input::{Input, Plan, Runtime, is_stream_pipe};
+use crate::input::{INCOMING_HANDLER, Input, Plan, Runtime, is_stream_pipe};
 use crate::ops::{Ops, STREAMS};
 use crate::wit_text;
 use crate::{Bundle, Export, ExportKind};
@@ -103,13 +103,12 @@ pub(crate) fn compose(
     ops: Option<&Ops>,
     driver: &Driver,
 ) -> Result<Bundle> {
-    let _ = runtime_info;
     let mut graph = CompositionGraph::new();
     let runtime_pkg = register(
         &mut graph,
         "isyswasfa:bundle-runtime",
         "the bundle runtime",
-        crate::RUNTIME,
+        runtime_info.bytes,
     )?;
     let input_pkg = register(
         &mut graph,
@@ -208,10 +207,10 @@ pub(crate) fn compose(
                 graph
                     .alias_instance_export(protocol, export)
                     .with_context(|| format!("the ops adapter's type `{name}`"))?
-            } else if is_stream_pipe(&name) {
-                runtime_alias(&mut graph, STREAMS)?
             } else if runtime_exports.contains(&name) {
                 runtime_alias(&mut graph, &name)?
+            } else if is_stream_pipe(&name) {
+                runtime_alias(&mut graph, STREAMS)?
             } else {
                 host_node(&name).ok_or_else(|| {
                     anyhow!("the ops adapter imports `{name}`, which nothing provides")
@@ -286,6 +285,20 @@ pub(crate) fn compose(
     }
 
     let mut exports = Vec::new();
+    if let Some(handler) = &plan.http_handler {
+        let node = graph
+            .alias_instance_export(drive, INCOMING_HANDLER)
+            .with_context(|| format!("the driver does not export `{INCOMING_HANDLER}`"))?;
+        graph
+            .export(node, INCOMING_HANDLER.to_string())
+            .with_context(|| format!("cannot export `{INCOMING_HANDLER}`"))?;
+        exports.push(Export {
+            name: INCOMING_HANDLER.to_string(),
+            kind: ExportKind::Driven {
+                input: handler.clone(),
+            },
+        });
+    }
     for wrapped in &plan.interfaces {
         let driver_export = format!("{}/{}", wit_text::PACKAGE, wrapped.driver_name);
         let node = graph

@@ -7,21 +7,36 @@ use wit_parser::{Function, FunctionKind, Resolve, WorldId, WorldItem};
 
 /// The runtime's component: what it exports and imports.
 pub(crate) struct Runtime {
+    /// Its bytes.
+    pub bytes: &'static [u8],
     /// Its exports' names.
     pub exports: Vec<String>,
 }
 
 impl Runtime {
-    /// Reads the runtime built with this crate.
-    pub fn load() -> Result<Self> {
-        let (resolve, world) = decode_component(crate::RUNTIME)
+    /// Reads one of the runtimes built with this crate.
+    fn load(bytes: &'static [u8]) -> Result<Self> {
+        let (resolve, world) = decode_component(bytes)
             .context("the bundle runtime built with isyswasfa-bundle is not a valid component")?;
         let exports = resolve.worlds[world]
             .exports
             .keys()
             .map(|key| resolve.name_world_key(key))
             .collect();
-        Ok(Self { exports })
+        Ok(Self { bytes, exports })
+    }
+
+    /// The runtime `input` needs: the plain one, or the one with `wasi:http` (and the standard
+    /// streams) when the input uses what only that one provides, or exports an HTTP handler.
+    pub fn for_input(input: &Input) -> Result<Self> {
+        let plain = Self::load(crate::RUNTIME)?;
+        let http = Self::load(crate::RUNTIME_HTTP)?;
+        let needs_http = input.export_names().iter().any(|e| is_http_handler(e))
+            || input
+                .import_names()
+                .iter()
+                .any(|i| !plain.provides(i) && http.provides(i));
+        Ok(if needs_http { http } else { plain })
     }
 
     fn provides(&self, name: &str) -> bool {
@@ -93,7 +108,19 @@ pub(crate) struct Plan {
     pub funcs: Vec<WrappedFunc>,
     /// Exports the bundle re-exports unchanged.
     pub unchanged: Vec<String>,
+    /// The input's `wasi:http/handler@0.3.x` export, which the driver serves as the bundle's
+    /// WASI 0.2 `incoming-handler`.
+    pub http_handler: Option<String>,
 }
+
+/// Whether `name` is the export of a WASI 0.3 HTTP service (bundled as a WASI 0.2
+/// `incoming-handler`).
+pub(crate) fn is_http_handler(name: &str) -> bool {
+    name.starts_with("wasi:http/handler@0.3.")
+}
+
+/// What the bundle exports for a WASI 0.3 HTTP handler.
+pub(crate) const INCOMING_HANDLER: &str = "wasi:http/incoming-handler@0.2.0";
 
 fn is_wasi_p2(name: &str) -> bool {
     let Some(rest) = name.strip_prefix("wasi:") else {
@@ -153,7 +180,7 @@ impl Input {
         items.map(|(name, _)| name).collect()
     }
 
-    fn import_names(&self) -> Vec<String> {
+    pub(crate) fn import_names(&self) -> Vec<String> {
         let world = &self.resolve.worlds[self.world];
         self.names(
             world
@@ -163,7 +190,7 @@ impl Input {
         )
     }
 
-    fn export_names(&self) -> Vec<String> {
+    pub(crate) fn export_names(&self) -> Vec<String> {
         let world = &self.resolve.worlds[self.world];
         self.names(
             world
@@ -260,6 +287,7 @@ impl Input {
             interfaces: Vec::new(),
             funcs: Vec::new(),
             unchanged: Vec::new(),
+            http_handler: None,
         };
         let world_funcs: Vec<&Function> = world
             .exports
@@ -287,12 +315,18 @@ impl Input {
                         plan.unchanged.push(name);
                         continue;
                     }
-                    if name.starts_with("wasi:http/handler@0.3") {
-                        bail!(
-                            "`{}` exports `{name}`: bundling a WASI 0.3 HTTP handler (as a WASI \
-                             0.2 `incoming-handler`) is not supported yet",
-                            self.name
-                        );
+                    if is_http_handler(&name) {
+                        if !funcs.iter().any(|f| f.name == "handle-isyswasfa-start")
+                            || !funcs.iter().any(|f| f.name == "handle-isyswasfa-result")
+                        {
+                            bail!(
+                                "`{}` exports `{name}` without the lowered `handle` \
+                                 (`handle-isyswasfa-start` and `handle-isyswasfa-result`)",
+                                self.name
+                            );
+                        }
+                        plan.http_handler = Some(name);
+                        continue;
                     }
                     let mut wrapped = Vec::new();
                     for func in &funcs {
@@ -336,7 +370,11 @@ impl Input {
                 !shadowed
             });
         }
-        if plan.interfaces.is_empty() && plan.funcs.is_empty() && plan.unchanged.is_empty() {
+        if plan.interfaces.is_empty()
+            && plan.funcs.is_empty()
+            && plan.unchanged.is_empty()
+            && plan.http_handler.is_none()
+        {
             bail!(
                 "`{}` exports nothing but its poll functions: there is nothing to bundle",
                 self.name

@@ -41,6 +41,11 @@ use anyhow::Result;
 /// The in-wasm runtime, built for wasm32-wasip2 with this crate.
 pub const RUNTIME: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/runtime.wasm"));
 
+/// The in-wasm runtime for inputs that use `wasi:http@0.3.0` or the standard streams of
+/// `wasi:cli@0.3.0`: the same, plus those interfaces on WASI 0.2's `wasi:http` and `wasi:cli`
+/// (so it imports them, which is why it is not the runtime of every bundle).
+pub const RUNTIME_HTTP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/runtime-http.wasm"));
+
 /// The bundle and how its exports were made.
 #[derive(Clone, Debug)]
 pub struct Bundle {
@@ -78,8 +83,8 @@ pub enum ExportKind {
 /// instead), when it imports something the runtime cannot provide, or when it exports
 /// something the bundle cannot drive yet.
 pub fn bundle(input: &[u8], name: &str) -> Result<Bundle> {
-    let runtime = input::Runtime::load()?;
     let input = input::Input::decode(input, name)?;
+    let runtime = input::Runtime::for_input(&input)?;
     input.check_imports(&runtime)?;
     let plan = input.plan()?;
     let ops = ops::generate(&input)?;

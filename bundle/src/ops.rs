@@ -167,6 +167,114 @@ fn add_raw_ops(resolve: &mut Resolve, pipe: InterfaceId) -> Result<()> {
     Ok(())
 }
 
+/// The runtime's interface with the typed operations of the futures it keeps itself.
+const HTTP_FUTURES: &str = "isyswasfa:bundle/http-futures@0.1.0";
+
+/// The futures whose values the runtime keeps itself (their payloads hold strings and
+/// resources), with the WIT of their payload in `http-futures`, and whether they need
+/// `wasi:http` (`true`) or `wasi:cli` (`false`) types.
+const KNOWN_FUTURES: [(&str, &str, bool); 3] = [
+    (
+        "result-none-wasi-http-types-error-code",
+        "result<_, error-code>",
+        true,
+    ),
+    (
+        "result-option-wasi-http-types-fields-wasi-http-types-error-code",
+        "result<option<fields>, error-code>",
+        true,
+    ),
+    (
+        "result-none-wasi-cli-types-error-code",
+        "result<_, cli-error-code>",
+        false,
+    ),
+];
+
+/// A future operation of the input forwarded to the runtime.
+struct Forward {
+    /// The runtime's interface, in the adapter's world.
+    key: wit_parser::WorldKey,
+    /// The ops interface the adapter exports it in.
+    export_key: wit_parser::WorldKey,
+    func: String,
+    import: u32,
+    retptr: bool,
+}
+
+/// The payloads of the futures `input`'s ops use; fails naming a future the runtime cannot
+/// keep.
+fn used_futures(input: &Input) -> Result<Vec<&'static (&'static str, &'static str, bool)>> {
+    let world = &input.resolve.worlds[input.world];
+    let mut used = Vec::new();
+    for (key, item) in &world.imports {
+        let name = input.resolve.name_world_key(key);
+        let WorldItem::Interface { id, .. } = item else {
+            continue;
+        };
+        if !name.contains(isyswasfa_protocol::names::OPS_STEM) {
+            continue;
+        }
+        for func in input.resolve.interfaces[*id].functions.values() {
+            let Some(rest) = func.name.strip_prefix("future-") else {
+                continue;
+            };
+            let payload = rest
+                .strip_suffix("-read")
+                .or_else(|| rest.strip_suffix("-write"))
+                .unwrap_or(rest);
+            let Some(known) = KNOWN_FUTURES.iter().find(|(p, _, _)| *p == payload) else {
+                bail!(
+                    "`{}` imports `{name}` with `{}`: futures are not bundled yet, except those \
+                     of `wasi:http` and `wasi:cli` ({})",
+                    input.name,
+                    func.name,
+                    KNOWN_FUTURES
+                        .iter()
+                        .map(|(p, _, _)| format!("`future-{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
+            if !used.contains(&known) {
+                used.push(known);
+            }
+        }
+    }
+    Ok(used)
+}
+
+/// The runtime's `http-futures` interface, as the adapter imports it: the operations of the
+/// futures in `used` only (the types of the others may not be in the input).
+fn http_futures_wit(used: &[&(&str, &str, bool)]) -> String {
+    let mut text = String::from("package isyswasfa:bundle@0.1.0;\n\ninterface http-futures {\n");
+    let pipes = isyswasfa_protocol::names::pipe_interface;
+    for (payload, _, _) in used {
+        let pipe = pipes(&format!("future-{payload}"));
+        text.push_str(&format!(
+            "  use {pipe}.{{reader as future-{payload}-reader, writer as future-{payload}-writer}};\n"
+        ));
+    }
+    if used.iter().any(|(p, _, http)| *http && p.contains("fields")) {
+        text.push_str("  use wasi:http/types@0.3.0.{fields};\n");
+    }
+    if used.iter().any(|(_, _, http)| *http) {
+        text.push_str("  use wasi:http/types@0.3.0.{error-code};\n");
+    }
+    if used.iter().any(|(_, _, http)| !*http) {
+        text.push_str("  use wasi:cli/types@0.3.0.{error-code as cli-error-code};\n");
+    }
+    for (payload, ty, _) in used {
+        text.push_str(&format!(
+            "  future-{payload}-read: func(end: future-{payload}-reader) -> option<{ty}>;\n  \
+             future-{payload}-write: func(end: future-{payload}-writer, value: {ty}) -> \
+             option<{ty}>;\n"
+        ));
+    }
+    text.push_str("}\n");
+    text
+}
+
 /// The ops interfaces `input` imports, if any.
 pub(crate) fn ops_imports(input: &Input) -> Vec<String> {
     let world = &input.resolve.worlds[input.world];
@@ -198,9 +306,23 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
     for pipe in pipes {
         add_raw_ops(&mut resolve, pipe)?;
     }
+    let futures = used_futures(input)?;
+    if !futures.is_empty() {
+        resolve
+            .push_str("isyswasfa-bundle-http-futures.wit", &http_futures_wit(&futures))
+            .with_context(|| {
+                format!(
+                    "cannot make the ops adapter of `{}`: its futures' types",
+                    input.name
+                )
+            })?;
+    }
     let mut text = String::from("package isyswasfa-bundle:ops;\n\nworld ops {\n");
     for name in &interfaces {
         text.push_str(&format!("  export {name};\n"));
+    }
+    if !futures.is_empty() {
+        text.push_str(&format!("  import {HTTP_FUTURES};\n"));
     }
     text.push_str("}\n");
     let package = resolve
@@ -245,10 +367,12 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
         drop_end: u32,
     }
     let mut planned = Vec::new();
+    let mut forwards: Vec<Forward> = Vec::new();
     for (key, item) in &world.exports {
         let WorldItem::Interface { id, .. } = item else {
             continue;
         };
+        let key_of_export = key.clone();
         let name = resolve.name_world_key(key);
         for func in resolve.interfaces[*id].functions.values() {
             let culprit = || format!("`{}` imports `{name}` with `{}`", input.name, func.name);
@@ -265,7 +389,27 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
             {
                 (Op::Write, p)
             } else if func.name.starts_with("future-") {
-                bail!("{}: futures are not bundled yet", culprit());
+                // One of the futures the runtime keeps itself (`used_futures` refused the
+                // others): forwarded to the runtime's function of the same name and type.
+                let key = interface_key(&resolve, world, HTTP_FUTURES, true)?;
+                let target = find_function(&resolve, &key, &func.name, world, true)
+                    .with_context(culprit)?;
+                let sig = resolve.wasm_signature(AbiVariant::GuestImport, target);
+                let names = resolve.wasm_import_name(
+                    MANGLING,
+                    WasmImport::Func {
+                        interface: Some(&key),
+                        func: target,
+                    },
+                );
+                forwards.push(Forward {
+                    key: key.clone(),
+                    export_key: key_of_export.clone(),
+                    func: func.name.clone(),
+                    import: core.import(names, &sig),
+                    retptr: sig.retptr,
+                });
+                continue;
             } else {
                 bail!("{}: an operation the bundle does not know", culprit());
             };
@@ -451,6 +595,57 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
             ExportKind::Func,
             post_index,
         ));
+    }
+    for forward in &forwards {
+        let func = find_function(&resolve, &forward.export_key, &forward.func, world, false)?;
+        let sig = resolve.wasm_signature(AbiVariant::GuestExport, func);
+        let ty = core.sig_type(&sig);
+        let nparams = sig.params.len() as u32;
+        let mut f = Function::new([(1, ValType::I32)]);
+        use Instruction::*;
+        if forward.retptr {
+            let result = func
+                .result
+                .ok_or_else(|| anyhow!("`{}` returns nothing", forward.func))?;
+            crate::core::alloc_call(&mut f, alloc, &sizes, &result);
+            f.instruction(&LocalSet(nparams));
+        }
+        for i in 0..nparams {
+            f.instruction(&LocalGet(i));
+        }
+        if forward.retptr {
+            f.instruction(&LocalGet(nparams));
+        }
+        f.instruction(&Call(forward.import));
+        if forward.retptr {
+            f.instruction(&LocalGet(nparams));
+        }
+        f.instruction(&End);
+        let index = core.define(ty, f);
+        let export = |kind| {
+            resolve.wasm_export_name(
+                MANGLING,
+                WasmExport::Func {
+                    interface: Some(&forward.export_key),
+                    func,
+                    kind,
+                },
+            )
+        };
+        core.exports
+            .push((export(WasmExportKind::Normal), ExportKind::Func, index));
+        let post_ty = core.ty(core.types[ty as usize].1.clone(), Vec::new());
+        let mut post = Function::new([]);
+        post.instruction(&I32Const(heap_base));
+        post.instruction(&GlobalSet(BUMP));
+        post.instruction(&End);
+        let post_index = core.define(post_ty, post);
+        core.exports.push((
+            export(WasmExportKind::PostReturn),
+            ExportKind::Func,
+            post_index,
+        ));
+        let _ = &forward.key;
     }
     let mut module = core.finish();
     wit_component::embed_component_metadata(&mut module, &resolve, world_id, StringEncoding::UTF8)?;

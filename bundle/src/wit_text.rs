@@ -21,6 +21,27 @@ pub(crate) const POLL_INPUT: &str = "isyswasfa-poll-input";
 /// The runtime's driver interface, as WIT (the file the runtime is built from).
 pub(crate) const DRIVER_WIT: &str = include_str!("../runtime/wit/driver.wit");
 
+/// The runtime's HTTP driver interface, as WIT (the file the runtime is built from).
+pub(crate) const HTTP_DRIVER_WIT: &str = include_str!("../runtime/wit/http-driver.wit");
+
+/// The part of WASI 0.2's `wasi:http` the HTTP driver interface refers to.
+pub(crate) const HTTP_P2_WIT: &str = include_str!("../runtime/wit/deps/http-p2/http.wit");
+
+/// The runtime's HTTP driver interface.
+pub(crate) const HTTP_DRIVER_INTERFACE: &str = "isyswasfa:bundle/http-driver@0.1.0";
+
+/// The driver's package: `DRIVER_WIT`, and the HTTP driver interface when the input is an HTTP
+/// service.
+pub(crate) fn driver_package(http: bool) -> String {
+    if !http {
+        return DRIVER_WIT.to_string();
+    }
+    let body = HTTP_DRIVER_WIT
+        .split_once(';')
+        .map_or(HTTP_DRIVER_WIT, |(_, rest)| rest);
+    format!("{DRIVER_WIT}\n{body}")
+}
+
 /// Prints WIT types of a function of interface `interface` (or of the world, with `None`),
 /// recording the `use`s they need.
 struct Printer<'a> {
@@ -198,6 +219,11 @@ pub(crate) fn driver_wit(input_name: &str, resolve: &Resolve, plan: &Plan) -> Re
         );
     }
     let mut world = String::new();
+    if let Some(handler) = &plan.http_handler {
+        let _ = writeln!(world, "  import {handler};");
+        let _ = writeln!(world, "  import {HTTP_DRIVER_INTERFACE};");
+        let _ = writeln!(world, "  export {};", crate::input::INCOMING_HANDLER);
+    }
     for wrapped in &plan.interfaces {
         let _ = writeln!(world, "  import {};", wrapped.input_name);
     }

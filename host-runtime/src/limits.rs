@@ -53,7 +53,7 @@ pub const MAX_DELIVERIES_PER_TURN: usize = 64;
 
 /// The most bytes (names plus values) one `fields` may hold: a guest cannot grow host memory
 /// without bound through headers, and 64 KiB is well above what real traffic sends.
-pub const MAX_FIELDS_SIZE: usize = 64 * 1024;
+pub const MAX_FIELDS_SIZE: usize = isyswasfa_protocol::http::MAX_FIELDS_SIZE;
 
 /// The longest line kept whole in a log record; longer ones are split, so that a guest that
 /// never writes a newline cannot make the host buffer without bound.

@@ -12,6 +12,7 @@
 
 pub mod context;
 pub mod error;
+pub mod http;
 pub mod names;
 pub mod pipe;
 pub mod tasks;

@@ -19,12 +19,32 @@ mod protocol;
 mod reactor;
 mod state;
 
+#[cfg(feature = "http")]
+mod http;
+
+#[cfg(not(feature = "http"))]
 #[allow(missing_docs, clippy::all)]
 mod bindings {
     wit_bindgen::generate!({
         path: ["../../protocol/wit", "wit"],
         world: "isyswasfa:bundle/runtime",
         with: { "wasi:io/poll@0.2.0": ::wasi::io::poll },
+        generate_all,
+    });
+}
+
+/// With the `http` feature, the runtime also exports the lowered `wasi:http@0.3.0` (and the
+/// standard streams of `wasi:cli@0.3.0`) on WASI 0.2's `wasi:http` and `wasi:cli`.
+#[cfg(feature = "http")]
+#[allow(missing_docs, clippy::all)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: ["../../protocol/wit", "wit"],
+        world: "isyswasfa:bundle/runtime-http",
+        with: {
+            "wasi:io/poll@0.2.0": ::wasi::io::poll,
+            "wasi:http/types@0.2.0": ::wasi::http::types,
+        },
         generate_all,
     });
 }

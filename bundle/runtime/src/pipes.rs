@@ -22,12 +22,12 @@ pub const VALUE_CAPACITY: usize = 64;
 
 /// The readable end of a pipe.
 pub struct PipeReader {
-    pipe: Arc<Pipe<u8>>,
+    pub(crate) pipe: Arc<Pipe<u8>>,
 }
 
 /// The writable end of a pipe.
 pub struct PipeWriter {
-    pipe: Arc<Pipe<u8>>,
+    pub(crate) pipe: Arc<Pipe<u8>>,
 }
 
 impl Drop for PipeReader {
@@ -68,60 +68,88 @@ fn bind(pipe: &Pipe<u8>, call: &str, payload: String, size: u32) -> usize {
     size
 }
 
+/// A new pipe of bytes: its writable and readable ends.
+pub(crate) fn pipe_pair() -> (PipeWriter, PipeReader) {
+    let pipe = Pipe::new(BYTE_CAPACITY);
+    (
+        PipeWriter {
+            pipe: Arc::clone(&pipe),
+        },
+        PipeReader { pipe },
+    )
+}
+
+pub(crate) fn wait_readable(pipe: &Arc<Pipe<u8>>) -> Result<(), Pending> {
+    state::start(&WAIT_READABLE, pipe.readable()).map_err(PendingTask::handle)
+}
+
+pub(crate) fn wait_readable_result(ready: Ready) {
+    state::take_value::<()>(&WAIT_READABLE, ReadyTask::take(ready))
+}
+
+pub(crate) fn wait_writable(pipe: &Arc<Pipe<u8>>) -> Result<bool, Pending> {
+    state::start(&WAIT_WRITABLE, pipe.writable()).map_err(PendingTask::handle)
+}
+
+pub(crate) fn wait_writable_result(ready: Ready) -> bool {
+    state::take_value::<bool>(&WAIT_WRITABLE, ReadyTask::take(ready))
+}
+
+/// `read` of the byte-level stream interfaces.
+pub(crate) fn read(pipe: &Pipe<u8>, payload: String, size: u32, max: u32) -> Option<Vec<u8>> {
+    let size = bind(pipe, "stream read", payload, size);
+    let values = (max as usize).min(pipe.capacity() / size);
+    let mut buf = vec![0; values * size];
+    let n = pipe.take_into(&mut buf)?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// `write` of the byte-level stream interfaces.
+pub(crate) fn write(pipe: &Pipe<u8>, payload: String, size: u32, values: Vec<u8>) -> u32 {
+    let size = bind(pipe, "stream write", payload, size);
+    if !values.len().is_multiple_of(size) {
+        trap(format!(
+            "isyswasfa: `stream write`: {} bytes are no whole number of {size}-byte values",
+            values.len()
+        ));
+    }
+    match pipe.push_slice(&values) {
+        Ok(n) => (n / size) as u32,
+        Err(()) => 0,
+    }
+}
+
 impl Guest for Runtime {
     type Reader = PipeReader;
     type Writer = PipeWriter;
 
     fn new() -> (Writer, Reader) {
-        let pipe = Pipe::new(BYTE_CAPACITY);
-        (
-            Writer::new(PipeWriter {
-                pipe: Arc::clone(&pipe),
-            }),
-            Reader::new(PipeReader { pipe }),
-        )
+        let (writer, reader) = pipe_pair();
+        (Writer::new(writer), Reader::new(reader))
     }
 
     fn wait_readable_isyswasfa_start(end: ReaderBorrow<'_>) -> Result<(), Pending> {
-        let readable = end.get::<PipeReader>().pipe.readable();
-        state::start(&WAIT_READABLE, readable).map_err(PendingTask::handle)
+        wait_readable(&end.get::<PipeReader>().pipe)
     }
 
     fn wait_readable_isyswasfa_result(ready: Ready) {
-        state::take_value::<()>(&WAIT_READABLE, ReadyTask::take(ready))
+        wait_readable_result(ready)
     }
 
     fn wait_writable_isyswasfa_start(end: WriterBorrow<'_>) -> Result<bool, Pending> {
-        let writable = end.get::<PipeWriter>().pipe.writable();
-        state::start(&WAIT_WRITABLE, writable).map_err(PendingTask::handle)
+        wait_writable(&end.get::<PipeWriter>().pipe)
     }
 
     fn wait_writable_isyswasfa_result(ready: Ready) -> bool {
-        state::take_value::<bool>(&WAIT_WRITABLE, ReadyTask::take(ready))
+        wait_writable_result(ready)
     }
 
     fn read(end: ReaderBorrow<'_>, payload: String, size: u32, max: u32) -> Option<Vec<u8>> {
-        let pipe = &end.get::<PipeReader>().pipe;
-        let size = bind(pipe, "stream read", payload, size);
-        let values = (max as usize).min(pipe.capacity() / size);
-        let mut buf = vec![0; values * size];
-        let n = pipe.take_into(&mut buf)?;
-        buf.truncate(n);
-        Some(buf)
+        read(&end.get::<PipeReader>().pipe, payload, size, max)
     }
 
     fn write(end: WriterBorrow<'_>, payload: String, size: u32, values: Vec<u8>) -> u32 {
-        let pipe = &end.get::<PipeWriter>().pipe;
-        let size = bind(pipe, "stream write", payload, size);
-        if !values.len().is_multiple_of(size) {
-            trap(format!(
-                "isyswasfa: `stream write`: {} bytes are no whole number of {size}-byte values",
-                values.len()
-            ));
-        }
-        match pipe.push_slice(&values) {
-            Ok(n) => (n / size) as u32,
-            Err(()) => 0,
-        }
+        write(&end.get::<PipeWriter>().pipe, payload, size, values)
     }
 }

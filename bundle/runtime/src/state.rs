@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::fmt::Display;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
@@ -45,6 +46,35 @@ pub fn trap(error: impl Display) -> ! {
 /// The result of a fallible protocol operation, or a trap.
 pub fn check<T>(result: isyswasfa_protocol::Result<T>) -> T {
     result.unwrap_or_else(|error| trap(error))
+}
+
+/// A future of the runtime's own that no task waits for (a body copied between a WASI 0.2
+/// stream and a pipe).
+type Background = Pin<Box<dyn Future<Output = ()>>>;
+
+thread_local! {
+    static BACKGROUND: RefCell<Vec<Background>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `future` beside the tasks, polled by [`drive`] until it finishes. It must not use the
+/// state ([`with`]): it is polled while nothing else runs, but may be polled inside `with`'s
+/// callers' loops.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub fn spawn_background(future: impl Future<Output = ()> + 'static) {
+    BACKGROUND.with(|b| b.borrow_mut().push(Box::pin(future)));
+    WOKEN.store(true, Ordering::SeqCst);
+}
+
+/// Polls every background future once; drops those that finished.
+fn poll_background(cx: &mut Context<'_>) {
+    let mut running = BACKGROUND.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    running.retain_mut(|future| future.as_mut().poll(cx).is_pending());
+    BACKGROUND.with(|b| {
+        let mut b = b.borrow_mut();
+        let spawned = std::mem::take(&mut *b);
+        *b = running;
+        b.extend(spawned);
+    });
 }
 
 static WOKEN: AtomicBool = AtomicBool::new(false);
@@ -93,6 +123,7 @@ pub fn drive(block: bool) -> bool {
     loop {
         WOKEN.store(false, Ordering::SeqCst);
         let mut cx = Context::from_waker(&waker);
+        poll_background(&mut cx);
         let finished = with(|s| s.tasks.poll_host(&mut cx).is_ready());
         if finished {
             return true;

@@ -9,22 +9,7 @@ use wasmtime::{Result, StoreContextMut, format_err};
 
 use crate::ctx::IsyswasfaView;
 
-/// The fields the host manages itself: guests may not set, append, delete or list them, and
-/// they are removed from every header and trailer map that reaches a guest (an incoming
-/// request's, a response `client.send` received). The same names as wasmtime-wasi-http 48's
-/// `DEFAULT_FORBIDDEN_HEADERS`: the hop-by-hop fields, `host` (the host sets it from the
-/// request's authority) and `http2-settings`.
-pub const FORBIDDEN_HEADERS: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "http2-settings",
-];
+pub use isyswasfa_protocol::http::FORBIDDEN_HEADERS;
 
 /// Whether `name` is one of [`FORBIDDEN_HEADERS`].
 pub fn is_forbidden(name: &HeaderName) -> bool {
