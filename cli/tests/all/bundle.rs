@@ -14,7 +14,7 @@ use crate::common::composition::compose_root;
 use crate::common::{isyswasfa, stderr};
 
 /// Bundles `input` through the CLI into `name`.wasm; returns the bundle's path.
-fn bundle(input: &Path, name: &str) -> PathBuf {
+pub(crate) fn bundle(input: &Path, name: &str) -> PathBuf {
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.wasm"));
     let output = isyswasfa([
         "bundle".as_ref(),
@@ -97,7 +97,7 @@ fn validate_p2(bytes: &[u8]) -> Vec<String> {
     imports
 }
 
-fn assert_plain_p2(path: &Path) {
+pub(crate) fn assert_plain_p2(path: &Path) {
     let imports = validate_p2(&std::fs::read(path).expect("reading the bundle"));
     assert!(!imports.is_empty(), "the bundle imports nothing at all");
     for import in &imports {

@@ -41,11 +41,17 @@ fn chunk(index: usize, size: usize) -> Bytes {
 
 #[tokio::test]
 async fn http_echo_streaming() -> Result {
+    let server = ServeProcess::start(&Guest::Echo.path(), &[]);
+    check_echo_streaming(&server, "/").await
+}
+
+/// Echoes 64 MiB through `server` at `path` (an echo): byte-identical, the first bytes back
+/// before the upload finished, and the server's peak RSS grown by less than 32 MiB.
+pub(crate) async fn check_echo_streaming(server: &ServeProcess, path: &str) -> Result {
     const CHUNK: usize = 64 * 1024;
     const CHUNKS: usize = 1024; // 64 MiB
-    let server = ServeProcess::start(&Guest::Echo.path(), &[]);
     // Warm up: the instance exists and has served once before the peak is taken.
-    let warm = send(&server.url, request("POST", &server.url, "/", "warm")).await;
+    let warm = send(&server.url, request("POST", &server.url, path, "warm")).await;
     assert_eq!(warm.body, "warm");
     let rss_before = peak_rss_kib(server.pid());
 
@@ -54,7 +60,7 @@ async fn http_echo_streaming() -> Result {
     let body = StreamBody::new(tokio_stream_from(receiver));
     let upload = http::Request::builder()
         .method("POST")
-        .uri(format!("{}/", server.url))
+        .uri(format!("{}{path}", server.url))
         .header("host", "localhost")
         .body(body)?;
     let uploader = tokio::spawn(async move {
@@ -172,16 +178,22 @@ fn sha256_hex(data: &[u8]) -> String {
 
 #[tokio::test]
 async fn http_hash_all() -> Result {
-    let upstream = slow_upstream().await;
     let server = ServeProcess::start(&Guest::HashAll.path(), &[]);
+    check_hash_all(&server, "/").await
+}
+
+/// Asks `server` at `path` (hash-all) to hash three upstream URLs that each answer after 300
+/// ms: every hash right, all of them in less than 700 ms (the fetches overlap).
+pub(crate) async fn check_hash_all(server: &ServeProcess, path: &str) -> Result {
+    let upstream = slow_upstream().await;
     let urls: Vec<String> = ["/a", "/b", "/c"]
         .iter()
         .map(|p| format!("http://{upstream}{p}"))
         .collect();
     // Warm up the instance, so that the timing below is the requests' own.
-    let _ = get(&server.url, "/").await;
+    let _ = get(&server.url, path).await;
     let mut builder = http::Request::builder()
-        .uri(format!("{}/", server.url))
+        .uri(format!("{}{path}", server.url))
         .header("host", "localhost");
     for url in &urls {
         builder = builder.header("url", url.as_str());
@@ -223,9 +235,9 @@ fn inflate(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Serves `middleware` composed with `service` and checks that a deflated request body is
+/// Serves `composed` (`middleware` in front of `service`) and checks that a deflated request body is
 /// decoded and the response deflated when asked (and only then).
-async fn check_middleware_deflate(composed: &std::path::Path) -> Result {
+pub(crate) async fn check_middleware_deflate(composed: &std::path::Path) -> Result {
     let server = ServeProcess::start(composed, &[]);
     let text = "streamed through middleware and service ".repeat(2000);
     let mut upload = request("POST", &server.url, "/upper", deflate(text.as_bytes()));
@@ -281,8 +293,13 @@ async fn compose_native() -> Result {
 
 #[tokio::test]
 async fn http_router() -> Result {
-    let upstream = slow_upstream().await;
     let server = ServeProcess::start(&router_composition(), &[]);
+    check_router(&server).await
+}
+
+/// The routes of the router composition served by `server`.
+pub(crate) async fn check_router(server: &ServeProcess) -> Result {
+    let upstream = slow_upstream().await;
     assert_eq!(get(&server.url, "/hello").await.body, "Hello, world!\n");
     let echoed = send(
         &server.url,

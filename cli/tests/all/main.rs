@@ -6,6 +6,7 @@
 //! the process's global tracing subscriber).
 
 mod bundle;
+mod bundle_http;
 mod bundle_jco;
 mod cli_compose_errors;
 #[path = "../common/mod.rs"]
@@ -15,7 +16,7 @@ mod compose_run;
 mod composition;
 mod dropin;
 mod dropin_http;
-mod http;
+pub(crate) mod http;
 mod run;
 mod serve_limits;
 mod serve_soak;

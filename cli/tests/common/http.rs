@@ -164,6 +164,12 @@ pub fn compose(name: &str, args: &[String]) -> PathBuf {
 
 /// The router composition of the HTTP guests (test-cases/router/compose.wac).
 pub fn router_composition() -> PathBuf {
+    router_composition_named("router-composed")
+}
+
+/// The router composition, written to `name`.wasm (tests run at once must not write the same
+/// file).
+pub fn router_composition_named(name: &str) -> PathBuf {
     let wac = repo_root().join("test-cases/router/compose.wac");
     let mut args = vec!["--wac".to_string(), wac.display().to_string()];
     for (package, guest) in [
@@ -177,5 +183,5 @@ pub fn router_composition() -> PathBuf {
         args.push("-d".into());
         args.push(format!("{package}={}", guest.path().display()));
     }
-    compose("router-composed", &args)
+    compose(name, &args)
 }
