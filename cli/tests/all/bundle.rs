@@ -97,12 +97,12 @@ fn validate_p2(bytes: &[u8]) -> Vec<String> {
     imports
 }
 
-pub(crate) fn assert_plain_p2(path: &Path) {
+fn assert_plain_p2(path: &Path) {
     let imports = validate_p2(&std::fs::read(path).expect("reading the bundle"));
     assert!(!imports.is_empty(), "the bundle imports nothing at all");
     for import in &imports {
         assert!(
-            import.starts_with("wasi:") && import.contains("@0.2."),
+            import.starts_with("wasi:") && import.contains("@0.2.") && !import.contains("@0.3."),
             "the bundle imports `{import}`: {imports:?}"
         );
     }
@@ -110,16 +110,44 @@ pub(crate) fn assert_plain_p2(path: &Path) {
 
 #[test]
 fn bundle_is_plain_p2() {
-    // The inputs are not: they import the protocol and the lowered WASI 0.3 clocks.
-    let command = command_guest();
-    let imports = validate_p2(&std::fs::read(&command).unwrap());
+    // The demo router: the inputs import the protocol, the pipes and the lowered WASI 0.3
+    // `wasi:http`, and export the lowered `wasi:http/handler@0.3.0`.
+    let router = crate::common::http::router_composition_named("bundle_is_plain_p2-router");
+    let imports = validate_p2(&std::fs::read(&router).unwrap());
     assert!(
-        imports.iter().any(|i| i.starts_with("isyswasfa:")),
+        imports.iter().any(|i| i.starts_with("isyswasfa:"))
+            && imports.iter().any(|i| i.starts_with("wasi:http/types@0.3.")),
         "{imports:?}"
     );
+    let bundled = bundle(&router, "bundle_is_plain_p2-router-bundled");
+    assert_plain_p2(&bundled);
+    let exports = top_level_exports(&std::fs::read(&bundled).unwrap());
+    assert_eq!(exports, ["wasi:http/incoming-handler@0.2.0"]);
 
+    // A command and a composition of async exports, too.
+    let command = command_guest();
     assert_plain_p2(&bundle(&command, "bundle_is_plain_p2-command"));
     assert_plain_p2(&bundled_caller("bundle_is_plain_p2"));
+}
+
+/// The names a component exports at its top level.
+fn top_level_exports(bytes: &[u8]) -> Vec<String> {
+    let mut exports = Vec::new();
+    let mut depth = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload.expect("parsing the bundle") {
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) if depth > 0 => depth -= 1,
+            wasmparser::Payload::ComponentExportSection(section) if depth == 0 => {
+                for export in section {
+                    exports.push(export.expect("reading an export").name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    exports
 }
 
 struct P2 {
