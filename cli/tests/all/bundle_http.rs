@@ -11,7 +11,9 @@ use isyswasfa_test_support::http::{eventually, get, request, send};
 
 use crate::bundle::bundle;
 use crate::common::http::{ServeProcess, router_composition_named};
-use crate::http::{check_echo_streaming, check_hash_all, check_middleware_deflate, check_router};
+use crate::http::{
+    check_echo_streaming, check_hash_all, check_middleware_deflate, check_router, check_trailers,
+};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -50,6 +52,7 @@ async fn bundle_serves_on_wasmtime_p2() -> Result {
     check_router(&server).await?;
     check_hash_all(&server, "/hash-all").await?;
     check_echo_streaming(&server, "/echo").await?;
+    check_trailers(&server, "/echo").await?;
 
     let middleware = crate::common::http::compose(
         "bundle_serves_on_wasmtime_p2-middleware",

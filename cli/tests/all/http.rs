@@ -121,6 +121,12 @@ fn tokio_stream_from<T: Send + 'static>(
 #[tokio::test]
 async fn http_trailers() -> Result {
     let server = ServeProcess::start(&Guest::Echo.path(), &[]);
+    check_trailers(&server, "/").await
+}
+
+/// Sends a body with trailers to `server` at `path` (an echo): the body and the trailers come
+/// back.
+pub(crate) async fn check_trailers(server: &ServeProcess, path: &str) -> Result {
     let mut trailers = http::HeaderMap::new();
     trailers.insert("x-checksum", "abc123".parse()?);
     let frames = vec![
@@ -129,7 +135,7 @@ async fn http_trailers() -> Result {
     ];
     let upload = http::Request::builder()
         .method("POST")
-        .uri(format!("{}/", server.url))
+        .uri(format!("{}{path}", server.url))
         .header("host", "localhost")
         .header("te", "trailers")
         .header("trailer", "x-checksum")
