@@ -784,7 +784,12 @@ fn define_handle(
         .result_func
         .result
         .ok_or_else(|| anyhow!("`handle-isyswasfa-result` returns nothing"))?;
-    let outer = result_payload(resolve, sizes, &start_result, "`handle-isyswasfa-start`'s result")?;
+    let outer = result_payload(
+        resolve,
+        sizes,
+        &start_result,
+        "`handle-isyswasfa-start`'s result",
+    )?;
     let inner = result_payload(resolve, sizes, &handled, "`handle`'s result")?;
     // Parameters: request (0), response-out (1); locals after them.
     let (request, out, ret, task, ready, answer) = (0, 1, 2, 3, 4, 5);

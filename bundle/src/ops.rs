@@ -255,7 +255,10 @@ fn http_futures_wit(used: &[&(&str, &str, bool)]) -> String {
             "  use {pipe}.{{reader as future-{payload}-reader, writer as future-{payload}-writer}};\n"
         ));
     }
-    if used.iter().any(|(p, _, http)| *http && p.contains("fields")) {
+    if used
+        .iter()
+        .any(|(p, _, http)| *http && p.contains("fields"))
+    {
         text.push_str("  use wasi:http/types@0.3.0.{fields};\n");
     }
     if used.iter().any(|(_, _, http)| *http) {
@@ -309,7 +312,10 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
     let futures = used_futures(input)?;
     if !futures.is_empty() {
         resolve
-            .push_str("isyswasfa-bundle-http-futures.wit", &http_futures_wit(&futures))
+            .push_str(
+                "isyswasfa-bundle-http-futures.wit",
+                &http_futures_wit(&futures),
+            )
             .with_context(|| {
                 format!(
                     "cannot make the ops adapter of `{}`: its futures' types",
@@ -392,8 +398,8 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
                 // One of the futures the runtime keeps itself (`used_futures` refused the
                 // others): forwarded to the runtime's function of the same name and type.
                 let key = interface_key(&resolve, world, HTTP_FUTURES, true)?;
-                let target = find_function(&resolve, &key, &func.name, world, true)
-                    .with_context(culprit)?;
+                let target =
+                    find_function(&resolve, &key, &func.name, world, true).with_context(culprit)?;
                 let sig = resolve.wasm_signature(AbiVariant::GuestImport, target);
                 let names = resolve.wasm_import_name(
                     MANGLING,

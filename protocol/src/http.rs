@@ -38,7 +38,9 @@ pub fn valid_field_name(name: &str) -> bool {
 
 /// Whether `value` is a valid field value: no control character but tab (so no CR, LF or NUL).
 pub fn valid_field_value(value: &[u8]) -> bool {
-    value.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 #[cfg(test)]

@@ -116,7 +116,9 @@ fn bundle_is_plain_p2() {
     let imports = validate_p2(&std::fs::read(&router).unwrap());
     assert!(
         imports.iter().any(|i| i.starts_with("isyswasfa:"))
-            && imports.iter().any(|i| i.starts_with("wasi:http/types@0.3.")),
+            && imports
+                .iter()
+                .any(|i| i.starts_with("wasi:http/types@0.3.")),
         "{imports:?}"
     );
     let bundled = bundle(&router, "bundle_is_plain_p2-router-bundled");

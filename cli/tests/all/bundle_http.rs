@@ -43,9 +43,16 @@ async fn bundle_serves_on_wasmtime_p2() -> Result {
 
     // hello and echo first.
     let hello = get(&server.url, "/hello").await;
-    assert_eq!((hello.status.as_u16(), &hello.body[..]), (200, &b"Hello, world!\n"[..]));
+    assert_eq!(
+        (hello.status.as_u16(), &hello.body[..]),
+        (200, &b"Hello, world!\n"[..])
+    );
     assert_eq!(hello.headers["content-type"], "text/plain");
-    let echoed = send(&server.url, request("POST", &server.url, "/echo", "bundled")).await;
+    let echoed = send(
+        &server.url,
+        request("POST", &server.url, "/echo", "bundled"),
+    )
+    .await;
     assert_eq!(echoed.body, "bundled");
 
     // Then what the unbundled composition passes.
@@ -62,7 +69,10 @@ async fn bundle_serves_on_wasmtime_p2() -> Result {
             Guest::Service.path().display().to_string(),
         ],
     );
-    let bundled = bundle(&middleware, "bundle_serves_on_wasmtime_p2-middleware-bundled");
+    let bundled = bundle(
+        &middleware,
+        "bundle_serves_on_wasmtime_p2-middleware-bundled",
+    );
     drop(serve_p2(&bundled).await);
     check_middleware_deflate(&bundled).await
 }

@@ -14,11 +14,11 @@ use crate::bindings::exports::isyswasfa::pipes::stream_u8::{
 };
 use crate::bindings::exports::wasi::cli::types::ErrorCode as CliErrorCode;
 use crate::bindings::exports::wasi::http0_3_0::types::ErrorCode;
+use crate::http::FutureWriterEnd;
 use crate::http::error::{from_p2, internal};
 use crate::http::fields::visible;
 use crate::http::futures::{CliDone, Trailers, future};
 use crate::http::message::Body;
-use crate::http::FutureWriterEnd;
 use crate::pipes::{self, BYTE_CAPACITY, PipeReader, PipeWriter, pipe_pair};
 use crate::{reactor, state};
 

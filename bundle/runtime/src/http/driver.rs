@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 use isyswasfa_protocol::tasks::{HostFunction, Value};
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
-    self as p2, FutureIncomingResponse, IncomingRequest, OutgoingRequest,
-    OutgoingResponse, ResponseOutparam,
+    self as p2, FutureIncomingResponse, IncomingRequest, OutgoingRequest, OutgoingResponse,
+    ResponseOutparam,
 };
 
 use crate::Runtime;
@@ -23,8 +23,8 @@ use crate::http::fields::{FieldList, visible};
 use crate::http::message::{Body, RequestData, ResponseData};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::protocol::{PendingTask, ReadyTask};
-use crate::state::{self, check};
 use crate::reactor;
+use crate::state::{self, check};
 
 static RESPOND: LazyLock<HostFunction> = LazyLock::new(|| HostFunction::new("respond"));
 static SEND: LazyLock<HostFunction> =

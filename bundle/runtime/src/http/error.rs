@@ -52,9 +52,7 @@ macro_rules! convert {
             F::HttpRequestUriInvalid => T::HttpRequestUriInvalid,
             F::HttpRequestUriTooLong => T::HttpRequestUriTooLong,
             F::HttpRequestHeaderSectionSize(p) => T::HttpRequestHeaderSectionSize(p),
-            F::HttpRequestHeaderSize(p) => {
-                T::HttpRequestHeaderSize(p.map(|p| field_size!(p, $to)))
-            }
+            F::HttpRequestHeaderSize(p) => T::HttpRequestHeaderSize(p.map(|p| field_size!(p, $to))),
             F::HttpRequestTrailerSectionSize(p) => T::HttpRequestTrailerSectionSize(p),
             F::HttpRequestTrailerSize(p) => T::HttpRequestTrailerSize(field_size!(p, $to)),
             F::HttpResponseIncomplete => T::HttpResponseIncomplete,

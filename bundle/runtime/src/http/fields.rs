@@ -3,11 +3,13 @@
 
 use std::cell::RefCell;
 
-use isyswasfa_protocol::http::{MAX_FIELDS_SIZE, is_forbidden, valid_field_name, valid_field_value};
+use isyswasfa_protocol::http::{
+    MAX_FIELDS_SIZE, is_forbidden, valid_field_name, valid_field_value,
+};
 
 use crate::Runtime;
 use crate::bindings::exports::wasi::http0_3_0::types::{
-    Fields, FieldName, FieldValue, GuestFields, HeaderError,
+    FieldName, FieldValue, Fields, GuestFields, HeaderError,
 };
 
 /// Fields as a list of name and value pairs, in order.

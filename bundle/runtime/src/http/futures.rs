@@ -119,7 +119,9 @@ macro_rules! future_pipe {
                 ($module::Writer::new(writer), $module::Reader::new(reader))
             }
 
-            fn wait_readable_isyswasfa_start(end: $module::ReaderBorrow<'_>) -> Result<(), Pending> {
+            fn wait_readable_isyswasfa_start(
+                end: $module::ReaderBorrow<'_>,
+            ) -> Result<(), Pending> {
                 wait_readable(end.get::<FutureReaderEnd<$value>>())
             }
 

@@ -4,11 +4,11 @@ use std::cell::{Cell, RefCell};
 
 use crate::bindings::exports::isyswasfa::pipes::stream_u8;
 use crate::bindings::exports::wasi::http0_3_0::types::{
-    Duration, Fields, GuestRequest, GuestRequestOptions, GuestResponse, Headers, Method,
-    Request, RequestOptions, RequestOptionsError, Response, Scheme, StatusCode,
+    Duration, Fields, GuestRequest, GuestRequestOptions, GuestResponse, Headers, Method, Request,
+    RequestOptions, RequestOptionsError, Response, Scheme, StatusCode,
 };
 use crate::http::fields::{FieldList, HttpFields};
-use crate::http::futures::{Transmit, Trailers, future};
+use crate::http::futures::{Trailers, Transmit, future};
 use crate::http::{FutureReaderEnd, FutureWriterEnd};
 use crate::pipes::{PipeReader, pipe_pair};
 
@@ -242,7 +242,10 @@ impl GuestRequest for HttpRequest {
 
     fn consume_body(this: Request, res: TransmitReader) -> (StreamReader, TrailersReader) {
         drop(res);
-        this.into_inner::<HttpRequest>().into_data().body.into_guest()
+        this.into_inner::<HttpRequest>()
+            .into_data()
+            .body
+            .into_guest()
     }
 }
 
@@ -283,7 +286,10 @@ impl GuestResponse for HttpResponse {
 
     fn consume_body(this: Response, res: TransmitReader) -> (StreamReader, TrailersReader) {
         drop(res);
-        this.into_inner::<HttpResponse>().into_data().body.into_guest()
+        this.into_inner::<HttpResponse>()
+            .into_data()
+            .body
+            .into_guest()
     }
 }
 
