@@ -123,6 +123,14 @@ fn bundle_is_plain_p2() {
     );
     let bundled = bundle(&router, "bundle_is_plain_p2-router-bundled");
     assert_plain_p2(&bundled);
+    // The client side goes out through WASI 0.2's `outgoing-handler`.
+    let imports = validate_p2(&std::fs::read(&bundled).unwrap());
+    for needed in ["wasi:http/types@0.2.", "wasi:http/outgoing-handler@0.2."] {
+        assert!(
+            imports.iter().any(|i| i.starts_with(needed)),
+            "no `{needed}*` among {imports:?}"
+        );
+    }
     let exports = top_level_exports(&std::fs::read(&bundled).unwrap());
     assert_eq!(exports, ["wasi:http/incoming-handler@0.2.0"]);
 
