@@ -167,12 +167,14 @@ fn add_raw_ops(resolve: &mut Resolve, pipe: InterfaceId) -> Result<()> {
     Ok(())
 }
 
-/// The runtime's interface with the typed operations of the futures it keeps itself.
+/// The runtime's interfaces with the typed operations of the futures it keeps itself: those of
+/// `wasi:http`, and the one of the `wasi:cli` standard streams.
 const HTTP_FUTURES: &str = "isyswasfa:bundle/http-futures@0.1.0";
+const CLI_FUTURES: &str = "isyswasfa:bundle/cli-futures@0.1.0";
 
 /// The futures whose values the runtime keeps itself (their payloads hold strings and
-/// resources), with the WIT of their payload in `http-futures`, and whether they need
-/// `wasi:http` (`true`) or `wasi:cli` (`false`) types.
+/// resources), with the WIT of their payload, and whether they are `wasi:http`'s (in
+/// `http-futures`, `true`) or `wasi:cli`'s (in `cli-futures`, `false`).
 const KNOWN_FUTURES: [(&str, &str, bool); 3] = [
     (
         "result-none-wasi-http-types-error-code",
@@ -244,37 +246,40 @@ fn used_futures(input: &Input) -> Result<Vec<&'static (&'static str, &'static st
     Ok(used)
 }
 
-/// The runtime's `http-futures` interface, as the adapter imports it: the operations of the
-/// futures in `used` only (the types of the others may not be in the input).
-fn http_futures_wit(used: &[&(&str, &str, bool)]) -> String {
-    let mut text = String::from("package isyswasfa:bundle@0.1.0;\n\ninterface http-futures {\n");
-    let pipes = isyswasfa_protocol::names::pipe_interface;
-    for (payload, _, _) in used {
-        let pipe = pipes(&format!("future-{payload}"));
-        text.push_str(&format!(
-            "  use {pipe}.{{reader as future-{payload}-reader, writer as future-{payload}-writer}};\n"
-        ));
+/// The runtime's `http-futures` and `cli-futures` interfaces, as the adapter imports them: the
+/// operations of the futures in `used` only (the types of the others may not be in the input).
+fn futures_wit(used: &[&(&str, &str, bool)]) -> String {
+    let mut text = String::from("package isyswasfa:bundle@0.1.0;\n");
+    for (interface, http) in [("http-futures", true), ("cli-futures", false)] {
+        let mine: Vec<_> = used.iter().filter(|(_, _, h)| *h == http).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        text.push_str(&format!("\ninterface {interface} {{\n"));
+        for (payload, _, _) in &mine {
+            let pipe = isyswasfa_protocol::names::pipe_interface(&format!("future-{payload}"));
+            text.push_str(&format!(
+                "  use {pipe}.{{reader as future-{payload}-reader, writer as \
+                 future-{payload}-writer}};\n"
+            ));
+        }
+        if http {
+            if mine.iter().any(|(p, _, _)| p.contains("fields")) {
+                text.push_str("  use wasi:http/types@0.3.0.{fields};\n");
+            }
+            text.push_str("  use wasi:http/types@0.3.0.{error-code};\n");
+        } else {
+            text.push_str("  use wasi:cli/types@0.3.0.{error-code as cli-error-code};\n");
+        }
+        for (payload, ty, _) in &mine {
+            text.push_str(&format!(
+                "  future-{payload}-read: func(end: future-{payload}-reader) -> option<{ty}>;\n  \
+                 future-{payload}-write: func(end: future-{payload}-writer, value: {ty}) -> \
+                 option<{ty}>;\n"
+            ));
+        }
+        text.push_str("}\n");
     }
-    if used
-        .iter()
-        .any(|(p, _, http)| *http && p.contains("fields"))
-    {
-        text.push_str("  use wasi:http/types@0.3.0.{fields};\n");
-    }
-    if used.iter().any(|(_, _, http)| *http) {
-        text.push_str("  use wasi:http/types@0.3.0.{error-code};\n");
-    }
-    if used.iter().any(|(_, _, http)| !*http) {
-        text.push_str("  use wasi:cli/types@0.3.0.{error-code as cli-error-code};\n");
-    }
-    for (payload, ty, _) in used {
-        text.push_str(&format!(
-            "  future-{payload}-read: func(end: future-{payload}-reader) -> option<{ty}>;\n  \
-             future-{payload}-write: func(end: future-{payload}-writer, value: {ty}) -> \
-             option<{ty}>;\n"
-        ));
-    }
-    text.push_str("}\n");
     text
 }
 
@@ -312,10 +317,7 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
     let futures = used_futures(input)?;
     if !futures.is_empty() {
         resolve
-            .push_str(
-                "isyswasfa-bundle-http-futures.wit",
-                &http_futures_wit(&futures),
-            )
+            .push_str("isyswasfa-bundle-futures.wit", &futures_wit(&futures))
             .with_context(|| {
                 format!(
                     "cannot make the ops adapter of `{}`: its futures' types",
@@ -327,8 +329,11 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
     for name in &interfaces {
         text.push_str(&format!("  export {name};\n"));
     }
-    if !futures.is_empty() {
+    if futures.iter().any(|(_, _, http)| *http) {
         text.push_str(&format!("  import {HTTP_FUTURES};\n"));
+    }
+    if futures.iter().any(|(_, _, http)| !*http) {
+        text.push_str(&format!("  import {CLI_FUTURES};\n"));
     }
     text.push_str("}\n");
     let package = resolve
@@ -397,7 +402,12 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
             } else if func.name.starts_with("future-") {
                 // One of the futures the runtime keeps itself (`used_futures` refused the
                 // others): forwarded to the runtime's function of the same name and type.
-                let key = interface_key(&resolve, world, HTTP_FUTURES, true)?;
+                let http = KNOWN_FUTURES
+                    .iter()
+                    .find(|(p, _, _)| func.name.contains(p))
+                    .is_none_or(|(_, _, http)| *http);
+                let interface = if http { HTTP_FUTURES } else { CLI_FUTURES };
+                let key = interface_key(&resolve, world, interface, true)?;
                 let target =
                     find_function(&resolve, &key, &func.name, world, true).with_context(culprit)?;
                 let sig = resolve.wasm_signature(AbiVariant::GuestImport, target);

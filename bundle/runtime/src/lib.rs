@@ -12,8 +12,10 @@
 
 #![warn(missing_docs)]
 
+mod cli;
 mod clocks;
 mod driver;
+mod futures;
 mod pipes;
 mod protocol;
 mod reactor;

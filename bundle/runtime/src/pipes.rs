@@ -12,6 +12,7 @@ use crate::bindings::exports::isyswasfa::bundle::streams::{
     Guest, GuestReader, GuestWriter, Reader, ReaderBorrow, Writer, WriterBorrow,
 };
 use crate::bindings::exports::isyswasfa::isyswasfa::isyswasfa::{Pending, Ready};
+use crate::bindings::exports::isyswasfa::pipes::stream_u8;
 use crate::protocol::{PendingTask, ReadyTask};
 use crate::state::{self, trap};
 
@@ -150,6 +151,53 @@ impl Guest for Runtime {
     }
 
     fn write(end: WriterBorrow<'_>, payload: String, size: u32, values: Vec<u8>) -> u32 {
+        write(&end.get::<PipeWriter>().pipe, payload, size, values)
+    }
+}
+
+/// `isyswasfa:pipes/stream-u8`: the same pipes as `isyswasfa:bundle/streams`, under the name
+/// the lowered `wasi:cli` and `wasi:http` interfaces refer to.
+impl stream_u8::GuestReader for PipeReader {}
+impl stream_u8::GuestWriter for PipeWriter {}
+
+impl stream_u8::Guest for Runtime {
+    type Reader = PipeReader;
+    type Writer = PipeWriter;
+
+    fn new() -> (stream_u8::Writer, stream_u8::Reader) {
+        let (writer, reader) = pipe_pair();
+        (
+            stream_u8::Writer::new(writer),
+            stream_u8::Reader::new(reader),
+        )
+    }
+
+    fn wait_readable_isyswasfa_start(end: stream_u8::ReaderBorrow<'_>) -> Result<(), Pending> {
+        wait_readable(&end.get::<PipeReader>().pipe)
+    }
+
+    fn wait_readable_isyswasfa_result(ready: Ready) {
+        wait_readable_result(ready)
+    }
+
+    fn wait_writable_isyswasfa_start(end: stream_u8::WriterBorrow<'_>) -> Result<bool, Pending> {
+        wait_writable(&end.get::<PipeWriter>().pipe)
+    }
+
+    fn wait_writable_isyswasfa_result(ready: Ready) -> bool {
+        wait_writable_result(ready)
+    }
+
+    fn read(
+        end: stream_u8::ReaderBorrow<'_>,
+        payload: String,
+        size: u32,
+        max: u32,
+    ) -> Option<Vec<u8>> {
+        read(&end.get::<PipeReader>().pipe, payload, size, max)
+    }
+
+    fn write(end: stream_u8::WriterBorrow<'_>, payload: String, size: u32, values: Vec<u8>) -> u32 {
         write(&end.get::<PipeWriter>().pipe, payload, size, values)
     }
 }

@@ -131,7 +131,7 @@ impl DriverGuest for Runtime {
             Err(()) => {
                 let (writer, reader) = crate::pipes::pipe_pair();
                 drop(writer);
-                let (trailers_writer, trailers) = crate::http::futures::future();
+                let (trailers_writer, trailers) = crate::futures::future();
                 let _ = trailers_writer.write(Ok(None));
                 Body {
                     contents: Some(reader),

@@ -7,9 +7,9 @@ use crate::bindings::exports::wasi::http0_3_0::types::{
     Duration, Fields, GuestRequest, GuestRequestOptions, GuestResponse, Headers, Method, Request,
     RequestOptions, RequestOptionsError, Response, Scheme, StatusCode,
 };
+use crate::futures::{FutureReaderEnd, FutureWriterEnd, future};
 use crate::http::fields::{FieldList, HttpFields};
-use crate::http::futures::{Trailers, Transmit, future};
-use crate::http::{FutureReaderEnd, FutureWriterEnd};
+use crate::http::futures::{Trailers, Transmit};
 use crate::pipes::{PipeReader, pipe_pair};
 
 type StreamReader = stream_u8::Reader;

@@ -14,5 +14,4 @@ mod fields;
 mod futures;
 mod message;
 
-pub use futures::{FutureReaderEnd, FutureWriterEnd};
 pub use message::{HttpRequest, HttpResponse, Options};
