@@ -18,6 +18,7 @@ mod driver;
 mod futures;
 mod pipes;
 mod protocol;
+mod random;
 mod reactor;
 mod state;
 

@@ -78,12 +78,31 @@ async fn bundle_serves_on_wasmtime_p2() -> Result {
 }
 
 /// A trapping request on the bundled `http-faults` gets a 500 (wasmtime-wasi-http's own
-/// handling of a trapped 0.2 handler), and the next request is served.
+/// handling of a trapped 0.2 handler), and the next request is served. (The same guest also
+/// checks the runtime's `wasi:random@0.3.0` and `wasi:cli/stdout@0.3.0`.)
 #[tokio::test]
 async fn bundle_guest_trap() {
     let server = serve_p2(&bundle(&Guest::HttpFaults.path(), "bundle_guest_trap")).await;
     let ok = get(&server.url, "/").await;
     assert_eq!((ok.status.as_u16(), &ok.body[..]), (200, &b"ok"[..]));
+    let random = [
+        get(&server.url, "/random").await,
+        get(&server.url, "/random").await,
+    ];
+    for answer in &random {
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.body.len(), 48, "{:?}", answer.body);
+        assert!(answer.body.iter().all(u8::is_ascii_hexdigit));
+    }
+    assert_ne!(
+        random[0].body, random[1].body,
+        "the same random bytes twice"
+    );
+    let printed = get(&server.url, "/print-controls").await;
+    assert_eq!(
+        (printed.status.as_u16(), &printed.body[..]),
+        (200, &b"printed"[..])
+    );
     let trapped = get(&server.url, "/trap").await;
     assert_eq!(trapped.status, 500);
     let next = get(&server.url, "/").await;

@@ -19,6 +19,7 @@
 //! - `/spin`: computes forever inside `handle` (for the CPU deadline).
 //! - `/many-names`: `fields.from-list` with 25 000 distinct names and empty values, answering
 //!   what the host said (`made` or the error), so a panic in the host shows as a failed request.
+//! - `/random`: 16 secure and 8 insecure random bytes (`wasi:random@0.3.0`), as hex.
 //! - anything else: `ok`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -85,6 +86,13 @@ impl Guest for Component {
             "/sleep-blocking" => {
                 std::thread::sleep(std::time::Duration::from_secs(60));
                 text(200, "slept".into())
+            }
+            "/random" => {
+                // `wasi:random@0.3.0`: 16 secure and 8 insecure bytes, as hex.
+                let mut bytes = wasi::random::random::get_random_bytes(16);
+                bytes.extend(wasi::random::insecure::get_insecure_random_bytes(8));
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                text(200, hex)
             }
             "/print-controls" => {
                 // Through `wasi:cli/stdout@0.3.0`, whose lines the host labels and logs.
