@@ -243,7 +243,9 @@ impl Input {
             .filter(|(_, item)| !matches!(item, WorldItem::Type { .. }))
             .map(|(key, _)| self.resolve.name_world_key(key))
             .filter(|name| {
-                !runtime.provides(name)
+                // The runtime's own interfaces (`isyswasfa:bundle/*`: the driver's, the typed
+                // future operations) are for the bundle's generated parts, never the input.
+                !(runtime.provides(name) && !name.starts_with("isyswasfa:bundle/"))
                     && !is_wasi_p2(name)
                     && !is_stream_pipe(name)
                     && !name.contains(isyswasfa_protocol::names::OPS_STEM)
