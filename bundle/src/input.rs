@@ -245,7 +245,8 @@ impl Input {
             .filter(|name| {
                 // The runtime's own interfaces (`isyswasfa:bundle/*`: the driver's, the typed
                 // future operations) are for the bundle's generated parts, never the input.
-                !(runtime.provides(name) && !name.starts_with("isyswasfa:bundle/"))
+                let provided = runtime.provides(name) && !name.starts_with("isyswasfa:bundle/");
+                !provided
                     && !is_wasi_p2(name)
                     && !is_stream_pipe(name)
                     && !name.contains(isyswasfa_protocol::names::OPS_STEM)
