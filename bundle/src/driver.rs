@@ -755,6 +755,67 @@ fn result_payload(resolve: &Resolve, sizes: &SizeAlign, ty: &Type, what: &str) -
         .size_wasm32() as u32)
 }
 
+/// Where the text of an `internal-error` is in an `error-code`: the case's number, the offset of
+/// its `option<string>` in the `error-code`, and of the string in the option.
+struct InternalErrorMessage {
+    case: u32,
+    option: u32,
+    string: u32,
+}
+
+/// Finds `internal-error(option<string>)` in the error type of `handled` (`result<response,
+/// error-code>`).
+fn internal_error_message(
+    resolve: &Resolve,
+    sizes: &SizeAlign,
+    handled: &Type,
+) -> Result<InternalErrorMessage> {
+    let error = match handled {
+        Type::Id(id) => match &resolve.types[*id].kind {
+            TypeDefKind::Result(r) => r.err,
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut error = error.ok_or_else(|| anyhow!("`handle` returns no `error-code`"))?;
+    while let Type::Id(id) = error
+        && let TypeDefKind::Type(inner) = &resolve.types[id].kind
+    {
+        error = *inner;
+    }
+    let Type::Id(id) = error else {
+        bail!("`handle`'s `error-code` is no variant");
+    };
+    let TypeDefKind::Variant(variant) = &resolve.types[id].kind else {
+        bail!("`handle`'s `error-code` is no variant");
+    };
+    let (case, payload) = variant
+        .cases
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.name == "internal-error")
+        .and_then(|(i, c)| Some((i as u32, c.ty?)))
+        .ok_or_else(|| {
+            anyhow!("`handle`'s `error-code` has no `internal-error(option<string>)`")
+        })?;
+    let option = sizes
+        .payload_offset(Int::U8, variant.cases.iter().map(|c| c.ty.as_ref()))
+        .size_wasm32() as u32;
+    let string = sizes
+        .payload_offset(Int::U8, [Some(&Type::String)])
+        .size_wasm32() as u32;
+    let is_option_of_string = matches!(payload, Type::Id(id)
+        if matches!(resolve.types[id].kind, TypeDefKind::Option(Type::String)));
+    if !is_option_of_string {
+        bail!("`handle`'s `internal-error` does not carry an `option<string>`");
+    }
+    Ok(InternalErrorMessage {
+        case,
+        option,
+        string,
+    })
+}
+
 /// `wasi:http/incoming-handler@0.2.0#handle(request, response-out)`: the 0.2 request made a
 /// 0.3 one by the runtime, handed to the input's `handle`, its response (or error) handed to
 /// the runtime with `response-out`, and the event loop run until the body and trailers are
@@ -791,6 +852,7 @@ fn define_handle(
         "`handle-isyswasfa-start`'s result",
     )?;
     let inner = result_payload(resolve, sizes, &handled, "`handle`'s result")?;
+    let message = internal_error_message(resolve, sizes, &handled)?;
     // Parameters: request (0), response-out (1); locals after them.
     let (request, out, ret, task, ready, answer) = (0, 1, 2, 3, 4, 5);
     let mut f = Function::new([(4, ValType::I32)]);
@@ -857,10 +919,37 @@ fn define_handle(
         Call(run),
         Call(http.finish),
         Else,
-        // The error's case number (its payload stays here, freed with the call).
+        // The error's case number, and the text of an `internal-error` (its payloads stay
+        // here, freed with the call).
         LocalGet(out),
         LocalGet(answer),
         I32Load8U(mem(inner, 0)),
+        // option<string>: some only for `internal-error(some(text))`.
+        LocalGet(answer),
+        I32Load8U(mem(inner, 0)),
+        I32Const(message.case as i32),
+        I32Eq,
+        If(wasm_encoder::BlockType::Result(ValType::I32)),
+        LocalGet(answer),
+        I32Load8U(mem(inner + message.option, 0)),
+        Else,
+        I32Const(0),
+        End,
+        LocalTee(task),
+        LocalGet(task),
+        If(wasm_encoder::BlockType::Result(ValType::I32)),
+        LocalGet(answer),
+        I32Load(mem(inner + message.option + message.string, 2)),
+        Else,
+        I32Const(0),
+        End,
+        LocalGet(task),
+        If(wasm_encoder::BlockType::Result(ValType::I32)),
+        LocalGet(answer),
+        I32Load(mem(inner + message.option + message.string + 4, 2)),
+        Else,
+        I32Const(0),
+        End,
         Call(http.respond_error),
         End,
         Call(runtime.leave),

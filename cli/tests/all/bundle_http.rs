@@ -98,6 +98,17 @@ async fn bundle_guest_trap() {
         random[0].body, random[1].body,
         "the same random bytes twice"
     );
+    // An `error-code` returned by `handle`: a 500, and the 0.2 host is told the error's text.
+    let failed = get(&server.url, "/error").await;
+    assert_eq!(failed.status, 500);
+    let logged = eventually(Duration::from_secs(5), || {
+        server
+            .log()
+            .lines()
+            .any(|l| l.contains("/error") && l.contains("asked to fail"))
+    })
+    .await;
+    assert!(logged, "no log line naming the error:\n{}", server.log());
     let printed = get(&server.url, "/print-controls").await;
     assert_eq!(
         (printed.status.as_u16(), &printed.body[..]),

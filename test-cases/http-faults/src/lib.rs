@@ -19,6 +19,7 @@
 //! - `/spin`: computes forever inside `handle` (for the CPU deadline).
 //! - `/many-names`: `fields.from-list` with 25 000 distinct names and empty values, answering
 //!   what the host said (`made` or the error), so a panic in the host shows as a failed request.
+//! - `/error`: returns `internal-error("asked to fail")` from `handle`.
 //! - `/random`: 16 secure and 8 insecure random bytes (`wasi:random@0.3.0`), as hex.
 //! - anything else: `ok`.
 
@@ -87,6 +88,7 @@ impl Guest for Component {
                 std::thread::sleep(std::time::Duration::from_secs(60));
                 text(200, "slept".into())
             }
+            "/error" => Err(ErrorCode::InternalError(Some("asked to fail".into()))),
             "/random" => {
                 // `wasi:random@0.3.0`: 16 secure and 8 insecure bytes, as hex.
                 let mut bytes = wasi::random::random::get_random_bytes(16);

@@ -158,8 +158,8 @@ impl DriverGuest for Runtime {
         PendingTask::handle(id)
     }
 
-    fn respond_error(out: ResponseOutparam, case: u8) {
-        ResponseOutparam::set(out, Err(p2_case(case)));
+    fn respond_error(out: ResponseOutparam, case: u8, message: Option<String>) {
+        ResponseOutparam::set(out, Err(p2_case(case, message)));
     }
 
     fn finish(ready: Ready) {

@@ -78,9 +78,9 @@ pub fn from_p2(error: p2::ErrorCode) -> p3::ErrorCode {
     convert!(error, p2 => p3)
 }
 
-/// The 0.2 error of case number `case` of `error-code` (its payload, if any, empty): what the
-/// driver passes on when a handler returns an error.
-pub fn p2_case(case: u8) -> p2::ErrorCode {
+/// The 0.2 error of case number `case` of `error-code` (its payload, if any, empty; `message`
+/// for an `internal-error`): what the driver passes on when a handler returns an error.
+pub fn p2_case(case: u8, message: Option<String>) -> p2::ErrorCode {
     use p2::ErrorCode as E;
     let empty_size = || p2::FieldSizePayload {
         field_name: None,
@@ -131,8 +131,9 @@ pub fn p2_case(case: u8) -> p2::ErrorCode {
         35 => E::HttpProtocolError,
         36 => E::LoopDetected,
         37 => E::ConfigurationError,
-        _ => E::InternalError(Some(
-            "the bundled handler returned an error (its `internal-error`)".into(),
-        )),
+        38 => E::InternalError(message),
+        _ => E::InternalError(Some(format!(
+            "the bundled handler returned error-code case {case}, which WASI 0.2 does not have"
+        ))),
     }
 }
