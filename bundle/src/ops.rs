@@ -195,8 +195,6 @@ const KNOWN_FUTURES: [(&str, &str, bool); 3] = [
 
 /// A future operation of the input forwarded to the runtime.
 struct Forward {
-    /// The runtime's interface, in the adapter's world.
-    key: wit_parser::WorldKey,
     /// The ops interface the adapter exports it in.
     export_key: wit_parser::WorldKey,
     func: String,
@@ -419,7 +417,6 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
                     },
                 );
                 forwards.push(Forward {
-                    key: key.clone(),
                     export_key: key_of_export.clone(),
                     func: func.name.clone(),
                     import: core.import(names, &sig),
@@ -661,7 +658,6 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
             ExportKind::Func,
             post_index,
         ));
-        let _ = &forward.key;
     }
     let mut module = core.finish();
     wit_component::embed_component_metadata(&mut module, &resolve, world_id, StringEncoding::UTF8)?;
