@@ -31,7 +31,7 @@ async fn http_hello() {
 }
 
 /// The upload's bytes: a pattern that differs per chunk, so reordering would show.
-fn chunk(index: usize, size: usize) -> Bytes {
+pub(crate) fn chunk(index: usize, size: usize) -> Bytes {
     Bytes::from(
         (0..size)
             .map(|i| (i.wrapping_mul(31) ^ index.wrapping_mul(7)) as u8)
@@ -106,7 +106,7 @@ async fn http_echo_streaming() -> Result {
 }
 
 /// A `Stream` over an mpsc receiver (what `tokio-stream` would give).
-fn tokio_stream_from<T: Send + 'static>(
+pub(crate) fn tokio_stream_from<T: Send + 'static>(
     mut receiver: tokio::sync::mpsc::Receiver<T>,
 ) -> impl futures::Stream<Item = T> {
     futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
@@ -163,7 +163,7 @@ pub(crate) async fn slow_upstream() -> std::net::SocketAddr {
     address
 }
 
-fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -225,7 +225,7 @@ fn inflate(data: &[u8]) -> Vec<u8> {
 
 /// Serves `middleware` composed with `service` and checks that a deflated request body is
 /// decoded and the response deflated when asked (and only then).
-async fn check_middleware_deflate(composed: &std::path::Path) -> Result {
+pub(crate) async fn check_middleware_deflate(composed: &std::path::Path) -> Result {
     let server = ServeProcess::start(composed, &[]);
     let text = "streamed through middleware and service ".repeat(2000);
     let mut upload = request("POST", &server.url, "/upper", deflate(text.as_bytes()));

@@ -16,6 +16,7 @@ mod composition;
 mod dropin;
 mod dropin_http;
 mod http;
+mod python;
 mod run;
 mod serve_limits;
 mod serve_soak;

@@ -39,31 +39,31 @@ const PIPES_MODULE: &str = "isyswasfa_glue_pipes";
 pub const SUPPORT_FILES: &[(&str, &str)] = &[
     (
         "isyswasfa/__init__.py",
-        include_str!("../../python/isyswasfa/__init__.py"),
+        include_str!("../python/isyswasfa/__init__.py"),
     ),
     (
         "isyswasfa/loop.py",
-        include_str!("../../python/isyswasfa/loop.py"),
+        include_str!("../python/isyswasfa/loop.py"),
     ),
     (
         "isyswasfa/tasks.py",
-        include_str!("../../python/isyswasfa/tasks.py"),
+        include_str!("../python/isyswasfa/tasks.py"),
     ),
     (
         "isyswasfa/pipes.py",
-        include_str!("../../python/isyswasfa/pipes.py"),
+        include_str!("../python/isyswasfa/pipes.py"),
     ),
     (
         "componentize_py_async_support/__init__.py",
-        include_str!("../../python/componentize_py_async_support/__init__.py"),
+        include_str!("../python/componentize_py_async_support/__init__.py"),
     ),
     (
         "componentize_py_async_support/streams.py",
-        include_str!("../../python/componentize_py_async_support/streams.py"),
+        include_str!("../python/componentize_py_async_support/streams.py"),
     ),
     (
         "componentize_py_async_support/futures.py",
-        include_str!("../../python/componentize_py_async_support/futures.py"),
+        include_str!("../python/componentize_py_async_support/futures.py"),
     ),
 ];
 

@@ -2,26 +2,33 @@
 //! build-py` (and `serve DIR`) building the guests of `test-cases/python/` with the real
 //! componentize-py, and the components run on the real host and served over real TCP.
 //!
-//! Each Python guest is built once per test process (a build takes about ten seconds).
-
-mod common;
+//! Each Python guest is built once per test run: the component is kept in the target directory
+//! under a name derived from everything the build reads (the guest's files and the `isyswasfa`
+//! binary), so a later run with nothing changed reuses it (a build takes about ten seconds).
+//! componentize-py must be installed (`pip install componentize-py==0.25.1`); without it these
+//! tests fail with `build-py`'s error saying so.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::io::{Read, Write};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::http::{ServeProcess, eventually, get, request, send, start};
-use common::{guest_path, isyswasfa, repo_root, scratch_dir, stderr};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use isyswasfa_host::{Host, State};
-use sha2::{Digest, Sha256};
+use isyswasfa_test_support::http::{eventually, get, request, send, start};
+use isyswasfa_test_support::{Guest, repo_root};
 use wasmtime::Store;
 use wasmtime::component::Component;
+
+use crate::common::http::ServeProcess;
+use crate::common::{copy_dir, isyswasfa, scratch_dir, stderr};
+use crate::http::{
+    check_middleware_deflate, chunk, sha256_hex, slow_upstream, tokio_stream_from,
+};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -30,30 +37,62 @@ fn python_dir(name: &str) -> PathBuf {
     repo_root().join("test-cases").join("python").join(name)
 }
 
-/// Builds the Python guest `name` with `isyswasfa build-py` (once per process) and returns the
-/// component's path.
+/// Feeds every file under `dir` (names and contents, in a stable order) to `hasher`.
+fn hash_tree(dir: &Path, hasher: &mut impl Hasher) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| entry.expect("reading a directory entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        path.file_name().hash(hasher);
+        if path.is_dir() {
+            hash_tree(&path, hasher);
+        } else {
+            std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+                .hash(hasher);
+        }
+    }
+}
+
+/// Builds the Python guest `name` with `isyswasfa build-py` (once per test run: see the module's
+/// docs) and returns the component's path.
 fn python_guest(name: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, Arc<OnceLock<PathBuf>>>>> = OnceLock::new();
     let slot = BUILT
         .get_or_init(Default::default)
         .lock()
-        .expect("build table")
+        .expect("the table of built Python guests")
         .entry(name.to_string())
         .or_default()
         .clone();
     slot.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("python-{name}.wasm"));
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        hash_tree(&python_dir(name), &mut hasher);
+        std::fs::read(env!("CARGO_BIN_EXE_isyswasfa"))
+            .expect("reading the isyswasfa binary")
+            .hash(&mut hasher);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-guests");
+        std::fs::create_dir_all(&dir).expect("creating the Python guests' directory");
+        let out = dir.join(format!("{name}-{:016x}.wasm", hasher.finish()));
+        if out.is_file() {
+            return out;
+        }
+        let partial = out.with_extension("partial.wasm");
         let output = isyswasfa([
             "build-py".as_ref(),
             python_dir(name).as_os_str(),
             "-o".as_ref(),
-            out.as_os_str(),
+            partial.as_os_str(),
         ]);
         assert!(
             output.status.success(),
-            "building the Python guest {name} failed:\n{}",
+            "building the Python guest `{name}` failed (these tests need componentize-py: \
+             `pip install componentize-py==0.25.1`):\n{}",
             stderr(&output)
         );
+        std::fs::rename(&partial, &out).expect("moving the built component in place");
         out
     })
     .clone()
@@ -63,7 +102,7 @@ fn python_guest(name: &str) -> PathBuf {
 /// componentize-py generates its bindings from that directory alone.
 #[test]
 fn wit_out_dir_feeds_componentize_py() {
-    let dir = scratch_dir("wit_out_dir");
+    let dir = scratch_dir("wit_out_dir_feeds_componentize_py");
     let wit = dir.join("wit");
     let output = isyswasfa([
         "wit".as_ref(),
@@ -102,10 +141,7 @@ fn wit_out_dir_feeds_componentize_py() {
     let exports = std::fs::read_to_string(bindings.join("wit_world/exports/__init__.py"))
         .expect("the exports module");
     assert!(exports.contains("def handle_isyswasfa_start("), "{exports}");
-    assert!(
-        exports.contains("def handle_isyswasfa_result("),
-        "{exports}"
-    );
+    assert!(exports.contains("def handle_isyswasfa_result("), "{exports}");
     let world = std::fs::read_to_string(bindings.join("wit_world/__init__.py")).expect("world");
     assert!(world.contains("def isyswasfa_poll_echo("), "{world}");
 }
@@ -133,9 +169,10 @@ fn python_build_errors() {
             && message.contains("pip install componentize-py==0.25.1"),
         "{message}"
     );
+    assert!(!dir.join("never.wasm").exists());
 
     let broken = dir.join("broken");
-    common::copy_dir(&python_dir("round-trip"), &broken);
+    copy_dir(&python_dir("round-trip"), &broken);
     std::fs::write(
         broken.join("app.py"),
         "\"\"\"Broken on purpose.\"\"\"\n\ndef foo(:\n    pass\n",
@@ -154,13 +191,13 @@ fn python_build_errors() {
         "{message}"
     );
     assert!(message.contains("def foo(:"), "{message}");
+    assert!(!dir.join("broken.wasm").exists());
 }
 
 /// A host for the Python `round-trip`: its imported `foo` answers at once, or never when asked
 /// for `forever`.
 async fn round_trip_host() -> anyhow::Result<Host<State>> {
-    static ENGINE: OnceLock<wasmtime::Engine> = OnceLock::new();
-    let engine = ENGINE.get_or_init(|| isyswasfa_host::engine().expect("engine"));
+    let engine = crate::common::composition::engine();
     let mut linker = isyswasfa_host::linker::<State>(engine)?;
     let mut baz = linker.instance("component:test/baz")?;
     isyswasfa_host::func_wrap_async(&mut baz, "foo", |(s,): (String,)| async move {
@@ -169,8 +206,12 @@ async fn round_trip_host() -> anyhow::Result<Host<State>> {
         }
         format!("{s} - entered host - exited host")
     })?;
-    let component = Component::from_file(engine, python_guest("round-trip"))?;
-    Ok(Host::instantiate(Store::new(engine, State::new()), &linker, &component).await?)
+    static COMPONENT: OnceLock<Component> = OnceLock::new();
+    let component = COMPONENT.get_or_init(|| {
+        Component::from_file(engine, python_guest("round-trip"))
+            .expect("compiling the Python round-trip")
+    });
+    Ok(Host::instantiate(Store::new(engine, State::new()), &linker, component).await?)
 }
 
 /// Three concurrent calls of the Python `round-trip`, each awaiting a 100 ms `asyncio.sleep`
@@ -183,6 +224,7 @@ async fn python_round_trip() -> anyhow::Result<()> {
         .await?;
     // Warm up (the first call initializes the poller and the interpreter's lazy state).
     let _ = host.call(&foo, ("warm".to_string(),)).await?;
+    let _timing = isyswasfa_test_support::timing::shared().await;
     let began = Instant::now();
     let calls = (0..3).map(|i| host.call(&foo, (format!("call {i}"),)));
     let answers = futures::future::try_join_all(calls).await?;
@@ -216,10 +258,7 @@ async fn python_cancel() -> anyhow::Result<()> {
 
     let call = host.call(&foo, ("forever".to_string(),));
     let outcome = tokio::time::timeout(Duration::from_millis(300), call).await;
-    assert!(
-        outcome.is_err(),
-        "a call awaiting `forever` must not finish"
-    );
+    assert!(outcome.is_err(), "a call awaiting `forever` must not finish");
     let mut seen = 0;
     for _ in 0..200 {
         seen = host.call_sync(&cancelled, ()).await?.0;
@@ -240,58 +279,26 @@ async fn python_cancel() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A local upstream whose every path answers with the path's name after 300 ms.
-async fn slow_upstream() -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    |request: http::Request<hyper::body::Incoming>| async move {
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                        let body = format!("content of {}", request.uri().path());
-                        Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(
-                            Bytes::from(body),
-                        )))
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    address
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// The Python `hash-all`, served from its directory (`serve DIR` builds it): three upstream
 /// URLs answering after 300 ms each are fetched at once.
 #[tokio::test]
 async fn python_http_hash_all() -> Result {
     let upstream = slow_upstream().await;
-    let server = ServeProcess::start(&python_dir("hash-all"), &[]);
+    let server = ServeProcess::start(&python_guest("hash-all"), &[]);
     let urls: Vec<String> = ["/a", "/b", "/c"]
         .iter()
         .map(|p| format!("http://{upstream}{p}"))
         .collect();
     // Warm up the instance (no `url` header: a 400), so that the timing is the request's own.
-    assert_eq!(get(&server.url, "/").await.status, 400);
+    let warm = get(&server.url, "/").await;
+    assert_eq!(warm.status, 400, "{:?}", warm.body);
     let mut builder = http::Request::builder()
         .uri(format!("{}/", server.url))
         .header("host", "localhost");
     for url in &urls {
         builder = builder.header("url", url.as_str());
     }
+    let _timing = isyswasfa_test_support::timing::shared().await;
     let began = Instant::now();
     let answer = send(
         &server.url,
@@ -315,15 +322,6 @@ async fn python_http_hash_all() -> Result {
     Ok(())
 }
 
-/// The upload's bytes: a pattern that differs per chunk, so reordering would show.
-fn chunk(index: usize, size: usize) -> Bytes {
-    Bytes::from(
-        (0..size)
-            .map(|i| (i.wrapping_mul(31) ^ index.wrapping_mul(7)) as u8)
-            .collect::<Vec<u8>>(),
-    )
-}
-
 /// 16 MiB echoed byte for byte through the Python `echo`, streamed: the first bytes come back
 /// before the upload has finished.
 #[tokio::test]
@@ -334,9 +332,9 @@ async fn python_http_echo_streaming() -> Result {
     let warm = send(&server.url, request("POST", &server.url, "/", "warm")).await;
     assert_eq!(warm.body, "warm");
 
-    let (frames, mut receiver) =
+    let (frames, receiver) =
         tokio::sync::mpsc::channel::<std::result::Result<Frame<Bytes>, Infallible>>(4);
-    let body = StreamBody::new(futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)));
+    let body = StreamBody::new(tokio_stream_from(receiver));
     let upload = http::Request::builder()
         .method("POST")
         .uri(format!("{}/", server.url))
@@ -387,54 +385,19 @@ async fn python_http_echo_streaming() -> Result {
     Ok(())
 }
 
-fn deflate(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(data).expect("deflate");
-    encoder.finish().expect("deflate")
-}
-
-fn inflate(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::ZlibDecoder::new(data)
-        .read_to_end(&mut out)
-        .expect("inflate");
-    out
-}
-
 /// The Rust `middleware` composed in front of the Python `service` by `isyswasfa compose`:
 /// deflate both ways, as `http_middleware_deflate` checks with the Rust service.
 #[tokio::test]
 async fn python_middleware_deflate() -> Result {
-    let composed = common::http::compose(
+    let composed = crate::common::http::compose(
         "middleware-python-service",
         &[
-            guest_path("middleware").display().to_string(),
+            Guest::Middleware.path().display().to_string(),
             "-d".into(),
             python_guest("service").display().to_string(),
         ],
     );
-    let server = ServeProcess::start(&composed, &[]);
-    let text = "streamed through middleware and the Python service ".repeat(2000);
-    let mut upload = request("POST", &server.url, "/upper", deflate(text.as_bytes()));
-    upload
-        .headers_mut()
-        .insert("content-encoding", "deflate".parse()?);
-    upload
-        .headers_mut()
-        .insert("accept-encoding", "gzip, deflate".parse()?);
-    let answer = send(&server.url, upload).await;
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.headers["content-encoding"], "deflate");
-    assert_eq!(inflate(&answer.body), text.to_uppercase().into_bytes());
-
-    let mut upload = request("POST", &server.url, "/upper", deflate(b"plain please"));
-    upload
-        .headers_mut()
-        .insert("content-encoding", "deflate".parse()?);
-    let answer = send(&server.url, upload).await;
-    assert!(!answer.headers.contains_key("content-encoding"));
-    assert_eq!(answer.body, "PLAIN PLEASE");
-    Ok(())
+    check_middleware_deflate(&composed).await
 }
 
 /// An exception raised in the Python `handle` answers 500 with a log line naming the request
@@ -458,5 +421,13 @@ async fn python_guest_exception() -> Result {
         (next.status.as_u16(), &next.body[..]),
         (200, &b"service: hello"[..])
     );
+    Ok(())
+}
+
+/// `isyswasfa serve DIR` recognises a Python guest's directory and builds it first.
+#[tokio::test]
+async fn python_serve_dir() -> Result {
+    let server = ServeProcess::start(&python_dir("service"), &[]);
+    assert_eq!(get(&server.url, "/").await.body, "service: hello");
     Ok(())
 }

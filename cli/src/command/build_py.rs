@@ -224,22 +224,21 @@ fn check_syntax(dir: &Path) -> Result<()> {
 /// Adds the WIT the Python runtime imports besides the user's world (`wasi:io/poll` and the
 /// isyswasfa pollables interface), unless the resolve has it already.
 fn push_runtime_wit(resolve: &mut Resolve) -> Result<()> {
-    const IO_POLL: &str = include_str!("../../../wit/isyswasfa/deps/io/poll.wit");
-    const POLLABLES: &str = include_str!("../../../wit/isyswasfa/pollables.wit");
+    use isyswasfa_protocol::wit::{POLLABLES, WASI_IO_POLL as IO_POLL};
     let has =
         |resolve: &Resolve, name: &str| resolve.package_names.keys().any(|p| p.to_string() == name);
     if !has(resolve, "wasi:io@0.2.0") {
         resolve
-            .push_str("<isyswasfa>/wit/isyswasfa/deps/io/poll.wit", IO_POLL)
+            .push_str("<isyswasfa>/wit/deps/io/poll.wit", IO_POLL)
             .context("the shipped wasi:io/poll WIT does not parse")?;
     }
     if !has(resolve, "isyswasfa:isyswasfa@0.1.0") {
         let mut map = isyswasfa_bindgen::wit_parser::SourceMap::default();
         map.push_str(
-            "<isyswasfa>/wit/isyswasfa/isyswasfa.wit",
+            "<isyswasfa>/wit/isyswasfa.wit",
             isyswasfa_bindgen::ISYSWASFA_WIT,
         );
-        map.push_str("<isyswasfa>/wit/isyswasfa/pollables.wit", POLLABLES);
+        map.push_str("<isyswasfa>/wit/pollables.wit", POLLABLES);
         resolve
             .push_group(map.parse().map_err(|(_, error)| {
                 anyhow::anyhow!("the isyswasfa WIT does not parse: {error}")
