@@ -620,6 +620,11 @@ impl Generator<'_> {
             Type::ErrorContext => "error_context".into(),
             Type::Id(id) => {
                 let def = &self.original.types[*id];
+                // componentize-py names a payload by what an alias stands for
+                // (`trailers` = `fields` gives `…_fields_…`).
+                if let TypeDefKind::Type(aliased) = &def.kind {
+                    return self.payload_name(Some(aliased));
+                }
                 if let Some(name) = &def.name {
                     let owner = match def.owner {
                         isyswasfa_bindgen::wit_parser::TypeOwner::Interface(i) => {
@@ -633,7 +638,6 @@ impl Generator<'_> {
                     };
                 }
                 match &def.kind {
-                    TypeDefKind::Type(t) => self.payload_name(Some(t)),
                     TypeDefKind::Option(t) => format!("option_{}", self.payload_name(Some(t))),
                     TypeDefKind::List(t) => format!("list_{}", self.payload_name(Some(t))),
                     TypeDefKind::Result(r) => format!(

@@ -73,6 +73,10 @@ pub fn build(
     let wit_dir = work.path.join("wit");
     let glue_dir = work.path.join("glue");
     let support_dir = work.path.join("support");
+    // componentize-py imports the application from a copy: its `__pycache__` goes there, not
+    // into the guest's directory.
+    let app_dir = work.path.join("app");
+    copy_sources(dir, &app_dir)?;
 
     // The user's world, wrapped with what the Python runtime needs besides.
     let mut resolve = Resolve::default();
@@ -134,7 +138,7 @@ pub fn build(
         .arg("-p")
         .arg(&support_dir)
         .arg("-p")
-        .arg(dir)
+        .arg(&app_dir)
         .arg("-o")
         .arg(output);
     eprintln!("Building {} with componentize-py …", dir.display());
@@ -254,6 +258,29 @@ fn directory_name(dir: &Path) -> String {
         .ok()
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "python-guest".to_string())
+}
+
+/// Copies the guest's Python sources (every file under `from` but its `wit/` and
+/// `__pycache__` folders) to `to`.
+fn copy_sources(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create `{}`", to.display()))?;
+    let entries =
+        std::fs::read_dir(from).with_context(|| format!("cannot read `{}`", from.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read `{}`", from.display()))?;
+        let (source, name) = (entry.path(), entry.file_name());
+        let target = to.join(&name);
+        if source.is_dir() {
+            if name != "wit" && name != "__pycache__" {
+                copy_sources(&source, &target)?;
+            }
+        } else {
+            std::fs::copy(&source, &target).with_context(|| {
+                format!("cannot copy `{}` to `{}`", source.display(), target.display())
+            })?;
+        }
+    }
+    Ok(())
 }
 
 fn write_file(path: &Path, contents: &str) -> Result<()> {
