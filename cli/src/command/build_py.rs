@@ -276,7 +276,11 @@ fn copy_sources(from: &Path, to: &Path) -> Result<()> {
             }
         } else {
             std::fs::copy(&source, &target).with_context(|| {
-                format!("cannot copy `{}` to `{}`", source.display(), target.display())
+                format!(
+                    "cannot copy `{}` to `{}`",
+                    source.display(),
+                    target.display()
+                )
             })?;
         }
     }

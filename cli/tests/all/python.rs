@@ -26,9 +26,7 @@ use wasmtime::component::Component;
 
 use crate::common::http::ServeProcess;
 use crate::common::{copy_dir, isyswasfa, scratch_dir, stderr};
-use crate::http::{
-    check_middleware_deflate, chunk, sha256_hex, slow_upstream, tokio_stream_from,
-};
+use crate::http::{check_middleware_deflate, chunk, sha256_hex, slow_upstream, tokio_stream_from};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -141,7 +139,10 @@ fn wit_out_dir_feeds_componentize_py() {
     let exports = std::fs::read_to_string(bindings.join("wit_world/exports/__init__.py"))
         .expect("the exports module");
     assert!(exports.contains("def handle_isyswasfa_start("), "{exports}");
-    assert!(exports.contains("def handle_isyswasfa_result("), "{exports}");
+    assert!(
+        exports.contains("def handle_isyswasfa_result("),
+        "{exports}"
+    );
     let world = std::fs::read_to_string(bindings.join("wit_world/__init__.py")).expect("world");
     assert!(world.contains("def isyswasfa_poll_echo("), "{world}");
 }
@@ -258,7 +259,10 @@ async fn python_cancel() -> anyhow::Result<()> {
 
     let call = host.call(&foo, ("forever".to_string(),));
     let outcome = tokio::time::timeout(Duration::from_millis(300), call).await;
-    assert!(outcome.is_err(), "a call awaiting `forever` must not finish");
+    assert!(
+        outcome.is_err(),
+        "a call awaiting `forever` must not finish"
+    );
     let mut seen = 0;
     for _ in 0..200 {
         seen = host.call_sync(&cancelled, ()).await?.0;
