@@ -24,7 +24,7 @@ use isyswasfa_test_support::{Guest, repo_root};
 use wasmtime::Store;
 use wasmtime::component::Component;
 
-use crate::common::http::ServeProcess;
+use crate::common::http::{ServeProcess, router_composition_with};
 use crate::common::{copy_dir, isyswasfa, scratch_dir, stderr};
 use crate::http::{check_middleware_deflate, chunk, sha256_hex, slow_upstream, tokio_stream_from};
 
@@ -283,6 +283,51 @@ async fn python_cancel() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `asyncio.create_task`, `await` on WASI 0.2 pollables and `asyncio.wait_for` in the Python
+/// `round-trip`: two tasks wait 200 ms at once, then a 2 s wait is timed out after 200 ms, while a
+/// call of `foo` beside them finishes in its own 100 ms (the pollables never block the instance);
+/// the timed-out pollable's task leaves the host's tables.
+#[tokio::test]
+async fn python_asyncio_pollables() -> anyhow::Result<()> {
+    let host = round_trip_host().await?;
+    let foo = host
+        .func::<(String,), String>(Some("component:test/baz"), "foo")
+        .await?;
+    let pollables = host.func::<(u32,), String>(None, "pollables").await?;
+    let _ = host.call(&foo, ("warm".to_string(),)).await?;
+    let before = host.table_sizes().await?;
+    let _timing = isyswasfa_test_support::timing::shared().await;
+    let began = Instant::now();
+    let (waited, beside) = tokio::join!(
+        async {
+            let answer = host.call(&pollables, (200,)).await;
+            (answer, began.elapsed())
+        },
+        async {
+            let answer = host.call(&foo, ("beside".to_string(),)).await;
+            (answer, began.elapsed())
+        }
+    );
+    assert_eq!(waited.0?, "timed out");
+    assert!(
+        waited.1 >= Duration::from_millis(400) && waited.1 < Duration::from_millis(600),
+        "two 200 ms pollables at once, then a 200 ms timeout: took {:?}",
+        waited.1
+    );
+    assert!(beside.0?.starts_with("beside - entered guest"));
+    assert!(
+        beside.1 < Duration::from_millis(200),
+        "`foo` waited for the pollables: {:?}",
+        beside.1
+    );
+    assert_eq!(
+        host.table_sizes().await?,
+        before,
+        "host tables back to their size"
+    );
+    Ok(())
+}
+
 /// The Python `hash-all`, served from its directory (`serve DIR` builds it): three upstream
 /// URLs answering after 300 ms each are fetched at once.
 #[tokio::test]
@@ -433,5 +478,35 @@ async fn python_guest_exception() -> Result {
 async fn python_serve_dir() -> Result {
     let server = ServeProcess::start(&python_dir("service"), &[]);
     assert_eq!(get(&server.url, "/").await.body, "service: hello");
+    Ok(())
+}
+
+/// The Rust `router` in front of the Python `hash-all` and `echo` (and the Rust `hello` and
+/// `middleware` + `service`), composed by `isyswasfa compose --wac`.
+#[tokio::test]
+async fn python_router() -> Result {
+    let upstream = slow_upstream().await;
+    let composed = router_composition_with(
+        "router-python",
+        &[
+            ("test:hash-all", python_guest("hash-all")),
+            ("test:echo", python_guest("echo")),
+        ],
+    );
+    let server = ServeProcess::start(&composed, &[]);
+    assert_eq!(get(&server.url, "/hello").await.body, "Hello, world!\n");
+    let echoed = send(
+        &server.url,
+        request("POST", &server.url, "/echo", "round and round"),
+    )
+    .await;
+    assert_eq!(echoed.body, "round and round");
+    let mut hashing = request("GET", &server.url, "/hash-all", Bytes::new());
+    hashing
+        .headers_mut()
+        .insert("url", format!("http://{upstream}/x").parse()?);
+    let hashed = send(&server.url, hashing).await;
+    let expected = format!("http://{upstream}/x: {}", sha256_hex(b"content of /x"));
+    assert_eq!(String::from_utf8(hashed.body.to_vec())?.trim(), expected);
     Ok(())
 }
