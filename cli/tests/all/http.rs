@@ -609,7 +609,7 @@ async fn serve_p2_proxy() -> Result {
 }
 
 /// A request for [`same_answers`]: method, path, body, headers.
-type Sent<'a> = (
+pub(crate) type Sent<'a> = (
     &'a str,
     &'a str,
     &'a [u8],
@@ -618,7 +618,7 @@ type Sent<'a> = (
 
 /// Sends the same requests to the polyfilled and the native (`--features native`) build of the
 /// same source, each served by the same CLI, and checks both give the same answers.
-async fn same_answers(
+pub(crate) async fn same_answers(
     polyfilled: &std::path::Path,
     native: &std::path::Path,
     requests: &[Sent<'_>],

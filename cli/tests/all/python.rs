@@ -26,7 +26,9 @@ use wasmtime::component::Component;
 
 use crate::common::http::{ServeProcess, router_composition_with};
 use crate::common::{copy_dir, isyswasfa, scratch_dir, stderr};
-use crate::http::{check_middleware_deflate, chunk, sha256_hex, slow_upstream, tokio_stream_from};
+use crate::http::{
+    check_middleware_deflate, chunk, same_answers, sha256_hex, slow_upstream, tokio_stream_from,
+};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -57,32 +59,12 @@ fn hash_tree(dir: &Path, hasher: &mut impl Hasher) {
 /// Builds the Python guest `name` with `isyswasfa build-py` (once per test run: see the module's
 /// docs) and returns the component's path.
 fn python_guest(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, Arc<OnceLock<PathBuf>>>>> = OnceLock::new();
-    let slot = BUILT
-        .get_or_init(Default::default)
-        .lock()
-        .expect("the table of built Python guests")
-        .entry(name.to_string())
-        .or_default()
-        .clone();
-    slot.get_or_init(|| {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        hash_tree(&python_dir(name), &mut hasher);
-        std::fs::read(env!("CARGO_BIN_EXE_isyswasfa"))
-            .expect("reading the isyswasfa binary")
-            .hash(&mut hasher);
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-guests");
-        std::fs::create_dir_all(&dir).expect("creating the Python guests' directory");
-        let out = dir.join(format!("{name}-{:016x}.wasm", hasher.finish()));
-        if out.is_file() {
-            return out;
-        }
-        let partial = out.with_extension("partial.wasm");
+    built_once(name, name, |out| {
         let output = isyswasfa([
             "build-py".as_ref(),
             python_dir(name).as_os_str(),
             "-o".as_ref(),
-            partial.as_os_str(),
+            out.as_os_str(),
         ]);
         assert!(
             output.status.success(),
@@ -90,6 +72,76 @@ fn python_guest(name: &str) -> PathBuf {
              `pip install componentize-py==0.25.1`):\n{}",
             stderr(&output)
         );
+    })
+}
+
+/// Builds the Python guest `name` (world `world`) natively, with componentize-py alone, from the
+/// unlowered WIT and the WASI 0.3 packages isyswasfa ships: a native WASI 0.3 component from the
+/// same source (once per test run).
+fn python_native_guest(name: &str, world: &str) -> PathBuf {
+    built_once(&format!("native-{name}"), name, |out| {
+        let dir = scratch_dir(&format!("python-native-{name}"));
+        copy_dir(&python_dir(name), &dir.join("guest"));
+        copy_dir(
+            &repo_root().join("bindgen/wit/deps"),
+            &dir.join("guest/wit/deps"),
+        );
+        let output = std::process::Command::new("componentize-py")
+            .arg("-d")
+            .arg(dir.join("guest/wit"))
+            .args(["-w", world, "componentize", "app", "-p"])
+            .arg(dir.join("guest"))
+            .arg("-o")
+            .arg(out)
+            .output()
+            .expect("running componentize-py (install it: pip install componentize-py==0.25.1)");
+        assert!(
+            output.status.success(),
+            "building the Python guest `{name}` natively failed:\n{}",
+            stderr(&output)
+        );
+    })
+}
+
+/// The component `key` made by `build` (which writes it to the path it is given), once per test
+/// run: it is kept under a name derived from the files of the Python guest `guest` and the
+/// `isyswasfa` binary, and built again only when one of them changed.
+fn built_once(key: &str, guest: &str, build: impl FnOnce(&Path)) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, Arc<OnceLock<PathBuf>>>>> = OnceLock::new();
+    let slot = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .expect("the table of built Python guests")
+        .entry(key.to_string())
+        .or_default()
+        .clone();
+    slot.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        hash_tree(&python_dir(guest), &mut hasher);
+        std::fs::read(env!("CARGO_BIN_EXE_isyswasfa"))
+            .expect("reading the isyswasfa binary")
+            .hash(&mut hasher);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-guests");
+        std::fs::create_dir_all(&dir).expect("creating the Python guests' directory");
+        let out = dir.join(format!("{key}-{:016x}.wasm", hasher.finish()));
+        if out.is_file() {
+            return out;
+        }
+        // Earlier builds of this guest are stale now.
+        for entry in std::fs::read_dir(&dir).expect("reading the Python guests' directory") {
+            let path = entry.expect("reading a directory entry").path();
+            let stale = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix(key))
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|rest| rest.len() == "0123456789abcdef.wasm".len());
+            if stale {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        let partial = out.with_extension("partial.wasm");
+        build(&partial);
         std::fs::rename(&partial, &out).expect("moving the built component in place");
         out
     })
@@ -509,4 +561,25 @@ async fn python_router() -> Result {
     let expected = format!("http://{upstream}/x: {}", sha256_hex(b"content of /x"));
     assert_eq!(String::from_utf8(hashed.body.to_vec())?.trim(), expected);
     Ok(())
+}
+
+/// The same `app.py` built by `isyswasfa build-py` and natively by componentize-py (a WASI 0.3
+/// component), each served by the same CLI, gives the same answers.
+#[tokio::test]
+async fn python_same_source_native() {
+    let body = "the same source, built two ways ".repeat(1000);
+    same_answers(
+        &python_guest("service"),
+        &python_native_guest("service", "service"),
+        &[
+            ("GET", "/", b"", &[]),
+            (
+                "POST",
+                "/upper",
+                body.as_bytes(),
+                &[("content-type", "text/plain")],
+            ),
+        ],
+    )
+    .await;
 }
