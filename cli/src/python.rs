@@ -1006,8 +1006,9 @@ fn python_ident(name: &str) -> String {
     let ident = snake(name);
     match ident.as_str() {
         "from" | "in" | "is" | "not" | "and" | "or" | "def" | "class" | "return" | "type"
-        | "import" | "lambda" | "global" | "with" | "as" | "if" | "else" | "while" | "for"
-        | "pass" | "yield" | "async" | "await" | "try" | "except" | "raise" | "del" => {
+        | "import" | "lambda" | "global" | "nonlocal" | "with" | "as" | "if" | "elif" | "else"
+        | "while" | "for" | "break" | "continue" | "pass" | "yield" | "async" | "await" | "try"
+        | "except" | "finally" | "raise" | "del" | "assert" => {
             format!("{ident}_")
         }
         _ => ident,

@@ -261,7 +261,7 @@ fn directory_name(dir: &Path) -> String {
 }
 
 /// Copies the guest's Python sources (every file under `from` but its `wit/` and
-/// `__pycache__` folders) to `to`.
+/// `__pycache__` folders, at any depth) to `to`.
 fn copy_sources(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("cannot create `{}`", to.display()))?;
     let entries =
@@ -293,6 +293,15 @@ fn write_file(path: &Path, contents: &str) -> Result<()> {
             .with_context(|| format!("cannot create `{}`", parent.display()))?;
     }
     std::fs::write(path, contents).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+/// A built file that is removed when this is dropped.
+pub struct RemoveOnDrop(pub PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// A scratch directory for one build, removed afterwards unless kept for a failure report.

@@ -154,10 +154,13 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Runs `isyswasfa serve`.
 pub fn run(args: &ServeArgs) -> Result<ExitCode> {
+    // A Python guest is built to a file of its own, removed when serving ends.
+    let mut _built = None;
     let component = if args.target.is_dir() && super::build_py::is_python_guest(&args.target) {
         let output =
             std::env::temp_dir().join(format!("isyswasfa-serve-{}.wasm", std::process::id()));
         super::build_py::build(&args.target, &output, None, "app", None)?;
+        _built = Some(super::build_py::RemoveOnDrop(output.clone()));
         output
     } else if args.target.is_dir() {
         build_crate(&args.target)?
