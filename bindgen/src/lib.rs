@@ -31,6 +31,7 @@ pub mod rust;
 mod rust_pipes;
 mod rust_pollables;
 pub mod shipped;
+mod wit_dir;
 
 pub use lower::*;
 pub use wit_bindgen_core::wit_parser;

@@ -6,7 +6,8 @@
 //! isyswasfa compose --wac FILE.wac -d ns:name=DEP.wasm [-d …] -o OUT.wasm
 //! isyswasfa bundle IN.wasm -o OUT.wasm
 //! isyswasfa run COMPONENT [--invoke 'interface#name(args)'] [--trap-unknown-imports] [ARGS…]
-//! isyswasfa serve COMPONENT|CRATE-DIR [--addr 127.0.0.1:8080] [--request-timeout 30s] …
+//! isyswasfa serve COMPONENT|CRATE-DIR|PYTHON-DIR [--addr 127.0.0.1:8080] [--request-timeout 30s] …
+//! isyswasfa build-py PYTHON-DIR [-o app.wasm] [--world W]
 //! ```
 //! `wit` prints the WASI 0.2 world that a WIT world written with `async func` lowers to: what a
 //! component built from it really imports and exports. `compose` plugs components together and
@@ -46,6 +47,8 @@ enum Command {
     Run(command::run::RunArgs),
     /// Serve HTTP with a component that exports `wasi:http/handler@0.3.0`.
     Serve(command::serve::ServeArgs),
+    /// Build a Python guest (`app.py` and `wit/`) into a component with componentize-py.
+    BuildPy(command::build_py::BuildPyArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Bundle(args) => command::bundle::run(args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => command::run::run(args),
         Command::Serve(args) => command::serve::run(args),
+        Command::BuildPy(args) => command::build_py::run(args).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! The subcommands of `isyswasfa`, one module each.
 
+pub mod build_py;
 pub mod bundle;
 pub mod compose;
 pub mod run;

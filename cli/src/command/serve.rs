@@ -20,7 +20,8 @@ use tokio::sync::watch;
 /// Arguments of `isyswasfa serve`.
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// The component to serve (`.wasm`, as built or composed), or a guest crate's directory.
+    /// The component to serve (`.wasm`, as built or composed), a guest crate's directory, or a
+    /// Python guest's directory (`app.py` and `wit/`, built as `isyswasfa build-py` does).
     pub target: PathBuf,
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -153,7 +154,15 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Runs `isyswasfa serve`.
 pub fn run(args: &ServeArgs) -> Result<ExitCode> {
-    let component = if args.target.is_dir() {
+    // A Python guest is built to a file of its own, removed when serving ends.
+    let mut _built = None;
+    let component = if args.target.is_dir() && super::build_py::is_python_guest(&args.target) {
+        let output =
+            std::env::temp_dir().join(format!("isyswasfa-serve-{}.wasm", std::process::id()));
+        super::build_py::build(&args.target, &output, None, "app", None)?;
+        _built = Some(super::build_py::RemoveOnDrop(output.clone()));
+        output
+    } else if args.target.is_dir() {
         build_crate(&args.target)?
     } else {
         args.target.clone()

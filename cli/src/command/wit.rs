@@ -16,6 +16,11 @@ pub struct WitArgs {
     /// Names the poll export `isyswasfa-poll-<SUFFIX>` (default: from the package's name).
     #[arg(long)]
     poll_suffix: Option<String>,
+    /// Write the lowered world as a WIT directory instead of printing it: its package in
+    /// `DIR/<name>.wit`, every package it needs (the isyswasfa protocol, the pipes, `wasi:io`, …)
+    /// in `DIR/deps/`, ready for other bindings generators (e.g. `componentize-py -d DIR`).
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
 }
 
 /// Prints the lowered world.
@@ -27,7 +32,14 @@ pub fn run(args: &WitArgs) -> anyhow::Result<()> {
         None => LowerOptions::for_crate(&default_suffix(&args.path)),
     };
     let lowered = lower_path(&args.path, args.world.as_deref(), &options)?;
-    print!("{}", lowered.to_wit()?);
+    match &args.out_dir {
+        Some(dir) => {
+            for file in lowered.write_wit_dir(dir)? {
+                println!("{}", file.display());
+            }
+        }
+        None => print!("{}", lowered.to_wit()?),
+    }
     Ok(())
 }
 

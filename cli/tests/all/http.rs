@@ -31,7 +31,7 @@ async fn http_hello() {
 }
 
 /// The upload's bytes: a pattern that differs per chunk, so reordering would show.
-fn chunk(index: usize, size: usize) -> Bytes {
+pub(crate) fn chunk(index: usize, size: usize) -> Bytes {
     Bytes::from(
         (0..size)
             .map(|i| (i.wrapping_mul(31) ^ index.wrapping_mul(7)) as u8)
@@ -112,7 +112,7 @@ pub(crate) async fn check_echo_streaming(server: &ServeProcess, path: &str) -> R
 }
 
 /// A `Stream` over an mpsc receiver (what `tokio-stream` would give).
-fn tokio_stream_from<T: Send + 'static>(
+pub(crate) fn tokio_stream_from<T: Send + 'static>(
     mut receiver: tokio::sync::mpsc::Receiver<T>,
 ) -> impl futures::Stream<Item = T> {
     futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
@@ -175,7 +175,7 @@ pub(crate) async fn slow_upstream() -> std::net::SocketAddr {
     address
 }
 
-fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -632,7 +632,7 @@ async fn serve_p2_proxy() -> Result {
 }
 
 /// A request for [`same_answers`]: method, path, body, headers.
-type Sent<'a> = (
+pub(crate) type Sent<'a> = (
     &'a str,
     &'a str,
     &'a [u8],
@@ -641,7 +641,7 @@ type Sent<'a> = (
 
 /// Sends the same requests to the polyfilled and the native (`--features native`) build of the
 /// same source, each served by the same CLI, and checks both give the same answers.
-async fn same_answers(
+pub(crate) async fn same_answers(
     polyfilled: &std::path::Path,
     native: &std::path::Path,
     requests: &[Sent<'_>],

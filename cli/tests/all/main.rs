@@ -17,6 +17,7 @@ mod composition;
 mod dropin;
 mod dropin_http;
 pub(crate) mod http;
+mod python;
 mod run;
 mod serve_limits;
 mod serve_soak;

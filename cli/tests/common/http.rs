@@ -164,12 +164,18 @@ pub fn compose(name: &str, args: &[String]) -> PathBuf {
 
 /// The router composition of the HTTP guests (test-cases/router/compose.wac).
 pub fn router_composition() -> PathBuf {
-    router_composition_named("router-composed")
+    router_composition_with("router-composed", &[])
 }
 
 /// The router composition, written to `name`.wasm (tests run at once must not write the same
 /// file).
 pub fn router_composition_named(name: &str) -> PathBuf {
+    router_composition_with(name, &[])
+}
+
+/// The router composition, written to `NAME.wasm`, with the components of the packages in
+/// `replaced` (`("test:echo", path)`) in place of the Rust guests.
+pub fn router_composition_with(name: &str, replaced: &[(&str, PathBuf)]) -> PathBuf {
     let wac = repo_root().join("test-cases/router/compose.wac");
     let mut args = vec!["--wac".to_string(), wac.display().to_string()];
     for (package, guest) in [
@@ -180,8 +186,12 @@ pub fn router_composition_named(name: &str) -> PathBuf {
         ("test:service", Guest::Service),
         ("test:middleware", Guest::Middleware),
     ] {
+        let path = match replaced.iter().find(|(p, _)| *p == package) {
+            Some((_, path)) => path.clone(),
+            None => guest.path(),
+        };
         args.push("-d".into());
-        args.push(format!("{package}={}", guest.path().display()));
+        args.push(format!("{package}={}", path.display()));
     }
     compose(name, &args)
 }

@@ -73,6 +73,10 @@ pub fn build(
     let wit_dir = work.path.join("wit");
     let glue_dir = work.path.join("glue");
     let support_dir = work.path.join("support");
+    // componentize-py imports the application from a copy: its `__pycache__` goes there, not
+    // into the guest's directory.
+    let app_dir = work.path.join("app");
+    copy_sources(dir, &app_dir)?;
 
     // The user's world, wrapped with what the Python runtime needs besides.
     let mut resolve = Resolve::default();
@@ -134,7 +138,7 @@ pub fn build(
         .arg("-p")
         .arg(&support_dir)
         .arg("-p")
-        .arg(dir)
+        .arg(&app_dir)
         .arg("-o")
         .arg(output);
     eprintln!("Building {} with componentize-py …", dir.display());
@@ -224,22 +228,21 @@ fn check_syntax(dir: &Path) -> Result<()> {
 /// Adds the WIT the Python runtime imports besides the user's world (`wasi:io/poll` and the
 /// isyswasfa pollables interface), unless the resolve has it already.
 fn push_runtime_wit(resolve: &mut Resolve) -> Result<()> {
-    const IO_POLL: &str = include_str!("../../../wit/isyswasfa/deps/io/poll.wit");
-    const POLLABLES: &str = include_str!("../../../wit/isyswasfa/pollables.wit");
+    use isyswasfa_protocol::wit::{POLLABLES, WASI_IO_POLL as IO_POLL};
     let has =
         |resolve: &Resolve, name: &str| resolve.package_names.keys().any(|p| p.to_string() == name);
     if !has(resolve, "wasi:io@0.2.0") {
         resolve
-            .push_str("<isyswasfa>/wit/isyswasfa/deps/io/poll.wit", IO_POLL)
+            .push_str("<isyswasfa>/wit/deps/io/poll.wit", IO_POLL)
             .context("the shipped wasi:io/poll WIT does not parse")?;
     }
     if !has(resolve, "isyswasfa:isyswasfa@0.1.0") {
         let mut map = isyswasfa_bindgen::wit_parser::SourceMap::default();
         map.push_str(
-            "<isyswasfa>/wit/isyswasfa/isyswasfa.wit",
+            "<isyswasfa>/wit/isyswasfa.wit",
             isyswasfa_bindgen::ISYSWASFA_WIT,
         );
-        map.push_str("<isyswasfa>/wit/isyswasfa/pollables.wit", POLLABLES);
+        map.push_str("<isyswasfa>/wit/pollables.wit", POLLABLES);
         resolve
             .push_group(map.parse().map_err(|(_, error)| {
                 anyhow::anyhow!("the isyswasfa WIT does not parse: {error}")
@@ -257,12 +260,48 @@ fn directory_name(dir: &Path) -> String {
         .unwrap_or_else(|| "python-guest".to_string())
 }
 
+/// Copies the guest's Python sources (every file under `from` but its `wit/` and
+/// `__pycache__` folders, at any depth) to `to`.
+fn copy_sources(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create `{}`", to.display()))?;
+    let entries =
+        std::fs::read_dir(from).with_context(|| format!("cannot read `{}`", from.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read `{}`", from.display()))?;
+        let (source, name) = (entry.path(), entry.file_name());
+        let target = to.join(&name);
+        if source.is_dir() {
+            if name != "wit" && name != "__pycache__" {
+                copy_sources(&source, &target)?;
+            }
+        } else {
+            std::fs::copy(&source, &target).with_context(|| {
+                format!(
+                    "cannot copy `{}` to `{}`",
+                    source.display(),
+                    target.display()
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
 fn write_file(path: &Path, contents: &str) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create `{}`", parent.display()))?;
     }
     std::fs::write(path, contents).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+/// A built file that is removed when this is dropped.
+pub struct RemoveOnDrop(pub PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// A scratch directory for one build, removed afterwards unless kept for a failure report.

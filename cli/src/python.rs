@@ -39,31 +39,31 @@ const PIPES_MODULE: &str = "isyswasfa_glue_pipes";
 pub const SUPPORT_FILES: &[(&str, &str)] = &[
     (
         "isyswasfa/__init__.py",
-        include_str!("../../python/isyswasfa/__init__.py"),
+        include_str!("../python/isyswasfa/__init__.py"),
     ),
     (
         "isyswasfa/loop.py",
-        include_str!("../../python/isyswasfa/loop.py"),
+        include_str!("../python/isyswasfa/loop.py"),
     ),
     (
         "isyswasfa/tasks.py",
-        include_str!("../../python/isyswasfa/tasks.py"),
+        include_str!("../python/isyswasfa/tasks.py"),
     ),
     (
         "isyswasfa/pipes.py",
-        include_str!("../../python/isyswasfa/pipes.py"),
+        include_str!("../python/isyswasfa/pipes.py"),
     ),
     (
         "componentize_py_async_support/__init__.py",
-        include_str!("../../python/componentize_py_async_support/__init__.py"),
+        include_str!("../python/componentize_py_async_support/__init__.py"),
     ),
     (
         "componentize_py_async_support/streams.py",
-        include_str!("../../python/componentize_py_async_support/streams.py"),
+        include_str!("../python/componentize_py_async_support/streams.py"),
     ),
     (
         "componentize_py_async_support/futures.py",
-        include_str!("../../python/componentize_py_async_support/futures.py"),
+        include_str!("../python/componentize_py_async_support/futures.py"),
     ),
 ];
 
@@ -620,6 +620,11 @@ impl Generator<'_> {
             Type::ErrorContext => "error_context".into(),
             Type::Id(id) => {
                 let def = &self.original.types[*id];
+                // componentize-py names a payload by what an alias stands for
+                // (`trailers` = `fields` gives `…_fields_…`).
+                if let TypeDefKind::Type(aliased) = &def.kind {
+                    return self.payload_name(Some(aliased));
+                }
                 if let Some(name) = &def.name {
                     let owner = match def.owner {
                         isyswasfa_bindgen::wit_parser::TypeOwner::Interface(i) => {
@@ -633,7 +638,6 @@ impl Generator<'_> {
                     };
                 }
                 match &def.kind {
-                    TypeDefKind::Type(t) => self.payload_name(Some(t)),
                     TypeDefKind::Option(t) => format!("option_{}", self.payload_name(Some(t))),
                     TypeDefKind::List(t) => format!("list_{}", self.payload_name(Some(t))),
                     TypeDefKind::Result(r) => format!(
@@ -1002,8 +1006,9 @@ fn python_ident(name: &str) -> String {
     let ident = snake(name);
     match ident.as_str() {
         "from" | "in" | "is" | "not" | "and" | "or" | "def" | "class" | "return" | "type"
-        | "import" | "lambda" | "global" | "with" | "as" | "if" | "else" | "while" | "for"
-        | "pass" | "yield" | "async" | "await" | "try" | "except" | "raise" | "del" => {
+        | "import" | "lambda" | "global" | "nonlocal" | "with" | "as" | "if" | "elif" | "else"
+        | "while" | "for" | "break" | "continue" | "pass" | "yield" | "async" | "await" | "try"
+        | "except" | "finally" | "raise" | "del" | "assert" => {
             format!("{ident}_")
         }
         _ => ident,

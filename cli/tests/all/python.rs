@@ -2,26 +2,33 @@
 //! build-py` (and `serve DIR`) building the guests of `test-cases/python/` with the real
 //! componentize-py, and the components run on the real host and served over real TCP.
 //!
-//! Each Python guest is built once per test process (a build takes about ten seconds).
-
-mod common;
+//! Each Python guest is built once per test run: the component is kept in the target directory
+//! under a name derived from everything the build reads (the guest's files and the `isyswasfa`
+//! binary), so a later run with nothing changed reuses it (a build takes about ten seconds).
+//! componentize-py must be installed (`pip install componentize-py==0.25.1`); without it these
+//! tests fail with `build-py`'s error saying so.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::io::{Read, Write};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::http::{ServeProcess, eventually, get, request, send, start};
-use common::{guest_path, isyswasfa, repo_root, scratch_dir, stderr};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use isyswasfa_host::{Host, State};
-use sha2::{Digest, Sha256};
+use isyswasfa_test_support::http::{eventually, get, request, send, start};
+use isyswasfa_test_support::{Guest, repo_root};
 use wasmtime::Store;
 use wasmtime::component::Component;
+
+use crate::common::http::{ServeProcess, router_composition_with};
+use crate::common::{copy_dir, isyswasfa, scratch_dir, stderr};
+use crate::http::{
+    check_middleware_deflate, chunk, same_answers, sha256_hex, slow_upstream, tokio_stream_from,
+};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -30,19 +37,29 @@ fn python_dir(name: &str) -> PathBuf {
     repo_root().join("test-cases").join("python").join(name)
 }
 
-/// Builds the Python guest `name` with `isyswasfa build-py` (once per process) and returns the
-/// component's path.
+/// Feeds every file under `dir` (names and contents, in a stable order) to `hasher`.
+fn hash_tree(dir: &Path, hasher: &mut impl Hasher) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| entry.expect("reading a directory entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        path.file_name().hash(hasher);
+        if path.is_dir() {
+            hash_tree(&path, hasher);
+        } else {
+            std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+                .hash(hasher);
+        }
+    }
+}
+
+/// Builds the Python guest `name` with `isyswasfa build-py` (once per test run: see the module's
+/// docs) and returns the component's path.
 fn python_guest(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, Arc<OnceLock<PathBuf>>>>> = OnceLock::new();
-    let slot = BUILT
-        .get_or_init(Default::default)
-        .lock()
-        .expect("build table")
-        .entry(name.to_string())
-        .or_default()
-        .clone();
-    slot.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("python-{name}.wasm"));
+    built_once(name, name, |out| {
         let output = isyswasfa([
             "build-py".as_ref(),
             python_dir(name).as_os_str(),
@@ -51,9 +68,81 @@ fn python_guest(name: &str) -> PathBuf {
         ]);
         assert!(
             output.status.success(),
-            "building the Python guest {name} failed:\n{}",
+            "building the Python guest `{name}` failed (these tests need componentize-py: \
+             `pip install componentize-py==0.25.1`):\n{}",
             stderr(&output)
         );
+    })
+}
+
+/// Builds the Python guest `name` (world `world`) natively, with componentize-py alone, from the
+/// unlowered WIT and the WASI 0.3 packages isyswasfa ships: a native WASI 0.3 component from the
+/// same source (once per test run).
+fn python_native_guest(name: &str, world: &str) -> PathBuf {
+    built_once(&format!("native-{name}"), name, |out| {
+        let dir = scratch_dir(&format!("python-native-{name}"));
+        copy_dir(&python_dir(name), &dir.join("guest"));
+        copy_dir(
+            &repo_root().join("bindgen/wit/deps"),
+            &dir.join("guest/wit/deps"),
+        );
+        let output = std::process::Command::new("componentize-py")
+            .arg("-d")
+            .arg(dir.join("guest/wit"))
+            .args(["-w", world, "componentize", "app", "-p"])
+            .arg(dir.join("guest"))
+            .arg("-o")
+            .arg(out)
+            .output()
+            .expect("running componentize-py (install it: pip install componentize-py==0.25.1)");
+        assert!(
+            output.status.success(),
+            "building the Python guest `{name}` natively failed:\n{}",
+            stderr(&output)
+        );
+    })
+}
+
+/// The component `key` made by `build` (which writes it to the path it is given), once per test
+/// run: it is kept under a name derived from the files of the Python guest `guest` and the
+/// `isyswasfa` binary, and built again only when one of them changed.
+fn built_once(key: &str, guest: &str, build: impl FnOnce(&Path)) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, Arc<OnceLock<PathBuf>>>>> = OnceLock::new();
+    let slot = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .expect("the table of built Python guests")
+        .entry(key.to_string())
+        .or_default()
+        .clone();
+    slot.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        hash_tree(&python_dir(guest), &mut hasher);
+        std::fs::read(env!("CARGO_BIN_EXE_isyswasfa"))
+            .expect("reading the isyswasfa binary")
+            .hash(&mut hasher);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-guests");
+        std::fs::create_dir_all(&dir).expect("creating the Python guests' directory");
+        let out = dir.join(format!("{key}-{:016x}.wasm", hasher.finish()));
+        if out.is_file() {
+            return out;
+        }
+        // Earlier builds of this guest are stale now.
+        for entry in std::fs::read_dir(&dir).expect("reading the Python guests' directory") {
+            let path = entry.expect("reading a directory entry").path();
+            let stale = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix(key))
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|rest| rest.len() == "0123456789abcdef.wasm".len());
+            if stale {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        let partial = out.with_extension("partial.wasm");
+        build(&partial);
+        std::fs::rename(&partial, &out).expect("moving the built component in place");
         out
     })
     .clone()
@@ -63,7 +152,7 @@ fn python_guest(name: &str) -> PathBuf {
 /// componentize-py generates its bindings from that directory alone.
 #[test]
 fn wit_out_dir_feeds_componentize_py() {
-    let dir = scratch_dir("wit_out_dir");
+    let dir = scratch_dir("wit_out_dir_feeds_componentize_py");
     let wit = dir.join("wit");
     let output = isyswasfa([
         "wit".as_ref(),
@@ -133,9 +222,10 @@ fn python_build_errors() {
             && message.contains("pip install componentize-py==0.25.1"),
         "{message}"
     );
+    assert!(!dir.join("never.wasm").exists());
 
     let broken = dir.join("broken");
-    common::copy_dir(&python_dir("round-trip"), &broken);
+    copy_dir(&python_dir("round-trip"), &broken);
     std::fs::write(
         broken.join("app.py"),
         "\"\"\"Broken on purpose.\"\"\"\n\ndef foo(:\n    pass\n",
@@ -154,13 +244,13 @@ fn python_build_errors() {
         "{message}"
     );
     assert!(message.contains("def foo(:"), "{message}");
+    assert!(!dir.join("broken.wasm").exists());
 }
 
 /// A host for the Python `round-trip`: its imported `foo` answers at once, or never when asked
 /// for `forever`.
 async fn round_trip_host() -> anyhow::Result<Host<State>> {
-    static ENGINE: OnceLock<wasmtime::Engine> = OnceLock::new();
-    let engine = ENGINE.get_or_init(|| isyswasfa_host::engine().expect("engine"));
+    let engine = crate::common::composition::engine();
     let mut linker = isyswasfa_host::linker::<State>(engine)?;
     let mut baz = linker.instance("component:test/baz")?;
     isyswasfa_host::func_wrap_async(&mut baz, "foo", |(s,): (String,)| async move {
@@ -169,8 +259,12 @@ async fn round_trip_host() -> anyhow::Result<Host<State>> {
         }
         format!("{s} - entered host - exited host")
     })?;
-    let component = Component::from_file(engine, python_guest("round-trip"))?;
-    Ok(Host::instantiate(Store::new(engine, State::new()), &linker, &component).await?)
+    static COMPONENT: OnceLock<Component> = OnceLock::new();
+    let component = COMPONENT.get_or_init(|| {
+        Component::from_file(engine, python_guest("round-trip"))
+            .expect("compiling the Python round-trip")
+    });
+    Ok(Host::instantiate(Store::new(engine, State::new()), &linker, component).await?)
 }
 
 /// Three concurrent calls of the Python `round-trip`, each awaiting a 100 ms `asyncio.sleep`
@@ -183,6 +277,7 @@ async fn python_round_trip() -> anyhow::Result<()> {
         .await?;
     // Warm up (the first call initializes the poller and the interpreter's lazy state).
     let _ = host.call(&foo, ("warm".to_string(),)).await?;
+    let _timing = isyswasfa_test_support::timing::shared().await;
     let began = Instant::now();
     let calls = (0..3).map(|i| host.call(&foo, (format!("call {i}"),)));
     let answers = futures::future::try_join_all(calls).await?;
@@ -240,38 +335,49 @@ async fn python_cancel() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A local upstream whose every path answers with the path's name after 300 ms.
-async fn slow_upstream() -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    |request: http::Request<hyper::body::Incoming>| async move {
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                        let body = format!("content of {}", request.uri().path());
-                        Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(
-                            Bytes::from(body),
-                        )))
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
+/// `asyncio.create_task`, `await` on WASI 0.2 pollables and `asyncio.wait_for` in the Python
+/// `round-trip`: two tasks wait 200 ms at once, then a 2 s wait is timed out after 200 ms, while a
+/// call of `foo` beside them finishes in its own 100 ms (the pollables never block the instance);
+/// the timed-out pollable's task leaves the host's tables.
+#[tokio::test]
+async fn python_asyncio_pollables() -> anyhow::Result<()> {
+    let host = round_trip_host().await?;
+    let foo = host
+        .func::<(String,), String>(Some("component:test/baz"), "foo")
+        .await?;
+    let pollables = host.func::<(u32,), String>(None, "pollables").await?;
+    let _ = host.call(&foo, ("warm".to_string(),)).await?;
+    let before = host.table_sizes().await?;
+    let _timing = isyswasfa_test_support::timing::shared().await;
+    let began = Instant::now();
+    let (waited, beside) = tokio::join!(
+        async {
+            let answer = host.call(&pollables, (200,)).await;
+            (answer, began.elapsed())
+        },
+        async {
+            let answer = host.call(&foo, ("beside".to_string(),)).await;
+            (answer, began.elapsed())
         }
-    });
-    address
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    );
+    assert_eq!(waited.0?, "timed out");
+    assert!(
+        waited.1 >= Duration::from_millis(400) && waited.1 < Duration::from_millis(600),
+        "two 200 ms pollables at once, then a 200 ms timeout: took {:?}",
+        waited.1
+    );
+    assert!(beside.0?.starts_with("beside - entered guest"));
+    assert!(
+        beside.1 < Duration::from_millis(200),
+        "`foo` waited for the pollables: {:?}",
+        beside.1
+    );
+    assert_eq!(
+        host.table_sizes().await?,
+        before,
+        "host tables back to their size"
+    );
+    Ok(())
 }
 
 /// The Python `hash-all`, served from its directory (`serve DIR` builds it): three upstream
@@ -279,19 +385,21 @@ fn sha256_hex(data: &[u8]) -> String {
 #[tokio::test]
 async fn python_http_hash_all() -> Result {
     let upstream = slow_upstream().await;
-    let server = ServeProcess::start(&python_dir("hash-all"), &[]);
+    let server = ServeProcess::start(&python_guest("hash-all"), &[]);
     let urls: Vec<String> = ["/a", "/b", "/c"]
         .iter()
         .map(|p| format!("http://{upstream}{p}"))
         .collect();
     // Warm up the instance (no `url` header: a 400), so that the timing is the request's own.
-    assert_eq!(get(&server.url, "/").await.status, 400);
+    let warm = get(&server.url, "/").await;
+    assert_eq!(warm.status, 400, "{:?}", warm.body);
     let mut builder = http::Request::builder()
         .uri(format!("{}/", server.url))
         .header("host", "localhost");
     for url in &urls {
         builder = builder.header("url", url.as_str());
     }
+    let _timing = isyswasfa_test_support::timing::shared().await;
     let began = Instant::now();
     let answer = send(
         &server.url,
@@ -315,15 +423,6 @@ async fn python_http_hash_all() -> Result {
     Ok(())
 }
 
-/// The upload's bytes: a pattern that differs per chunk, so reordering would show.
-fn chunk(index: usize, size: usize) -> Bytes {
-    Bytes::from(
-        (0..size)
-            .map(|i| (i.wrapping_mul(31) ^ index.wrapping_mul(7)) as u8)
-            .collect::<Vec<u8>>(),
-    )
-}
-
 /// 16 MiB echoed byte for byte through the Python `echo`, streamed: the first bytes come back
 /// before the upload has finished.
 #[tokio::test]
@@ -334,9 +433,9 @@ async fn python_http_echo_streaming() -> Result {
     let warm = send(&server.url, request("POST", &server.url, "/", "warm")).await;
     assert_eq!(warm.body, "warm");
 
-    let (frames, mut receiver) =
+    let (frames, receiver) =
         tokio::sync::mpsc::channel::<std::result::Result<Frame<Bytes>, Infallible>>(4);
-    let body = StreamBody::new(futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)));
+    let body = StreamBody::new(tokio_stream_from(receiver));
     let upload = http::Request::builder()
         .method("POST")
         .uri(format!("{}/", server.url))
@@ -387,54 +486,19 @@ async fn python_http_echo_streaming() -> Result {
     Ok(())
 }
 
-fn deflate(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(data).expect("deflate");
-    encoder.finish().expect("deflate")
-}
-
-fn inflate(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::ZlibDecoder::new(data)
-        .read_to_end(&mut out)
-        .expect("inflate");
-    out
-}
-
 /// The Rust `middleware` composed in front of the Python `service` by `isyswasfa compose`:
 /// deflate both ways, as `http_middleware_deflate` checks with the Rust service.
 #[tokio::test]
 async fn python_middleware_deflate() -> Result {
-    let composed = common::http::compose(
+    let composed = crate::common::http::compose(
         "middleware-python-service",
         &[
-            guest_path("middleware").display().to_string(),
+            Guest::Middleware.path().display().to_string(),
             "-d".into(),
             python_guest("service").display().to_string(),
         ],
     );
-    let server = ServeProcess::start(&composed, &[]);
-    let text = "streamed through middleware and the Python service ".repeat(2000);
-    let mut upload = request("POST", &server.url, "/upper", deflate(text.as_bytes()));
-    upload
-        .headers_mut()
-        .insert("content-encoding", "deflate".parse()?);
-    upload
-        .headers_mut()
-        .insert("accept-encoding", "gzip, deflate".parse()?);
-    let answer = send(&server.url, upload).await;
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.headers["content-encoding"], "deflate");
-    assert_eq!(inflate(&answer.body), text.to_uppercase().into_bytes());
-
-    let mut upload = request("POST", &server.url, "/upper", deflate(b"plain please"));
-    upload
-        .headers_mut()
-        .insert("content-encoding", "deflate".parse()?);
-    let answer = send(&server.url, upload).await;
-    assert!(!answer.headers.contains_key("content-encoding"));
-    assert_eq!(answer.body, "PLAIN PLEASE");
-    Ok(())
+    check_middleware_deflate(&composed).await
 }
 
 /// An exception raised in the Python `handle` answers 500 with a log line naming the request
@@ -459,4 +523,63 @@ async fn python_guest_exception() -> Result {
         (200, &b"service: hello"[..])
     );
     Ok(())
+}
+
+/// `isyswasfa serve DIR` recognises a Python guest's directory and builds it first.
+#[tokio::test]
+async fn python_serve_dir() -> Result {
+    let server = ServeProcess::start(&python_dir("service"), &[]);
+    assert_eq!(get(&server.url, "/").await.body, "service: hello");
+    Ok(())
+}
+
+/// The Rust `router` in front of the Python `hash-all` and `echo` (and the Rust `hello` and
+/// `middleware` + `service`), composed by `isyswasfa compose --wac`.
+#[tokio::test]
+async fn python_router() -> Result {
+    let upstream = slow_upstream().await;
+    let composed = router_composition_with(
+        "router-python",
+        &[
+            ("test:hash-all", python_guest("hash-all")),
+            ("test:echo", python_guest("echo")),
+        ],
+    );
+    let server = ServeProcess::start(&composed, &[]);
+    assert_eq!(get(&server.url, "/hello").await.body, "Hello, world!\n");
+    let echoed = send(
+        &server.url,
+        request("POST", &server.url, "/echo", "round and round"),
+    )
+    .await;
+    assert_eq!(echoed.body, "round and round");
+    let mut hashing = request("GET", &server.url, "/hash-all", Bytes::new());
+    hashing
+        .headers_mut()
+        .insert("url", format!("http://{upstream}/x").parse()?);
+    let hashed = send(&server.url, hashing).await;
+    let expected = format!("http://{upstream}/x: {}", sha256_hex(b"content of /x"));
+    assert_eq!(String::from_utf8(hashed.body.to_vec())?.trim(), expected);
+    Ok(())
+}
+
+/// The same `app.py` built by `isyswasfa build-py` and natively by componentize-py (a WASI 0.3
+/// component), each served by the same CLI, gives the same answers.
+#[tokio::test]
+async fn python_same_source_native() {
+    let body = "the same source, built two ways ".repeat(1000);
+    same_answers(
+        &python_guest("service"),
+        &python_native_guest("service", "service"),
+        &[
+            ("GET", "/", b"", &[]),
+            (
+                "POST",
+                "/upper",
+                body.as_bytes(),
+                &[("content-type", "text/plain")],
+            ),
+        ],
+    )
+    .await;
 }
