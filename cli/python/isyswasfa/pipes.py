@@ -127,6 +127,9 @@ class ByteStreamReader(StreamReader):
 class StreamWriter(_End):
     """The writable end of a ``stream<T>``. Closing it ends the stream."""
 
+    #: The most values one write offers (a value stream's default buffer).
+    MAX_OFFER = 64
+
     def __init__(self, ops, end):
         super().__init__(ops, end)
         self.reader_dropped = False
@@ -145,8 +148,11 @@ class StreamWriter(_End):
         if not await _wait(self._ops.wait_writable, end):
             self.reader_dropped = True
             return 0
-        rest = self._ops.write(self._handle(), self._lower(source))
-        written = len(source) - len(rest)
+        # Offer one buffer's worth at a time: the host takes at most what fits and hands the
+        # rest back (a copy), and refuses a byte write of more than 4 MiB.
+        offer = source[: self.MAX_OFFER]
+        rest = self._ops.write(self._handle(), self._lower(offer))
+        written = len(offer) - len(rest)
         if written == 0:
             self.reader_dropped = True
         return written
@@ -154,16 +160,19 @@ class StreamWriter(_End):
     async def write_all(self, source):
         """Writes all of ``source``, waiting for room as often as needed; returns how many items
         were written (fewer when the reader went away)."""
+        # One offer's worth sliced at a time: slicing off the rest after each write would copy
+        # the whole remainder every time (quadratic in the size of ``source``).
         total = 0
-        while len(source) > 0 and not self.reader_dropped:
-            count = await self.write(source)
-            source = source[count:]
-            total += count
+        while total < len(source) and not self.reader_dropped:
+            total += await self.write(source[total : total + self.MAX_OFFER])
         return total
 
 
 class ByteStreamWriter(StreamWriter):
     """The writable end of a ``stream<u8>``: writes take ``bytes``."""
+
+    #: The most bytes one write offers (a byte stream's default buffer).
+    MAX_OFFER = 64 * 1024
 
     def _lower(self, values):
         return bytes(values)
