@@ -95,3 +95,72 @@ fn bundle_on_jco() {
         "both(200) took {took:?} on jco"
     );
 }
+
+/// `jco serve` of a bundle on a free port, stopped (with the Node processes it started) when
+/// dropped.
+struct JcoServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl JcoServer {
+    fn start(wasm: &Path, test: &str) -> Self {
+        use std::os::unix::process::CommandExt;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let log = std::fs::File::create(scratch_dir(test).join("jco-serve.log")).expect("a log");
+        let child = Command::new(jco())
+            .arg("serve")
+            .arg(wasm)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .stdout(log.try_clone().expect("the log"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("running jco serve");
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for JcoServer {
+    fn drop(&mut self) {
+        // SAFETY: signals the process group our own child leads.
+        unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+/// The bundled demo router served from Node by `jco serve` (jco transpiles it and serves its
+/// `wasi:http/incoming-handler@0.2.0` with the shim's HTTP server): `hello` and `echo` answer
+/// as under `isyswasfa serve`.
+#[tokio::test]
+async fn bundle_serves_on_jco() {
+    use isyswasfa_test_support::http::{request, send};
+    let bundle = crate::bundle_http::bundled_router("bundle_serves_on_jco");
+    let server = JcoServer::start(&bundle, "bundle_serves_on_jco");
+    // Transpiling and starting Node takes a few seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(server.url.trim_start_matches("http://"))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "jco serve did not listen within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let hello = send(&server.url, request("GET", &server.url, "/hello", "")).await;
+    assert_eq!(
+        (hello.status.as_u16(), &hello.body[..]),
+        (200, &b"Hello, world!\n"[..])
+    );
+    let body = "echo me through Node ".repeat(1000);
+    let echo = send(&server.url, request("POST", &server.url, "/echo", body.clone())).await;
+    assert_eq!((echo.status.as_u16(), &echo.body[..]), (200, body.as_bytes()));
+}
