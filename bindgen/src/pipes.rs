@@ -97,55 +97,63 @@ pub struct TypeCopy {
     pub original: TypeId,
 }
 
+/// The WIT name of a primitive type (`u32`, `string`, …); `None` for `error-context` and for
+/// defined types. One spelling for every generator that writes types out.
+pub fn primitive_name(ty: &Type) -> Option<&'static str> {
+    Some(match ty {
+        Type::Bool => "bool",
+        Type::U8 => "u8",
+        Type::U16 => "u16",
+        Type::U32 => "u32",
+        Type::U64 => "u64",
+        Type::S8 => "s8",
+        Type::S16 => "s16",
+        Type::S32 => "s32",
+        Type::S64 => "s64",
+        Type::F32 => "f32",
+        Type::F64 => "f64",
+        Type::Char => "char",
+        Type::String => "string",
+        Type::ErrorContext | Type::Id(_) => return None,
+    })
+}
+
 /// The mangled name of a payload: its WIT type spelled in kebab-case, with named types by
 /// their namespace, package, interface and name, and aliases resolved (`u32`, `list-u8`,
 /// `option-string`, `result-my-app-api-point-string`, `tuple-u8-s64`, `stream-u8`; a missing
 /// `result` half is `none`).
 pub fn mangle(resolve: &Resolve, ty: &Type) -> Result<String> {
-    Ok(match ty {
-        Type::Bool => "bool".into(),
-        Type::U8 => "u8".into(),
-        Type::U16 => "u16".into(),
-        Type::U32 => "u32".into(),
-        Type::U64 => "u64".into(),
-        Type::S8 => "s8".into(),
-        Type::S16 => "s16".into(),
-        Type::S32 => "s32".into(),
-        Type::S64 => "s64".into(),
-        Type::F32 => "f32".into(),
-        Type::F64 => "f64".into(),
-        Type::Char => "char".into(),
-        Type::String => "string".into(),
-        Type::ErrorContext => bail!("`error-context` cannot be carried by a stream or future yet"),
-        Type::Id(id) => {
-            let def = &resolve.types[*id];
-            match &def.kind {
-                TypeDefKind::Type(inner) => mangle(resolve, inner)?,
-                TypeDefKind::Handle(Handle::Own(r)) => mangle(resolve, &Type::Id(*r))?,
-                TypeDefKind::Handle(Handle::Borrow(_)) => {
-                    bail!("a `borrow<…>` cannot be carried by a stream or future")
-                }
-                _ if def.name.is_some() => qualified_name(resolve, def),
-                TypeDefKind::List(t) => format!("list-{}", mangle(resolve, t)?),
-                TypeDefKind::Option(t) => format!("option-{}", mangle(resolve, t)?),
-                TypeDefKind::Result(r) => format!(
-                    "result-{}-{}",
-                    optional(resolve, r.ok.as_ref())?,
-                    optional(resolve, r.err.as_ref())?
-                ),
-                TypeDefKind::Tuple(t) => {
-                    let parts: Result<Vec<String>> =
-                        t.types.iter().map(|t| mangle(resolve, t)).collect();
-                    format!("tuple-{}", parts?.join("-"))
-                }
-                TypeDefKind::Stream(p) => pipe_name(resolve, PipeKind::Stream, p.as_ref())?,
-                TypeDefKind::Future(p) => pipe_name(resolve, PipeKind::Future, p.as_ref())?,
-                other => bail!(
-                    "a {} cannot be carried by a stream or future yet",
-                    other.as_str()
-                ),
-            }
+    if let Some(name) = primitive_name(ty) {
+        return Ok(name.into());
+    }
+    let Type::Id(id) = ty else {
+        bail!("`error-context` cannot be carried by a stream or future yet")
+    };
+    let def = &resolve.types[*id];
+    Ok(match &def.kind {
+        TypeDefKind::Type(inner) => mangle(resolve, inner)?,
+        TypeDefKind::Handle(Handle::Own(r)) => mangle(resolve, &Type::Id(*r))?,
+        TypeDefKind::Handle(Handle::Borrow(_)) => {
+            bail!("a `borrow<…>` cannot be carried by a stream or future")
         }
+        _ if def.name.is_some() => qualified_name(resolve, def),
+        TypeDefKind::List(t) => format!("list-{}", mangle(resolve, t)?),
+        TypeDefKind::Option(t) => format!("option-{}", mangle(resolve, t)?),
+        TypeDefKind::Result(r) => format!(
+            "result-{}-{}",
+            optional(resolve, r.ok.as_ref())?,
+            optional(resolve, r.err.as_ref())?
+        ),
+        TypeDefKind::Tuple(t) => {
+            let parts: Result<Vec<String>> = t.types.iter().map(|t| mangle(resolve, t)).collect();
+            format!("tuple-{}", parts?.join("-"))
+        }
+        TypeDefKind::Stream(p) => pipe_name(resolve, PipeKind::Stream, p.as_ref())?,
+        TypeDefKind::Future(p) => pipe_name(resolve, PipeKind::Future, p.as_ref())?,
+        other => bail!(
+            "a {} cannot be carried by a stream or future yet",
+            other.as_str()
+        ),
     })
 }
 

@@ -69,76 +69,64 @@ impl Printer<'_> {
     }
 
     fn ty(&mut self, ty: &Type, context: &str) -> Result<String> {
-        Ok(match ty {
-            Type::Bool => "bool".into(),
-            Type::U8 => "u8".into(),
-            Type::U16 => "u16".into(),
-            Type::U32 => "u32".into(),
-            Type::U64 => "u64".into(),
-            Type::S8 => "s8".into(),
-            Type::S16 => "s16".into(),
-            Type::S32 => "s32".into(),
-            Type::S64 => "s64".into(),
-            Type::F32 => "f32".into(),
-            Type::F64 => "f64".into(),
-            Type::Char => "char".into(),
-            Type::String => "string".into(),
-            Type::ErrorContext => bail!("{context}: `error-context` cannot be bundled"),
-            Type::Id(id) => {
-                let def = &self.resolve.types[*id];
-                if let TypeDefKind::Resource = def.kind {
-                    bail!("{context}: resources are not bundled yet");
-                }
-                if let TypeDefKind::Handle(_) = def.kind {
-                    bail!("{context}: resources are not bundled yet");
-                }
-                if let (Some(name), TypeOwner::Interface(owner)) = (&def.name, def.owner) {
-                    if let TypeDefKind::Type(Type::Id(target)) = def.kind
-                        && matches!(self.resolve.types[target].kind, TypeDefKind::Resource)
-                    {
-                        bail!("{context}: resources are not bundled yet");
-                    }
-                    let local = self.local(owner, name);
-                    return Ok(format!("%{local}"));
-                }
-                if def.name.is_some() {
-                    bail!("{context}: a type of the world itself cannot be bundled yet");
-                }
-                match &def.kind {
-                    TypeDefKind::Type(t) => self.ty(t, context)?,
-                    TypeDefKind::List(t) => format!("list<{}>", self.ty(t, context)?),
-                    TypeDefKind::FixedLengthList(t, n) => {
-                        format!("list<{}, {n}>", self.ty(t, context)?)
-                    }
-                    TypeDefKind::Option(t) => format!("option<{}>", self.ty(t, context)?),
-                    TypeDefKind::Result(r) => {
-                        let ok = match &r.ok {
-                            Some(t) => self.ty(t, context)?,
-                            None => "_".into(),
-                        };
-                        match (&r.ok, &r.err) {
-                            (None, None) => "result".into(),
-                            (_, Some(e)) => format!("result<{ok}, {}>", self.ty(e, context)?),
-                            (Some(_), None) => format!("result<{ok}>"),
-                        }
-                    }
-                    TypeDefKind::Tuple(t) => {
-                        let items = t
-                            .types
-                            .iter()
-                            .map(|t| self.ty(t, context))
-                            .collect::<Result<Vec<_>>>()?;
-                        format!("tuple<{}>", items.join(", "))
-                    }
-                    TypeDefKind::Handle(Handle::Own(_) | Handle::Borrow(_)) => {
-                        bail!("{context}: resources are not bundled yet")
-                    }
-                    TypeDefKind::Future(_) | TypeDefKind::Stream(_) => {
-                        bail!("{context}: native streams and futures cannot be bundled")
-                    }
-                    _ => bail!("{context}: an anonymous type WIT cannot spell"),
+        if let Some(name) = isyswasfa_bindgen::pipes::primitive_name(ty) {
+            return Ok(name.into());
+        }
+        let Type::Id(id) = ty else {
+            bail!("{context}: `error-context` cannot be bundled")
+        };
+        let def = &self.resolve.types[*id];
+        if let TypeDefKind::Resource = def.kind {
+            bail!("{context}: resources are not bundled yet");
+        }
+        if let TypeDefKind::Handle(_) = def.kind {
+            bail!("{context}: resources are not bundled yet");
+        }
+        if let (Some(name), TypeOwner::Interface(owner)) = (&def.name, def.owner) {
+            if let TypeDefKind::Type(Type::Id(target)) = def.kind
+                && matches!(self.resolve.types[target].kind, TypeDefKind::Resource)
+            {
+                bail!("{context}: resources are not bundled yet");
+            }
+            let local = self.local(owner, name);
+            return Ok(format!("%{local}"));
+        }
+        if def.name.is_some() {
+            bail!("{context}: a type of the world itself cannot be bundled yet");
+        }
+        Ok(match &def.kind {
+            TypeDefKind::Type(t) => self.ty(t, context)?,
+            TypeDefKind::List(t) => format!("list<{}>", self.ty(t, context)?),
+            TypeDefKind::FixedLengthList(t, n) => {
+                format!("list<{}, {n}>", self.ty(t, context)?)
+            }
+            TypeDefKind::Option(t) => format!("option<{}>", self.ty(t, context)?),
+            TypeDefKind::Result(r) => {
+                let ok = match &r.ok {
+                    Some(t) => self.ty(t, context)?,
+                    None => "_".into(),
+                };
+                match (&r.ok, &r.err) {
+                    (None, None) => "result".into(),
+                    (_, Some(e)) => format!("result<{ok}, {}>", self.ty(e, context)?),
+                    (Some(_), None) => format!("result<{ok}>"),
                 }
             }
+            TypeDefKind::Tuple(t) => {
+                let items = t
+                    .types
+                    .iter()
+                    .map(|t| self.ty(t, context))
+                    .collect::<Result<Vec<_>>>()?;
+                format!("tuple<{}>", items.join(", "))
+            }
+            TypeDefKind::Handle(Handle::Own(_) | Handle::Borrow(_)) => {
+                bail!("{context}: resources are not bundled yet")
+            }
+            TypeDefKind::Future(_) | TypeDefKind::Stream(_) => {
+                bail!("{context}: native streams and futures cannot be bundled")
+            }
+            _ => bail!("{context}: an anonymous type WIT cannot spell"),
         })
     }
 

@@ -603,62 +603,50 @@ impl Generator<'_> {
         let Some(ty) = ty else {
             return "unit".to_string();
         };
-        match ty {
-            Type::Bool => "bool".into(),
-            Type::U8 => "u8".into(),
-            Type::U16 => "u16".into(),
-            Type::U32 => "u32".into(),
-            Type::U64 => "u64".into(),
-            Type::S8 => "s8".into(),
-            Type::S16 => "s16".into(),
-            Type::S32 => "s32".into(),
-            Type::S64 => "s64".into(),
-            Type::F32 => "f32".into(),
-            Type::F64 => "f64".into(),
-            Type::Char => "char".into(),
-            Type::String => "string".into(),
-            Type::ErrorContext => "error_context".into(),
-            Type::Id(id) => {
-                let def = &self.original.types[*id];
-                // componentize-py names a payload by what an alias stands for
-                // (`trailers` = `fields` gives `…_fields_…`).
-                if let TypeDefKind::Type(aliased) = &def.kind {
-                    return self.payload_name(Some(aliased));
+        if let Some(name) = isyswasfa_bindgen::pipes::primitive_name(ty) {
+            return name.into();
+        }
+        let Type::Id(id) = ty else {
+            return "error_context".into();
+        };
+        let def = &self.original.types[*id];
+        // componentize-py names a payload by what an alias stands for
+        // (`trailers` = `fields` gives `…_fields_…`).
+        if let TypeDefKind::Type(aliased) = &def.kind {
+            return self.payload_name(Some(aliased));
+        }
+        if let Some(name) = &def.name {
+            let owner = match def.owner {
+                isyswasfa_bindgen::wit_parser::TypeOwner::Interface(i) => {
+                    self.names.get(&i).cloned()
                 }
-                if let Some(name) = &def.name {
-                    let owner = match def.owner {
-                        isyswasfa_bindgen::wit_parser::TypeOwner::Interface(i) => {
-                            self.names.get(&i).cloned()
-                        }
-                        _ => None,
-                    };
-                    return match owner {
-                        Some(module) => format!("{module}_{}", snake(name)),
-                        None => snake(name),
-                    };
-                }
-                match &def.kind {
-                    TypeDefKind::Option(t) => format!("option_{}", self.payload_name(Some(t))),
-                    TypeDefKind::List(t) => format!("list_{}", self.payload_name(Some(t))),
-                    TypeDefKind::Result(r) => format!(
-                        "result_{}_{}",
-                        self.payload_name(r.ok.as_ref()),
-                        self.payload_name(r.err.as_ref())
-                    ),
-                    TypeDefKind::Tuple(t) => {
-                        let parts: Vec<String> =
-                            t.types.iter().map(|t| self.payload_name(Some(t))).collect();
-                        format!("tuple_{}", parts.join("_"))
-                    }
-                    TypeDefKind::Handle(
-                        isyswasfa_bindgen::wit_parser::Handle::Own(r)
-                        | isyswasfa_bindgen::wit_parser::Handle::Borrow(r),
-                    ) => self.payload_name(Some(&Type::Id(*r))),
-                    TypeDefKind::Stream(p) => format!("{}_stream", self.payload_name(p.as_ref())),
-                    TypeDefKind::Future(p) => format!("{}_future", self.payload_name(p.as_ref())),
-                    other => other.as_str().to_string(),
-                }
+                _ => None,
+            };
+            return match owner {
+                Some(module) => format!("{module}_{}", snake(name)),
+                None => snake(name),
+            };
+        }
+        match &def.kind {
+            TypeDefKind::Option(t) => format!("option_{}", self.payload_name(Some(t))),
+            TypeDefKind::List(t) => format!("list_{}", self.payload_name(Some(t))),
+            TypeDefKind::Result(r) => format!(
+                "result_{}_{}",
+                self.payload_name(r.ok.as_ref()),
+                self.payload_name(r.err.as_ref())
+            ),
+            TypeDefKind::Tuple(t) => {
+                let parts: Vec<String> =
+                    t.types.iter().map(|t| self.payload_name(Some(t))).collect();
+                format!("tuple_{}", parts.join("_"))
             }
+            TypeDefKind::Handle(
+                isyswasfa_bindgen::wit_parser::Handle::Own(r)
+                | isyswasfa_bindgen::wit_parser::Handle::Borrow(r),
+            ) => self.payload_name(Some(&Type::Id(*r))),
+            TypeDefKind::Stream(p) => format!("{}_stream", self.payload_name(p.as_ref())),
+            TypeDefKind::Future(p) => format!("{}_future", self.payload_name(p.as_ref())),
+            other => other.as_str().to_string(),
         }
     }
 

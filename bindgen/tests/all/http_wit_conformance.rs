@@ -385,23 +385,13 @@ fn world_key(r: &Resolve, key: &WorldKey) -> String {
 
 /// A type use: a named type by its qualified name, an anonymous one by its structure.
 fn describe(r: &Resolve, ty: &Type) -> String {
+    if let Some(name) = isyswasfa_bindgen::pipes::primitive_name(ty) {
+        return name.into();
+    }
     match ty {
-        Type::Bool => "bool".into(),
-        Type::U8 => "u8".into(),
-        Type::U16 => "u16".into(),
-        Type::U32 => "u32".into(),
-        Type::U64 => "u64".into(),
-        Type::S8 => "s8".into(),
-        Type::S16 => "s16".into(),
-        Type::S32 => "s32".into(),
-        Type::S64 => "s64".into(),
-        Type::F32 => "f32".into(),
-        Type::F64 => "f64".into(),
-        Type::Char => "char".into(),
-        Type::String => "string".into(),
-        Type::ErrorContext => "error-context".into(),
         Type::Id(id) if r.types[*id].name.is_some() => type_name(r, *id),
         Type::Id(id) => describe_kind(r, &r.types[*id].kind),
+        _ => "error-context".into(),
     }
 }
 
