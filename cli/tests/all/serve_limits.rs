@@ -449,7 +449,7 @@ async fn serve_native_disconnect_cancels() {
 }
 
 /// A guest that computes forever in `handle` is stopped by `--cpu-budget`: its request fails
-/// with a 500 well within a second, and the server answers the next request; for a native WASI
+/// with a 500 within seconds, and the server answers the next request; for a native WASI
 /// 0.3 guest (timed by how long its instance runs wasm without a pause) as for a polyfilled one
 /// (timed per entry).
 #[tokio::test]
@@ -461,16 +461,18 @@ async fn serve_native_cpu_deadline() {
             .await
             .unwrap_or_else(|_| panic!("{component:?}: /spin was never stopped"));
         assert_eq!(spun.status, 500, "{component:?}");
+        // Well before the 10 s the client waits (a loaded CI machine stretches 300 ms of CPU).
         assert!(
-            began.elapsed() < Duration::from_secs(2),
+            began.elapsed() < Duration::from_secs(5),
             "{component:?}: stopped after {:?}",
             began.elapsed()
         );
-        assert!(
-            server.log().contains("CPU budget of 300ms"),
-            "{component:?}: {}",
-            server.log()
-        );
+        // The log line may land just after the response.
+        let logged = isyswasfa_test_support::http::eventually(Duration::from_secs(5), || {
+            server.log().contains("CPU budget of 300ms")
+        })
+        .await;
+        assert!(logged, "{component:?}: {}", server.log());
         let next = get(&server.url, "/").await;
         assert_eq!((next.status.as_u16(), &next.body[..]), (200, &b"ok"[..]));
     }
