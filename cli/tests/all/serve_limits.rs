@@ -323,6 +323,21 @@ async fn serve_blocking_guest_is_contained() {
     assert!(answers_faults(&server).await);
 }
 
+/// A fresh client is served once the only request slot is released, and not before `held`
+/// (the slot was really held until then).
+async fn served_once_released(server: &ServeProcess, held: Duration) {
+    let began = Instant::now();
+    let next = tokio::time::timeout(Duration::from_secs(10), get(&server.url, "/"))
+        .await
+        .unwrap_or_else(|_| panic!("the slot was never released: {}", server.log()));
+    assert_eq!(next.status, 200);
+    assert!(
+        began.elapsed() >= held,
+        "served at once: the slot was not held ({:?})",
+        began.elapsed()
+    );
+}
+
 /// A client that never reads its (endless) response holds the only request slot until the
 /// write-stall timeout closes its connection; then the next client is served.
 #[tokio::test]
@@ -349,16 +364,7 @@ async fn serve_slow_reader_releases_permit() {
         .expect("the endless response did not start")
         .unwrap();
     assert_eq!(&head, b"HTTP/1.1 200");
-    let began = Instant::now();
-    let next = tokio::time::timeout(Duration::from_secs(10), get(&server.url, "/"))
-        .await
-        .unwrap_or_else(|_| panic!("the slot was never released: {}", server.log()));
-    assert_eq!(next.status, 200);
-    assert!(
-        began.elapsed() >= Duration::from_millis(400),
-        "served at once: the slot was not held ({:?})",
-        began.elapsed()
-    );
+    served_once_released(&server, Duration::from_millis(400)).await;
     // The stalled connection was closed by the server.
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(5), sleeper.read_to_end(&mut rest)).await;
@@ -389,16 +395,7 @@ async fn serve_trickled_upload_releases_permit() {
         .unwrap();
     // Let the request take the slot before the next one comes.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let began = Instant::now();
-    let next = tokio::time::timeout(Duration::from_secs(10), get(&server.url, "/"))
-        .await
-        .unwrap_or_else(|_| panic!("the slot was never released: {}", server.log()));
-    assert_eq!(next.status, 200);
-    assert!(
-        began.elapsed() >= Duration::from_millis(300),
-        "served at once: the slot was not held ({:?})",
-        began.elapsed()
-    );
+    served_once_released(&server, Duration::from_millis(300)).await;
     // The guest saw its body end after the ten bytes that came, and answered.
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), uploader.read_to_end(&mut answer)).await;
