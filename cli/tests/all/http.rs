@@ -48,13 +48,20 @@ async fn http_echo_streaming() -> Result {
 /// Echoes 64 MiB through `server` at `path` (an echo): byte-identical, the first bytes back
 /// before the upload finished, and the server's peak RSS grown by less than 32 MiB.
 pub(crate) async fn check_echo_streaming(server: &ServeProcess, path: &str) -> Result {
-    const CHUNK: usize = 64 * 1024;
-    const CHUNKS: usize = 1024; // 64 MiB
     // Warm up: the instance exists and has served once before the peak is taken.
     let warm = send(&server.url, request("POST", &server.url, path, "warm")).await;
     assert_eq!(warm.body, "warm");
     let rss_before = peak_rss_kib(server.pid());
+    echo_streamed(server, path, 1024).await?; // 64 MiB
+    let growth = peak_rss_kib(server.pid()).saturating_sub(rss_before);
+    assert!(growth < 32 * 1024, "server peak RSS grew by {growth} KiB");
+    Ok(())
+}
 
+/// Echoes `chunks` chunks of 64 KiB through `server` at `path`, streamed: byte-identical, and
+/// the first bytes back before the upload finished.
+pub(crate) async fn echo_streamed(server: &ServeProcess, path: &str, chunks: usize) -> Result {
+    const CHUNK: usize = 64 * 1024;
     let (frames, receiver) =
         tokio::sync::mpsc::channel::<std::result::Result<Frame<Bytes>, Infallible>>(4);
     let body = StreamBody::new(tokio_stream_from(receiver));
@@ -64,7 +71,7 @@ pub(crate) async fn check_echo_streaming(server: &ServeProcess, path: &str) -> R
         .header("host", "localhost")
         .body(body)?;
     let uploader = tokio::spawn(async move {
-        for index in 0..CHUNKS {
+        for index in 0..chunks {
             if frames
                 .send(Ok(Frame::data(chunk(index, CHUNK))))
                 .await
@@ -78,7 +85,7 @@ pub(crate) async fn check_echo_streaming(server: &ServeProcess, path: &str) -> R
     let response = start(&server.url, upload).await;
     assert_eq!(response.status(), 200);
     let mut body = response.into_body();
-    let mut expected = Vec::with_capacity(CHUNKS * CHUNK);
+    let mut expected = Vec::with_capacity(chunks * CHUNK);
     let mut received = 0usize;
     let mut first_byte = None;
     let mut mismatch = None;
@@ -100,14 +107,12 @@ pub(crate) async fn check_echo_streaming(server: &ServeProcess, path: &str) -> R
     }
     let upload_done = uploader.await?;
     assert_eq!(mismatch, None, "echoed bytes differ in chunk {mismatch:?}");
-    assert_eq!(received + expected.len(), CHUNKS * CHUNK, "echoed length");
+    assert_eq!(received + expected.len(), chunks * CHUNK, "echoed length");
     let first_byte = first_byte.ok_or("no response bytes")?;
     assert!(
         first_byte < upload_done,
         "the first echoed bytes arrived only after the upload had finished"
     );
-    let growth = peak_rss_kib(server.pid()).saturating_sub(rss_before);
-    assert!(growth < 32 * 1024, "server peak RSS grew by {growth} KiB");
     Ok(())
 }
 

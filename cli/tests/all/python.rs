@@ -9,26 +9,21 @@
 //! tests fail with `build-py`'s error saying so.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body::Frame;
-use http_body_util::{BodyExt, StreamBody};
 use isyswasfa_host::{Host, State};
-use isyswasfa_test_support::http::{eventually, get, request, send, start};
+use isyswasfa_test_support::http::{eventually, get, request, send};
 use isyswasfa_test_support::{Guest, repo_root};
 use wasmtime::Store;
 use wasmtime::component::Component;
 
 use crate::common::http::{ServeProcess, router_composition_with};
 use crate::common::{copy_dir, isyswasfa, scratch_dir, stderr};
-use crate::http::{
-    check_middleware_deflate, chunk, same_answers, sha256_hex, slow_upstream, tokio_stream_from,
-};
+use crate::http::{check_middleware_deflate, same_answers, sha256_hex, slow_upstream};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -427,63 +422,10 @@ async fn python_http_hash_all() -> Result {
 /// before the upload has finished.
 #[tokio::test]
 async fn python_http_echo_streaming() -> Result {
-    const CHUNK: usize = 64 * 1024;
-    const CHUNKS: usize = 256; // 16 MiB
     let server = ServeProcess::start(&python_guest("echo"), &[]);
     let warm = send(&server.url, request("POST", &server.url, "/", "warm")).await;
     assert_eq!(warm.body, "warm");
-
-    let (frames, receiver) =
-        tokio::sync::mpsc::channel::<std::result::Result<Frame<Bytes>, Infallible>>(4);
-    let body = StreamBody::new(tokio_stream_from(receiver));
-    let upload = http::Request::builder()
-        .method("POST")
-        .uri(format!("{}/", server.url))
-        .header("host", "localhost")
-        .body(body)?;
-    let uploader = tokio::spawn(async move {
-        for index in 0..CHUNKS {
-            if frames
-                .send(Ok(Frame::data(chunk(index, CHUNK))))
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
-        Instant::now()
-    });
-    let response = start(&server.url, upload).await;
-    assert_eq!(response.status(), 200);
-    let mut body = response.into_body();
-    let mut pending = Vec::new();
-    let mut received = 0usize;
-    let mut first_byte = None;
-    let mut mismatch = None;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else {
-            continue;
-        };
-        first_byte.get_or_insert_with(Instant::now);
-        pending.extend_from_slice(&data);
-        while pending.len() >= CHUNK {
-            let index = received / CHUNK;
-            if pending[..CHUNK] != chunk(index, CHUNK)[..] && mismatch.is_none() {
-                mismatch = Some(index);
-            }
-            pending.drain(..CHUNK);
-            received += CHUNK;
-        }
-    }
-    let upload_done = uploader.await?;
-    assert_eq!(mismatch, None, "echoed bytes differ in chunk {mismatch:?}");
-    assert_eq!(received + pending.len(), CHUNKS * CHUNK, "echoed length");
-    let first_byte = first_byte.ok_or("no response bytes")?;
-    assert!(
-        first_byte < upload_done,
-        "the first echoed bytes arrived only after the upload had finished"
-    );
-    Ok(())
+    crate::http::echo_streamed(&server, "/", 256).await // 16 MiB
 }
 
 /// The Rust `middleware` composed in front of the Python `service` by `isyswasfa compose`:
