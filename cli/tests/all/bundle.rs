@@ -131,33 +131,13 @@ fn bundle_is_plain_p2() {
             "no `{needed}*` among {imports:?}"
         );
     }
-    let exports = top_level_exports(&std::fs::read(&bundled).unwrap());
+    let exports = crate::common::surface(&std::fs::read(&bundled).unwrap()).exports;
     assert_eq!(exports, ["wasi:http/incoming-handler@0.2.0"]);
 
     // A command and a composition of async exports, too.
     let command = command_guest();
     assert_plain_p2(&bundle(&command, "bundle_is_plain_p2-command"));
     assert_plain_p2(&bundled_caller("bundle_is_plain_p2"));
-}
-
-/// The names a component exports at its top level.
-fn top_level_exports(bytes: &[u8]) -> Vec<String> {
-    let mut exports = Vec::new();
-    let mut depth = 0;
-    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-        match payload.expect("parsing the bundle") {
-            wasmparser::Payload::ModuleSection { .. }
-            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
-            wasmparser::Payload::End(_) if depth > 0 => depth -= 1,
-            wasmparser::Payload::ComponentExportSection(section) if depth == 0 => {
-                for export in section {
-                    exports.push(export.expect("reading an export").name.name.to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-    exports
 }
 
 struct P2 {
