@@ -585,29 +585,7 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
             f.instruction(i);
         }
         let index = core.define(ty, f);
-        let export = |kind| {
-            resolve.wasm_export_name(
-                MANGLING,
-                WasmExport::Func {
-                    interface: Some(&p.key),
-                    func,
-                    kind,
-                },
-            )
-        };
-        core.exports
-            .push((export(WasmExportKind::Normal), ExportKind::Func, index));
-        let post_ty = core.ty(core.types[ty as usize].1.clone(), Vec::new());
-        let mut post = Function::new([]);
-        post.instruction(&I32Const(heap_base));
-        post.instruction(&GlobalSet(BUMP));
-        post.instruction(&End);
-        let post_index = core.define(post_ty, post);
-        core.exports.push((
-            export(WasmExportKind::PostReturn),
-            ExportKind::Func,
-            post_index,
-        ));
+        export_resetting(&mut core, &resolve, &p.key, func, (index, ty), heap_base);
     }
     for forward in &forwards {
         let func = find_function(&resolve, &forward.export_key, &forward.func, world, false)?;
@@ -635,29 +613,14 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
         }
         f.instruction(&End);
         let index = core.define(ty, f);
-        let export = |kind| {
-            resolve.wasm_export_name(
-                MANGLING,
-                WasmExport::Func {
-                    interface: Some(&forward.export_key),
-                    func,
-                    kind,
-                },
-            )
-        };
-        core.exports
-            .push((export(WasmExportKind::Normal), ExportKind::Func, index));
-        let post_ty = core.ty(core.types[ty as usize].1.clone(), Vec::new());
-        let mut post = Function::new([]);
-        post.instruction(&I32Const(heap_base));
-        post.instruction(&GlobalSet(BUMP));
-        post.instruction(&End);
-        let post_index = core.define(post_ty, post);
-        core.exports.push((
-            export(WasmExportKind::PostReturn),
-            ExportKind::Func,
-            post_index,
-        ));
+        export_resetting(
+            &mut core,
+            &resolve,
+            &forward.export_key,
+            func,
+            (index, ty),
+            heap_base,
+        );
     }
     let mut module = core.finish();
     wit_component::embed_component_metadata(&mut module, &resolve, world_id, StringEncoding::UTF8)?;
@@ -668,4 +631,40 @@ pub(crate) fn generate(input: &Input) -> Result<Option<Ops>> {
         .encode()
         .context("cannot make the ops adapter component")?;
     Ok(Some(Ops { bytes, interfaces }))
+}
+
+/// Exports function `index` (of core type `ty`) as `func` of the interface `key`, with a
+/// post-return function that frees everything the call allocated (it resets the bump allocator
+/// to `heap_base`).
+fn export_resetting(
+    core: &mut Core,
+    resolve: &Resolve,
+    key: &wit_parser::WorldKey,
+    func: &WitFunction,
+    (index, ty): (u32, u32),
+    heap_base: i32,
+) {
+    let export = |kind| {
+        resolve.wasm_export_name(
+            MANGLING,
+            WasmExport::Func {
+                interface: Some(key),
+                func,
+                kind,
+            },
+        )
+    };
+    core.exports
+        .push((export(WasmExportKind::Normal), ExportKind::Func, index));
+    let post_ty = core.ty(core.types[ty as usize].1.clone(), Vec::new());
+    let mut post = Function::new([]);
+    post.instruction(&Instruction::I32Const(heap_base));
+    post.instruction(&Instruction::GlobalSet(BUMP));
+    post.instruction(&Instruction::End);
+    let post_index = core.define(post_ty, post);
+    core.exports.push((
+        export(WasmExportKind::PostReturn),
+        ExportKind::Func,
+        post_index,
+    ));
 }
