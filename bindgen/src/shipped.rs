@@ -3,10 +3,10 @@
 //!
 //! The packages are the files under `wit/deps/` in this crate's directory, embedded at build time
 //! (nothing is read from the source tree at run time, so an installed binary has them too):
-//! `wasi:clocks@0.3.0`, `wasi:random@0.3.0`, `wasi:cli@0.3.0` (its interfaces; not its `imports` and `command` worlds) and
-//! `wasi:http@0.3.0` (with its `service` and `middleware` worlds). A test
-//! (`bindgen/tests/http_wit_conformance.rs`) checks them against the WIT that wasmtime-wasi-http
-//! ships.
+//! every package of WASI 0.3.0 — `wasi:clocks`, `wasi:random`, `wasi:filesystem`, `wasi:sockets`,
+//! `wasi:cli` (with its `imports` and `command` worlds) and `wasi:http` (with its `service` and
+//! `middleware` worlds). A test (`wit_conformance_all`, in `bindgen/tests/all/wit_conformance.rs`)
+//! checks them against the WIT that wasmtime-wasi and wasmtime-wasi-http ship.
 //!
 //! [`push_path`] and [`push_str`] read a guest's WIT like wit-parser's `push_path`/`push_str`, but
 //! a package that the WIT uses and provides nowhere (neither in its `deps/` nor already in the
@@ -43,6 +43,14 @@ const SHIPPED: &[ShippedPackage] = &[
     ShippedPackage {
         name: "wasi:random@0.3.0",
         files: &[deps_file!("random/random.wit")],
+    },
+    ShippedPackage {
+        name: "wasi:filesystem@0.3.0",
+        files: &[deps_file!("filesystem/filesystem.wit")],
+    },
+    ShippedPackage {
+        name: "wasi:sockets@0.3.0",
+        files: &[deps_file!("sockets/sockets.wit")],
     },
     ShippedPackage {
         name: "wasi:cli@0.3.0",

@@ -4,6 +4,6 @@
 
 mod encode;
 mod generate;
-mod http_wit_conformance;
 mod lowering;
 mod shipped;
+mod wit_conformance;
