@@ -398,12 +398,8 @@ impl Lowerer {
             FunctionKind::AsyncStatic(r) => (FunctionKind::Static(r), FunctionKind::Static(r)),
             _ => (FunctionKind::Freestanding, FunctionKind::Freestanding),
         };
-        let start_name = format!("{}{START_SUFFIX}", func.name);
-        // A method's result half is a static: it needs no `self`, only the `ready` handle.
-        let result_name = format!(
-            "{}{RESULT_SUFFIX}",
-            func.name.replacen("[method]", "[static]", 1)
-        );
+        let start_name = isyswasfa_protocol::names::start_name(&func.name);
+        let result_name = isyswasfa_protocol::names::result_name(&func.name);
         let own_pending = self.own(pending);
         let own_ready = self.own(ready);
         let outcome = self.resolve.types.alloc(type_def(

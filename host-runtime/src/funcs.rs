@@ -5,7 +5,7 @@
 //! ready (costing little more than a synchronous import), and otherwise hands the future to the
 //! event loop and returns a `pending`; and `<name>-isyswasfa-result`, which collects the value.
 
-use isyswasfa_protocol::names::{RESULT_SUFFIX, START_SUFFIX};
+use isyswasfa_protocol::names::{result_name, start_name};
 use std::any::{Any, TypeId};
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
@@ -68,7 +68,7 @@ where
     let function = HostFunction::new(name);
     let started = function.clone();
     instance.func_wrap(
-        &format!("{name}{START_SUFFIX}"),
+        &start_name(name),
         move |mut store, params: Params| -> Result<(Result<R, Resource<Pending>>,)> {
             let mut future = Box::pin(f(store.as_context_mut(), params)?);
             // The fast path: a future that is ready at once never reaches the task table. A
@@ -88,7 +88,7 @@ where
             Ok((Err(Resource::new_own(task)),))
         },
     )?;
-    let result = format!("{name}{RESULT_SUFFIX}");
+    let result = result_name(name);
     if TypeId::of::<R>() == TypeId::of::<()>() {
         // A function without a result: its result half returns nothing.
         instance.func_wrap(&result, move |mut store, (ready,): (Resource<Ready>,)| {
@@ -111,6 +111,62 @@ where
             Ok((downcast::<R>(value)?,))
         })
     }
+}
+
+/// What an async host function defined with [`func_wrap_async_finished`] hands back: makes its
+/// typed result with the store once the caller collects it (to put a new resource in the table,
+/// for example).
+pub(crate) type TypedFinish<T, R> = Box<dyn FnOnce(StoreContextMut<'_, T>) -> Result<R> + Send>;
+
+/// Like [`func_wrap_async_with_store`], for functions whose result needs the store to be made:
+/// the future ends in a [`TypedFinish`], run when the value is collected (by the start half when
+/// the future is ready at once, else by the result half).
+pub(crate) fn func_wrap_async_finished<T, Params, R, F, Fut>(
+    instance: &mut LinkerInstance<'_, T>,
+    name: &str,
+    f: F,
+) -> Result<()>
+where
+    T: IsyswasfaView + 'static,
+    Params: ComponentNamedList + Lift + 'static,
+    R: ComponentType + Lower + Send + 'static,
+    F: Fn(StoreContextMut<'_, T>, Params) -> Result<Fut> + Send + Sync + 'static,
+    Fut: Future<Output = TypedFinish<T, R>> + Send + 'static,
+{
+    let function = HostFunction::new(name);
+    let started = function.clone();
+    instance.func_wrap(
+        &start_name(name),
+        move |mut store, params: Params| -> Result<(Result<R, Resource<Pending>>,)> {
+            let mut future = Box::pin(f(store.as_context_mut(), params)?);
+            if let Poll::Ready(finish) = future
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+            {
+                return Ok((Ok(finish(store.as_context_mut())?),));
+            }
+            let table = &mut store.data_mut().isyswasfa().ctx.tasks;
+            let task =
+                table.spawn_host(
+                    started.clone(),
+                    async move { Box::new(future.await) as Value },
+                )?;
+            Ok((Err(Resource::new_own(task)),))
+        },
+    )?;
+    instance.func_wrap(
+        &result_name(name),
+        move |mut store, (ready,): (Resource<Ready>,)| {
+            let value = store
+                .data_mut()
+                .isyswasfa()
+                .ctx
+                .tasks
+                .take_host_value(&function, ready.rep())?;
+            let finish = downcast::<TypedFinish<T, R>>(value)?;
+            Ok((finish(store.as_context_mut())?,))
+        },
+    )
 }
 
 /// Recovers a task's value; the type is fixed by the function that stored it.
@@ -140,11 +196,10 @@ where
 {
     let function = HostFunction::new(name);
     let started = function.clone();
-    instance.func_new(
-        &format!("{name}{START_SUFFIX}"),
-        move |mut store, _, params, results| {
-            let mut future = Box::pin(start(store.as_context_mut(), params)?);
-            let result = match future
+    instance.func_new(&start_name(name), move |mut store, _, params, results| {
+        let mut future = Box::pin(start(store.as_context_mut(), params)?);
+        let result =
+            match future
                 .as_mut()
                 .poll(&mut Context::from_waker(Waker::noop()))
             {
@@ -159,36 +214,32 @@ where
                     Err(Some(Box::new(Val::Resource(pending))))
                 }
             };
-            let slot = results.first_mut().ok_or_else(|| {
-                format_err!(
-                    "isyswasfa: `{name_of}` has no result",
-                    name_of = started.name()
-                )
-            })?;
-            *slot = Val::Result(result);
-            Ok(())
-        },
-    )?;
-    instance.func_new(
-        &format!("{name}{RESULT_SUFFIX}"),
-        move |mut store, _, params, results| {
-            let [Val::Resource(ready)] = params else {
-                wasmtime::bail!("isyswasfa: `{}`: expected a `ready`", function.name());
-            };
-            let ready = ready.try_into_resource::<Ready>(store.as_context_mut())?;
-            let value = store
-                .data_mut()
-                .isyswasfa()
-                .ctx
-                .tasks
-                .take_host_value(&function, ready.rep())?;
-            let finish = downcast::<Finish<T>>(value)?;
-            let value = finish(store.as_context_mut())?;
-            let slot = results
-                .first_mut()
-                .ok_or_else(|| format_err!("isyswasfa: `{}` has no result", function.name()))?;
-            *slot = value;
-            Ok(())
-        },
-    )
+        let slot = results.first_mut().ok_or_else(|| {
+            format_err!(
+                "isyswasfa: `{name_of}` has no result",
+                name_of = started.name()
+            )
+        })?;
+        *slot = Val::Result(result);
+        Ok(())
+    })?;
+    instance.func_new(&result_name(name), move |mut store, _, params, results| {
+        let [Val::Resource(ready)] = params else {
+            wasmtime::bail!("isyswasfa: `{}`: expected a `ready`", function.name());
+        };
+        let ready = ready.try_into_resource::<Ready>(store.as_context_mut())?;
+        let value = store
+            .data_mut()
+            .isyswasfa()
+            .ctx
+            .tasks
+            .take_host_value(&function, ready.rep())?;
+        let finish = downcast::<Finish<T>>(value)?;
+        let value = finish(store.as_context_mut())?;
+        let slot = results
+            .first_mut()
+            .ok_or_else(|| format_err!("isyswasfa: `{}` has no result", function.name()))?;
+        *slot = value;
+        Ok(())
+    })
 }

@@ -43,9 +43,14 @@ pub fn start_name(name: &str) -> String {
     format!("{name}{START_SUFFIX}")
 }
 
-/// The result half's name of the function named `name`.
+/// The result half's name of the function named `name`. A method's result half is a static of
+/// its resource (it needs no `self`, only the `ready` handle): `[method]r.f` →
+/// `[static]r.f-isyswasfa-result`.
 pub fn result_name(name: &str) -> String {
-    format!("{name}{RESULT_SUFFIX}")
+    format!(
+        "{}{RESULT_SUFFIX}",
+        name.replacen("[method]", "[static]", 1)
+    )
 }
 
 /// The poll export of a component with poll suffix `suffix`.

@@ -13,7 +13,6 @@ use wasmtime::component::{Linker, Resource, Val};
 use wasmtime::{Result, bail};
 use wasmtime_wasi::WasiView;
 use wasmtime_wasi::cli::WasiCliView;
-use wasmtime_wasi::p2::Pollable as _;
 
 use crate::ctx::IsyswasfaView;
 use crate::pipes::FutureWriter;
@@ -32,9 +31,6 @@ pub const STDOUT: &str = "wasi:cli/stdout@0.3.0";
 pub const STDERR: &str = "wasi:cli/stderr@0.3.0";
 /// See [`STDOUT`].
 pub const STDIN: &str = "wasi:cli/stdin@0.3.0";
-
-/// How much of standard input one read takes (as much as a `stream<u8>` pipe holds by default).
-const STDIN_CHUNK: usize = 64 * 1024;
 
 #[derive(Clone, Copy)]
 enum Output {
@@ -83,39 +79,15 @@ pub fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(linker: &mut Linker<
                 .insert(AnyPipe::Bytes(Arc::clone(&pipe)), End::Reader);
             let (done, reader) = guest_future(&mut store);
             let done = FutureWriter::new(done);
-            tokio::spawn(copy_stdin(stdin, StreamWriter::new(pipe), done));
+            tokio::spawn(super::io::copy_input(
+                stdin,
+                StreamWriter::new(pipe),
+                done,
+                |_| Val::Enum("io".to_string()),
+            ));
             Ok(((Resource::<ReaderEnd>::new_own(contents), reader),))
         })?;
     Ok(())
-}
-
-/// Copies standard input into the guest's stream until the input ends (`ok`), fails
-/// (`error-code.io`), or the guest drops its end (then it stops reading).
-async fn copy_stdin(
-    mut stdin: wasmtime_wasi::p2::DynInputStream,
-    mut contents: StreamWriter<u8>,
-    done: FutureWriter<Val>,
-) {
-    use wasmtime_wasi::p2::StreamError;
-    let outcome = loop {
-        stdin.ready().await;
-        match stdin.read(STDIN_CHUNK) {
-            Ok(bytes) if bytes.is_empty() => continue,
-            Ok(bytes) => {
-                if contents.write(bytes.to_vec()).await.is_err() {
-                    // The guest dropped its end: nobody is left to tell.
-                    return;
-                }
-            }
-            Err(StreamError::Closed) => break Ok(None),
-            Err(error) => {
-                tracing::debug!("isyswasfa: reading standard input failed: {error:#}");
-                break Err(Some(Box::new(Val::Enum("io".to_string()))));
-            }
-        }
-    };
-    drop(contents);
-    let _ = done.write(Val::Result(outcome));
 }
 
 async fn copy(

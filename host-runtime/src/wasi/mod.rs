@@ -3,7 +3,9 @@
 
 pub mod cli;
 pub mod clocks;
+pub mod filesystem;
 pub mod http;
+mod io;
 pub mod random;
 
 use wasmtime::Result;
@@ -19,5 +21,6 @@ pub fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(linker: &mut Linker<
     cli::add_to_linker(linker)?;
     random::add_to_linker(linker)?;
     http::add_to_linker(linker)?;
+    filesystem::add_to_linker(linker)?;
     Ok(())
 }
