@@ -19,7 +19,7 @@ use wasmtime_wasi::p2::{FsResult, StreamError};
 use wasmtime_wasi::p3::bindings::clocks::system_clock::Instant;
 use wasmtime_wasi::p3::bindings::filesystem::types as p3;
 
-use super::io::{copy_input, copy_output, failed, succeeded};
+use super::io::{byte_stream_to_guest, copy_input, copy_output, failed, lend, succeeded};
 use crate::ctx::IsyswasfaView;
 use crate::funcs::{TypedFinish, func_wrap_async_finished, func_wrap_async_with_store};
 use crate::pipes::element::{AnyPipe, End, ReaderEnd};
@@ -182,37 +182,17 @@ fn write_from_guest<T: WasiView + IsyswasfaView>(
     let (done, future) = guest_future(store);
     let done = FutureWriter::new(done);
     match opened(&mut op, output)? {
-        Ok(output) => {
-            tokio::spawn(copy_output(
-                StreamReader::new(data),
-                output,
-                done,
-                stream_error,
-            ));
+        Ok(mut output) => {
+            tokio::spawn(async move {
+                let outcome = copy_output(StreamReader::new(data), &mut output, stream_error);
+                let _ = done.write(outcome.await);
+            });
         }
         Err(code) => {
             let _ = done.write(failed(code));
         }
     }
     Ok(future)
-}
-
-/// A second handle to the table entry `resource` names, to pass to a WASI 0.2 method (which
-/// only looks it up).
-fn lend<R: 'static>(resource: &Resource<R>) -> Resource<R> {
-    Resource::new_borrow(resource.rep())
-}
-
-/// A new `stream<u8>` whose reading end goes to the guest.
-fn byte_stream_to_guest<T: IsyswasfaView>(
-    store: &mut StoreContextMut<'_, T>,
-) -> (Resource<ReaderEnd>, StreamWriter<u8>) {
-    let ctx = &mut store.data_mut().isyswasfa().ctx;
-    let pipe = Pipe::<u8>::new(ctx.limits.byte_stream_capacity);
-    let rep = ctx
-        .pipes
-        .insert(AnyPipe::Bytes(Arc::clone(&pipe)), End::Reader);
-    (Resource::new_own(rep), StreamWriter::new(pipe))
 }
 
 /// The 0.2 stream an operation opened, taken out of its table, or the error code that kept it

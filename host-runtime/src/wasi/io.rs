@@ -3,13 +3,19 @@
 //! guest a `stream<u8>` fed from a 0.2 input stream, or drain the guest's `stream<u8>` into a 0.2
 //! output stream, each copy in a task of its own with no borrow of the store.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use wasmtime::component::Val;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Resource, Val};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, StreamError};
 
+use crate::ctx::IsyswasfaView;
 use crate::pipes::FutureWriter;
 use crate::pipes::StreamReader;
 use crate::pipes::StreamWriter;
+use crate::pipes::element::{AnyPipe, End, ReaderEnd};
+use isyswasfa_protocol::pipe::Pipe;
 
 /// How much one read from a 0.2 input stream takes (as much as a `stream<u8>` pipe holds by
 /// default).
@@ -30,7 +36,7 @@ pub(crate) fn succeeded() -> Val {
 }
 
 /// Copies `input` into the guest's stream until the input ends (`ok` in `done`), fails (`err`,
-/// from `error`), or the guest drops its end (then it stops reading).
+/// from `error`), or the guest drops its end (then it stops reading, and leaves `done` unwritten).
 pub(crate) async fn copy_input(
     mut input: DynInputStream,
     mut contents: StreamWriter<u8>,
@@ -58,15 +64,13 @@ pub(crate) async fn copy_input(
     let _ = done.write(outcome);
 }
 
-/// Copies the guest's stream `data` into `output` until the guest ends it (then flushes:
-/// `ok` in `done` once all is out) or the output fails (`err`, from `error`; the rest of `data`
-/// is left unread).
+/// Copies the guest's stream `data` into `output` until the guest ends it (then flushes: `ok`
+/// once all is out) or the output fails (`err`, from `error`; the rest of `data` is left unread).
 pub(crate) async fn copy_output(
     mut data: StreamReader<u8>,
-    mut output: DynOutputStream,
-    done: FutureWriter<Val>,
+    output: &mut DynOutputStream,
     error: ErrorValue,
-) {
+) -> Val {
     let outcome = async {
         while let Some(chunk) = data.read(CHUNK).await {
             let mut rest = Bytes::from(chunk);
@@ -81,11 +85,29 @@ pub(crate) async fn copy_output(
         Ok::<(), StreamError>(())
     }
     .await;
-    let _ = done.write(match outcome {
+    match outcome {
         Ok(()) => succeeded(),
         Err(e) => {
             tracing::debug!("isyswasfa: writing a WASI stream failed: {e:#}");
             failed(error(&e))
         }
-    });
+    }
+}
+
+/// A second handle to the table entry `resource` names, to pass to a WASI 0.2 method (which
+/// only looks it up).
+pub(crate) fn lend<R: 'static>(resource: &Resource<R>) -> Resource<R> {
+    Resource::new_borrow(resource.rep())
+}
+
+/// A new `stream<u8>` whose reading end goes to the guest.
+pub(crate) fn byte_stream_to_guest<T: IsyswasfaView>(
+    store: &mut StoreContextMut<'_, T>,
+) -> (Resource<ReaderEnd>, StreamWriter<u8>) {
+    let ctx = &mut store.data_mut().isyswasfa().ctx;
+    let pipe = Pipe::<u8>::new(ctx.limits.byte_stream_capacity);
+    let rep = ctx
+        .pipes
+        .insert(AnyPipe::Bytes(Arc::clone(&pipe)), End::Reader);
+    (Resource::new_own(rep), StreamWriter::new(pipe))
 }

@@ -7,6 +7,7 @@ pub mod filesystem;
 pub mod http;
 mod io;
 pub mod random;
+pub mod sockets;
 
 use wasmtime::Result;
 use wasmtime::component::Linker;
@@ -22,5 +23,6 @@ pub fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(linker: &mut Linker<
     random::add_to_linker(linker)?;
     http::add_to_linker(linker)?;
     filesystem::add_to_linker(linker)?;
+    sockets::add_to_linker(linker)?;
     Ok(())
 }
