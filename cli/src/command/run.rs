@@ -39,6 +39,10 @@ pub struct RunArgs {
     /// has here (left unset when it has none), as with `wasmtime run`. Repeat for more.
     #[arg(long = "env", value_name = "NAME[=VALUE]", value_parser = parse_env)]
     pub env: Vec<EnvVar>,
+    /// Give the component a host directory, read and write: `HOST_DIR` (seen by the component
+    /// at the same path) or `HOST_DIR::GUEST_DIR`, as with `wasmtime run`. Repeat for more.
+    #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]", value_parser = parse_dir)]
+    pub dirs: Vec<DirMapping>,
     /// WASI settings, as `wasmtime run -S` names them: `max-resources=N`, `max-random-size=N`,
     /// `max-http-fields-size=N`, `inherit-env`, `inherit-network`, `allow-ip-name-lookup`,
     /// `tcp`, `udp` (`=n` turns a switch off). Repeat, or separate with commas.
@@ -69,6 +73,37 @@ pub fn parse_env(text: &str) -> Result<EnvVar, String> {
         name: name.to_string(),
         value,
     })
+}
+
+/// A `--dir` argument: a host directory and the path the component knows it by.
+#[derive(Clone, Debug)]
+pub struct DirMapping {
+    host: PathBuf,
+    guest: String,
+}
+
+/// Parses `HOST_DIR` or `HOST_DIR::GUEST_DIR`.
+pub fn parse_dir(text: &str) -> Result<DirMapping, String> {
+    let (host, guest) = text.split_once("::").unwrap_or((text, text));
+    if host.is_empty() || guest.is_empty() {
+        return Err(format!(
+            "`{text}`: expected HOST_DIR or HOST_DIR::GUEST_DIR"
+        ));
+    }
+    Ok(DirMapping {
+        host: PathBuf::from(host),
+        guest: guest.to_string(),
+    })
+}
+
+/// Opens each `--dir` for `wasi`; a directory that cannot be opened is an error naming it.
+pub fn preopen_dirs(wasi: &mut wasmtime_wasi::WasiCtxBuilder, dirs: &[DirMapping]) -> Result<()> {
+    for dir in dirs {
+        wasi.preopened_dir(&dir.host, &dir.guest, wasmtime_wasi::FsPerms::ReadWrite)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("--dir: cannot open `{}`", dir.host.display()))?;
+    }
+    Ok(())
 }
 
 /// The variables of `vars`, an inherited one with the value it has in this process (and left
@@ -133,7 +168,7 @@ async fn run_async(args: &RunArgs) -> Result<ExitCode> {
         Store::new(
             &engine,
             State::with(
-                wasi_ctx(args),
+                wasi_ctx(args)?,
                 WasiOptions(args.wasi.clone())
                     .apply_to_host(IsyswasfaCtx::builder())
                     .build(),
@@ -361,8 +396,9 @@ fn type_name(ty: &Type) -> String {
 }
 
 /// WASI for the component: the process's stdio and network, and `args` after its name; the
-/// `--env` variables (after this process's, with `-S inherit-env`) and the other `-S` settings.
-fn wasi_ctx(args: &RunArgs) -> wasmtime_wasi::WasiCtx {
+/// `--env` variables (after this process's, with `-S inherit-env`), the `--dir` directories and
+/// the other `-S` settings.
+fn wasi_ctx(args: &RunArgs) -> Result<wasmtime_wasi::WasiCtx> {
     let path = args.component.display();
     let mut program = vec![
         args.component
@@ -381,7 +417,8 @@ fn wasi_ctx(args: &RunArgs) -> wasmtime_wasi::WasiCtx {
     }
     wasi.envs(&env_values(&args.env));
     options.apply_to_wasi(&mut wasi);
-    wasi.build()
+    preopen_dirs(&mut wasi, &args.dirs)?;
+    Ok(wasi.build())
 }
 
 fn crate_engine(args: &RunArgs) -> Result<Engine> {
@@ -411,7 +448,7 @@ async fn run_native(
     if args.trap_unknown_imports {
         linker.define_unknown_imports_as_traps(component)?;
     }
-    let mut state = NativeState::new(wasi_ctx(args));
+    let mut state = NativeState::new(wasi_ctx(args)?);
     state.apply_limits(&WasiOptions(args.wasi.clone()));
     let mut store = Store::new(engine, state);
     // The engine interrupts on each epoch tick (the CPU deadline of polyfilled guests): go on.

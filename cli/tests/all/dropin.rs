@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 /// The guests of these tests, built (once per process) with only them selected, so a change to
 /// the guest runtime rebuilds these and not every guest of `test-cases/`: each package, and the
 /// file it builds (a library's name has `_` for `-`, a binary's does not).
-const GUESTS: [(Guest, &str); 9] = [
+const GUESTS: [(Guest, &str); 11] = [
     (Guest::PortDropin, "port_dropin.wasm"),
     (Guest::PortDropinNative, "port_dropin_native.wasm"),
     (Guest::PortDropinCommand, "port-dropin-command.wasm"),
@@ -36,6 +36,11 @@ const GUESTS: [(Guest, &str); 9] = [
     (Guest::PortHttpNative, "port_http_native.wasm"),
     (Guest::PortClient, "port_client.wasm"),
     (Guest::PortClientNative, "port_client_native.wasm"),
+    (Guest::PortCommandWorld, "port_command_world.wasm"),
+    (
+        Guest::PortCommandWorldNative,
+        "port_command_world_native.wasm",
+    ),
 ];
 
 pub(crate) fn dropin_guest(name: Guest) -> PathBuf {

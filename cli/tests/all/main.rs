@@ -15,6 +15,7 @@ mod compose;
 mod compose_run;
 mod composition;
 mod dropin;
+mod dropin_command;
 mod dropin_http;
 pub(crate) mod http;
 mod python;

@@ -1,0 +1,108 @@
+//! A `wasi:cli/command@0.3.0` program, built unmodified both ways (`port-command-world` with
+//! isyswasfa, `port-command-world-native` with wit-bindgen 0.61), run by the same `isyswasfa run`
+//! with the same standard input, arguments, environment, preopened directory and TCP server:
+//! everything it reports, the file it writes, and its exit code must be the same.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::common;
+use crate::dropin::{Outcome, dropin_guest, isyswasfa_fed};
+use isyswasfa_test_support::Guest;
+
+/// A TCP server that answers each connection, once the client has sent all it will, with
+/// `pong: ` and what it got.
+fn pong_server() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding the test server");
+    let address = listener.local_addr().expect("the test server's address");
+    std::thread::spawn(move || {
+        for connection in listener.incoming() {
+            let Ok(mut connection) = connection else {
+                continue;
+            };
+            let mut got = Vec::new();
+            if connection.read_to_end(&mut got).is_ok() {
+                let _ = connection.write_all(&[b"pong: ".as_slice(), &got].concat());
+            }
+        }
+    });
+    address
+}
+
+/// Runs `guest` in a fresh directory of its own (with `input.txt`) as `/data`; gives back what
+/// it printed and exited with, and what it wrote to `output.txt`.
+fn run_command(guest: Guest, server: std::net::SocketAddr) -> (Outcome, String) {
+    let dir = common::scratch_dir(&format!("port_command_world-{guest:?}"));
+    std::fs::write(dir.join("input.txt"), "contents of the input file\n").unwrap();
+    std::fs::write(dir.join("keep.txt"), "").unwrap();
+    std::fs::create_dir(dir.join("subdir")).unwrap();
+    let component = dropin_guest(guest);
+    let data = format!("{}::/data", dir.display());
+    let address = format!("PORT_ADDRESS=localhost:{}", server.port());
+    let args: [&std::ffi::OsStr; 12] = [
+        "run".as_ref(),
+        "-S".as_ref(),
+        "allow-ip-name-lookup".as_ref(),
+        "--dir".as_ref(),
+        data.as_ref(),
+        "--env".as_ref(),
+        address.as_ref(),
+        "--env".as_ref(),
+        "GREETING=hello".as_ref(),
+        component.as_os_str(),
+        "first".as_ref(),
+        "--second".as_ref(),
+    ];
+    let input = b"what stdin says\n".to_vec();
+    let outcome = isyswasfa_fed(&args, &[], input, Duration::from_secs(60));
+    let written = std::fs::read_to_string(dir.join("output.txt")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+    (outcome, written)
+}
+
+#[test]
+fn port_command_world() {
+    let server = pong_server();
+    let (polyfilled, written) = run_command(Guest::PortCommandWorld, server);
+    let (native, native_written) = run_command(Guest::PortCommandWorldNative, server);
+    for expected in [
+        "arguments [\"first\", \"--second\"]\n",
+        "(\"GREETING\", \"hello\")",
+        "stdin \"what stdin says\\n\" Ok(())\n",
+        "preopens [\"/data\"]\n",
+        "\"input.txt:DescriptorType::RegularFile\"",
+        "\"subdir:DescriptorType::Directory\"",
+        "read \"contents of the input file\\n\" Ok(())\n",
+        "write Ok(())\noutput.txt size Ok(27)\n",
+        "open missing.txt: Some(ErrorCode::NoEntry)\n",
+        "resolved Ok([IpAddress::Ipv4((127, 0, 0, 1))])\n",
+        "connect Ok(())\n",
+        "sent Ok(())\n",
+        "answer \"pong: ping from the guest\\n\" Ok(())\n",
+    ] {
+        assert!(
+            polyfilled.stdout.contains(expected),
+            "`{expected}` not in the polyfilled build's output:\n{}\nstderr:\n{}",
+            polyfilled.stdout,
+            polyfilled.stderr
+        );
+    }
+    assert_eq!(written, "CONTENTS OF THE INPUT FILE\n");
+    assert!(
+        polyfilled.stderr.contains("done, exiting with 1\n"),
+        "{}",
+        polyfilled.stderr
+    );
+    assert_eq!(polyfilled.code, Some(1), "{}", polyfilled.stderr);
+    assert_eq!(
+        (&polyfilled.stdout, &written, polyfilled.code),
+        (&native.stdout, &native_written, native.code),
+        "polyfilled (left) and native (right)"
+    );
+    assert_eq!(
+        polyfilled.stderr, native.stderr,
+        "polyfilled (left) and native (right)"
+    );
+}
