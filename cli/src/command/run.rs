@@ -395,7 +395,8 @@ fn type_name(ty: &Type) -> String {
     }
 }
 
-/// WASI for the component: the process's stdio and network, and `args` after its name; the
+/// WASI for the component: the process's stdio and network (TCP and UDP on, name lookup off, as
+/// with `wasmtime run`), and `args` after its name; the
 /// `--env` variables (after this process's, with `-S inherit-env`), the `--dir` directories and
 /// the other `-S` settings.
 fn wasi_ctx(args: &RunArgs) -> Result<wasmtime_wasi::WasiCtx> {
@@ -411,6 +412,7 @@ fn wasi_ctx(args: &RunArgs) -> Result<wasmtime_wasi::WasiCtx> {
     wasi.inherit_stdio()
         .inherit_network()
         .allow_tcp(true)
+        .allow_udp(true)
         .args(&program);
     if options.inherit_env() {
         wasi.inherit_env();

@@ -31,9 +31,25 @@ fn pong_server() -> std::net::SocketAddr {
     address
 }
 
+/// A UDP server that answers each datagram with `echo: ` and the datagram.
+fn udp_echo_server() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("binding the UDP test server");
+    let port = socket
+        .local_addr()
+        .expect("the UDP server's address")
+        .port();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 2048];
+        while let Ok((n, from)) = socket.recv_from(&mut buffer) {
+            let _ = socket.send_to(&[b"echo: ".as_slice(), &buffer[..n]].concat(), from);
+        }
+    });
+    port
+}
+
 /// Runs `guest` in a fresh directory of its own (with `input.txt`) as `/data`; gives back what
 /// it printed and exited with, and what it wrote to `output.txt`.
-fn run_command(guest: Guest, server: std::net::SocketAddr) -> (Outcome, String) {
+fn run_command(guest: Guest, server: std::net::SocketAddr, udp_port: u16) -> (Outcome, String) {
     let dir = common::scratch_dir(&format!("port_command_world-{guest:?}"));
     std::fs::write(dir.join("input.txt"), "contents of the input file\n").unwrap();
     std::fs::write(dir.join("keep.txt"), "").unwrap();
@@ -41,7 +57,8 @@ fn run_command(guest: Guest, server: std::net::SocketAddr) -> (Outcome, String) 
     let component = dropin_guest(guest);
     let data = format!("{}::/data", dir.display());
     let address = format!("PORT_ADDRESS=localhost:{}", server.port());
-    let args: [&std::ffi::OsStr; 12] = [
+    let udp = format!("PORT_UDP_PORT={udp_port}");
+    let args: [&std::ffi::OsStr; 14] = [
         "run".as_ref(),
         "-S".as_ref(),
         "allow-ip-name-lookup".as_ref(),
@@ -51,6 +68,8 @@ fn run_command(guest: Guest, server: std::net::SocketAddr) -> (Outcome, String) 
         address.as_ref(),
         "--env".as_ref(),
         "GREETING=hello".as_ref(),
+        "--env".as_ref(),
+        udp.as_ref(),
         component.as_os_str(),
         "first".as_ref(),
         "--second".as_ref(),
@@ -65,8 +84,9 @@ fn run_command(guest: Guest, server: std::net::SocketAddr) -> (Outcome, String) 
 #[test]
 fn port_command_world() {
     let server = pong_server();
-    let (polyfilled, written) = run_command(Guest::PortCommandWorld, server);
-    let (native, native_written) = run_command(Guest::PortCommandWorldNative, server);
+    let udp_port = udp_echo_server();
+    let (polyfilled, written) = run_command(Guest::PortCommandWorld, server, udp_port);
+    let (native, native_written) = run_command(Guest::PortCommandWorldNative, server, udp_port);
     for expected in [
         "arguments [\"first\", \"--second\"]\n",
         "(\"GREETING\", \"hello\")",
@@ -81,6 +101,11 @@ fn port_command_world() {
         "connect Ok(())\n",
         "sent Ok(())\n",
         "answer \"pong: ping from the guest\\n\" Ok(())\n",
+        "udp bind Ok(())\nudp local Ok((127, 0, 0, 1))\n",
+        "udp send Ok(())\n",
+        "udp answer \"echo: datagram from the guest\" from the server: true\n",
+        "udp connect Ok(())\nudp send connected Ok(())\n",
+        "udp disconnect Ok(())\n",
     ] {
         assert!(
             polyfilled.stdout.contains(expected),

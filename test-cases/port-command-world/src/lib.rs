@@ -14,7 +14,9 @@ use wasi::cli::{environment, exit, stdin};
 use wasi::filesystem::preopens;
 use wasi::filesystem::types::{Descriptor, DescriptorFlags, OpenFlags, PathFlags};
 use wasi::sockets::ip_name_lookup;
-use wasi::sockets::types::{IpAddress, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, TcpSocket};
+use wasi::sockets::types::{
+    IpAddress, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, TcpSocket, UdpSocket,
+};
 use wit_bindgen::{StreamReader, StreamResult};
 
 struct Command;
@@ -35,6 +37,7 @@ impl exports::wasi::cli::run::Guest for Command {
 
         report += &files().await;
         report += &tcp().await;
+        report += &udp().await;
 
         write(wasi::cli::stdout::write_via_stream, report).await;
         write(wasi::cli::stderr::write_via_stream, "done, exiting with 1\n".to_string()).await;
@@ -146,6 +149,48 @@ async fn tcp() -> String {
         .map_err(|_| ())
         .map(|socket| socket.get_is_listening());
     report += &format!("listening {refused:?}\n");
+    report
+}
+
+/// A UDP datagram to the echo server at `PORT_UDP_PORT` on 127.0.0.1, and its answer.
+async fn udp() -> String {
+    let Some((_, port)) = environment::get_environment()
+        .into_iter()
+        .find(|(name, _)| name == "PORT_UDP_PORT")
+    else {
+        return "no PORT_UDP_PORT\n".to_string();
+    };
+    let port: u16 = port.parse().unwrap_or(0);
+    let socket = match UdpSocket::create(IpAddressFamily::Ipv4) {
+        Ok(socket) => socket,
+        Err(code) => return format!("udp create: {code:?}\n"),
+    };
+    let any = IpSocketAddress::Ipv4(Ipv4SocketAddress { port: 0, address: (127, 0, 0, 1) });
+    let mut report = format!("udp bind {:?}\n", socket.bind(any));
+    let bound = socket.get_local_address().map(|address| match address {
+        IpSocketAddress::Ipv4(a) => a.address,
+        IpSocketAddress::Ipv6(_) => (0, 0, 0, 0),
+    });
+    report += &format!("udp local {bound:?}\n");
+    let server = IpSocketAddress::Ipv4(Ipv4SocketAddress { port, address: (127, 0, 0, 1) });
+    let unaddressed = socket.send(b"nowhere".to_vec(), None).await;
+    report += &format!("udp send without an address {unaddressed:?}\n");
+    let sent = socket.send(b"datagram from the guest".to_vec(), Some(server)).await;
+    report += &format!("udp send {sent:?}\n");
+    match socket.receive().await {
+        Ok((data, from)) => {
+            let from_server = matches!(from, IpSocketAddress::Ipv4(a) if a.port == port);
+            report += &format!(
+                "udp answer {:?} from the server: {from_server}\n",
+                String::from_utf8_lossy(&data)
+            );
+        }
+        Err(code) => report += &format!("udp receive {code:?}\n"),
+    }
+    report += &format!("udp connect {:?}\n", socket.connect(server));
+    report += &format!("udp send connected {:?}\n", socket.send(b"again".to_vec(), None).await);
+    report += &format!("udp answer {:?}\n", socket.receive().await.map(|(data, _)| data));
+    report += &format!("udp disconnect {:?}\n", socket.disconnect());
     report
 }
 

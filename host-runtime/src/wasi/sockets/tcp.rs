@@ -1,0 +1,321 @@
+//! `tcp-socket`: a WASI 0.2 socket in a private view, shared with the tasks that connect it
+//! and copy its bytes.
+
+use std::sync::{Arc, Mutex};
+
+use wasmtime::component::{LinkerInstance, Resource};
+use wasmtime::{Result, StoreContextMut};
+use wasmtime_wasi::WasiView;
+use wasmtime_wasi::p2::bindings::sockets::network as p2;
+use wasmtime_wasi::p2::bindings::sockets::tcp::{HostTcpSocket as _, ShutdownType};
+use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket;
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
+use wasmtime_wasi::p3::bindings::sockets::types as p3;
+
+use super::{
+    SocketView, call, error_code, error_value, from_p2_address, host_or_code, lock, other,
+    poll_ready, ready_at_once, stream_error, to_p2_address, to_p2_family,
+};
+use crate::ctx::IsyswasfaView;
+use crate::funcs::func_wrap_async_with_store;
+use crate::pipes::FutureWriter;
+use crate::pipes::StreamReader;
+use crate::pipes::element::{AnyPipe, ReaderEnd};
+use crate::pipes::guest::{guest_future, take_reader};
+use crate::wasi::io::{byte_stream_to_guest, copy_input, copy_output, failed, lend};
+
+/// A guest's `tcp-socket`.
+pub struct TcpSocket {
+    shared: Arc<Mutex<TcpState>>,
+}
+
+/// What a [`TcpSocket`] and the tasks working on it share.
+struct TcpState {
+    view: SocketView,
+    socket: Resource<wasmtime_wasi::p2::TcpSocket>,
+    /// The connection's streams, from `connect` until `receive` / `send` take them.
+    input: Option<DynInputStream>,
+    output: Option<DynOutputStream>,
+}
+
+impl TcpState {
+    /// Runs the WASI 0.2 method `f` on the socket.
+    fn call<R>(
+        &mut self,
+        f: impl FnOnce(
+            &mut wasmtime_wasi::sockets::WasiSocketsCtxView<'_>,
+            Resource<wasmtime_wasi::p2::TcpSocket>,
+        ) -> wasmtime_wasi::p2::SocketResult<R>,
+    ) -> Result<Result<R, p3::ErrorCode>> {
+        call(&mut self.view, &self.socket, f)
+    }
+}
+
+/// The `tcp-socket` functions.
+pub(super) fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(
+    types: &mut LinkerInstance<'_, T>,
+) -> Result<()> {
+    types.func_wrap(
+        "[static]tcp-socket.create",
+        |mut store, (family,): (p3::IpAddressFamily,)| {
+            let mut view = SocketView::new(&mut store)?;
+            let created =
+                tcp_create_socket::Host::create_tcp_socket(&mut view.view(), to_p2_family(family));
+            let socket = match created {
+                Ok(socket) => socket,
+                Err(e) => return Ok((Err(error_code(e.downcast()?)),)),
+            };
+            let state = TcpState {
+                view,
+                socket,
+                input: None,
+                output: None,
+            };
+            let socket = TcpSocket {
+                shared: Arc::new(Mutex::new(state)),
+            };
+            Ok((Ok(store.data_mut().ctx().table.push(socket)?),))
+        },
+    )?;
+    types.func_wrap(
+        "[method]tcp-socket.bind",
+        |mut store, (socket, address): (Resource<TcpSocket>, p3::IpSocketAddress)| {
+            let socket = store.data_mut().ctx().table.get(&socket)?;
+            let mut state = lock(&socket.shared);
+            let network = lend(&state.view.network);
+            // wasmtime-wasi's bind does not wait: its future is ready at once (were it not, the
+            // guest would be told to try again).
+            let started = state.call(|view, socket| {
+                let start = view.start_bind(socket, network, to_p2_address(address));
+                ready_at_once(start).unwrap_or_else(|| Err(p2::ErrorCode::WouldBlock.into()))
+            })?;
+            let bound = match started {
+                Ok(()) => state.call(|view, socket| view.finish_bind(socket))?,
+                Err(code) => Err(code),
+            };
+            Ok((bound,))
+        },
+    )?;
+    func_wrap_async_with_store(
+        types,
+        "[method]tcp-socket.connect",
+        |mut store: StoreContextMut<'_, T>,
+         (socket, address): (Resource<TcpSocket>, p3::IpSocketAddress)| {
+            let shared = Arc::clone(&store.data_mut().ctx().table.get(&socket)?.shared);
+            Ok(connect(shared, address))
+        },
+    )?;
+    types.func_wrap(
+        "[method]tcp-socket.listen",
+        |_, (_socket,): (Resource<TcpSocket>,)| {
+            Ok((Err::<Resource<ReaderEnd>, _>(p3::ErrorCode::NotSupported),))
+        },
+    )?;
+    types.func_wrap(
+        "[method]tcp-socket.send",
+        |mut store, (socket, data): (Resource<TcpSocket>, Resource<ReaderEnd>)| {
+            let AnyPipe::Bytes(data) = take_reader(&mut store, data)? else {
+                wasmtime::bail!("isyswasfa: `send` was given a pipe that is not a stream<u8>");
+            };
+            let shared = Arc::clone(&store.data_mut().ctx().table.get(&socket)?.shared);
+            let (done, future) = guest_future(&mut store);
+            let done = FutureWriter::new(done);
+            let output = lock(&shared).output.take();
+            match output {
+                Some(mut output) => {
+                    tokio::spawn(async move {
+                        let outcome =
+                            copy_output(StreamReader::new(data), &mut output, stream_error);
+                        let outcome = outcome.await;
+                        // The end of the guest's data ends the sending half of the connection.
+                        drop(output);
+                        let mut state = lock(&shared);
+                        let _ =
+                            state.call(|view, socket| view.shutdown(socket, ShutdownType::Send));
+                        drop(state);
+                        let _ = done.write(outcome);
+                    });
+                }
+                None => {
+                    let _ = done.write(failed(error_value(&p3::ErrorCode::InvalidState)));
+                }
+            }
+            Ok((future,))
+        },
+    )?;
+    types.func_wrap(
+        "[method]tcp-socket.receive",
+        |mut store, (socket,): (Resource<TcpSocket>,)| {
+            let input = lock(&store.data_mut().ctx().table.get(&socket)?.shared)
+                .input
+                .take();
+            let (contents, writer) = byte_stream_to_guest(&mut store);
+            let (done, future) = guest_future(&mut store);
+            let done = FutureWriter::new(done);
+            match input {
+                Some(input) => {
+                    tokio::spawn(copy_input(input, writer, done, stream_error));
+                }
+                None => {
+                    drop(writer);
+                    let _ = done.write(failed(error_value(&p3::ErrorCode::InvalidState)));
+                }
+            }
+            Ok(((contents, future),))
+        },
+    )?;
+
+    /// Defines the synchronous method `$name` as the WASI 0.2 method `$method`, its parameter
+    /// and result converted by `$to` and `$from`.
+    macro_rules! sync_method {
+        ($name:literal, |$view:ident, $socket:ident $(, $param:ident: $ty:ty)?| $call:expr, $from:expr) => {
+            types.func_wrap(
+                concat!("[method]tcp-socket.", $name),
+                |mut store, (socket, $($param,)?): (Resource<TcpSocket>, $($ty,)?)| {
+                    let socket = store.data_mut().ctx().table.get(&socket)?;
+                    let answer = lock(&socket.shared).call(|$view, $socket| $call)?;
+                    Ok((answer.map($from),))
+                },
+            )?;
+        };
+    }
+    sync_method!(
+        "get-local-address",
+        |v, s| v.local_address(s),
+        from_p2_address
+    );
+    sync_method!(
+        "get-remote-address",
+        |v, s| v.remote_address(s),
+        from_p2_address
+    );
+    sync_method!(
+        "set-listen-backlog-size",
+        |v, s, value: u64| v.set_listen_backlog_size(s, value),
+        |()| ()
+    );
+    sync_method!(
+        "get-keep-alive-enabled",
+        |v, s| v.keep_alive_enabled(s),
+        |on| on
+    );
+    sync_method!(
+        "set-keep-alive-enabled",
+        |v, s, value: bool| v.set_keep_alive_enabled(s, value),
+        |()| ()
+    );
+    sync_method!(
+        "get-keep-alive-idle-time",
+        |v, s| v.keep_alive_idle_time(s),
+        |t| t
+    );
+    sync_method!(
+        "set-keep-alive-idle-time",
+        |v, s, value: u64| v.set_keep_alive_idle_time(s, value),
+        |()| ()
+    );
+    sync_method!(
+        "get-keep-alive-interval",
+        |v, s| v.keep_alive_interval(s),
+        |t| t
+    );
+    sync_method!(
+        "set-keep-alive-interval",
+        |v, s, value: u64| v.set_keep_alive_interval(s, value),
+        |()| ()
+    );
+    sync_method!("get-keep-alive-count", |v, s| v.keep_alive_count(s), |n| n);
+    sync_method!(
+        "set-keep-alive-count",
+        |v, s, value: u32| v.set_keep_alive_count(s, value),
+        |()| ()
+    );
+    sync_method!("get-hop-limit", |v, s| v.hop_limit(s), |n| n);
+    sync_method!(
+        "set-hop-limit",
+        |v, s, value: u8| v.set_hop_limit(s, value),
+        |()| ()
+    );
+    sync_method!(
+        "get-receive-buffer-size",
+        |v, s| v.receive_buffer_size(s),
+        |n| n
+    );
+    sync_method!(
+        "set-receive-buffer-size",
+        |v, s, value: u64| v.set_receive_buffer_size(s, value),
+        |()| ()
+    );
+    sync_method!("get-send-buffer-size", |v, s| v.send_buffer_size(s), |n| n);
+    sync_method!(
+        "set-send-buffer-size",
+        |v, s, value: u64| v.set_send_buffer_size(s, value),
+        |()| ()
+    );
+    types.func_wrap(
+        "[method]tcp-socket.get-is-listening",
+        |mut store, (socket,): (Resource<TcpSocket>,)| {
+            let socket = store.data_mut().ctx().table.get(&socket)?;
+            let mut state = lock(&socket.shared);
+            let socket = lend(&state.socket);
+            Ok((state.view.view().is_listening(socket)?,))
+        },
+    )?;
+    types.func_wrap(
+        "[method]tcp-socket.get-address-family",
+        |mut store, (socket,): (Resource<TcpSocket>,)| {
+            let socket = store.data_mut().ctx().table.get(&socket)?;
+            let mut state = lock(&socket.shared);
+            let socket = lend(&state.socket);
+            let family = state.view.view().address_family(socket)?;
+            Ok((match family {
+                p2::IpAddressFamily::Ipv4 => p3::IpAddressFamily::Ipv4,
+                p2::IpAddressFamily::Ipv6 => p3::IpAddressFamily::Ipv6,
+            },))
+        },
+    )?;
+    Ok(())
+}
+
+/// `connect`: starts wasmtime-wasi's connect, waits for the socket to be ready (taking the lock
+/// only to poll), and keeps the connection's streams for `send` and `receive`.
+async fn connect(
+    shared: Arc<Mutex<TcpState>>,
+    address: p3::IpSocketAddress,
+) -> Result<(), p3::ErrorCode> {
+    let lock = || lock(&shared);
+    {
+        let mut state = lock();
+        let network = lend(&state.view.network);
+        let socket = lend(&state.socket);
+        let started = state
+            .view
+            .view()
+            .start_connect(socket, network, to_p2_address(address));
+        started.map_err(|e| host_or_code(e.downcast()))?;
+    }
+    std::future::poll_fn(|cx| {
+        let mut state = lock();
+        let socket = lend(&state.socket);
+        match state.view.table.get_mut(&socket) {
+            Ok(socket) => poll_ready(socket, cx),
+            // Gone from its own table: nothing to wait for; `finish` says what happened.
+            Err(_) => std::task::Poll::Ready(()),
+        }
+    })
+    .await;
+    let mut state = lock();
+    let socket = lend(&state.socket);
+    let (input, output) = state
+        .view
+        .view()
+        .finish_connect(socket)
+        .map_err(|e| host_or_code(e.downcast()))?;
+    // The streams are children of the socket in the private table: taken out, they are the
+    // guest's to `send` and `receive` with.
+    let input = state.view.table.delete(input).map_err(|e| other(&e))?;
+    let output = state.view.table.delete(output).map_err(|e| other(&e))?;
+    state.input = Some(input);
+    state.output = Some(output);
+    Ok(())
+}
