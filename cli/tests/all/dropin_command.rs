@@ -106,6 +106,9 @@ fn port_command_world() {
         "udp answer \"echo: datagram from the guest\" from the server: true\n",
         "udp connect Ok(())\nudp send connected Ok(())\n",
         "udp disconnect Ok(())\n",
+        "listener bind Ok(())\nis listening true\nclient connect Ok(())\n",
+        "server got \"hello, listener\" Ok(())\n",
+        "client got \"hello, client\" Ok(())\n",
     ] {
         assert!(
             polyfilled.stdout.contains(expected),

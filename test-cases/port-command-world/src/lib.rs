@@ -38,6 +38,7 @@ impl exports::wasi::cli::run::Guest for Command {
         report += &files().await;
         report += &tcp().await;
         report += &udp().await;
+        report += &listen().await;
 
         write(wasi::cli::stdout::write_via_stream, report).await;
         write(wasi::cli::stderr::write_via_stream, "done, exiting with 1\n".to_string()).await;
@@ -149,6 +150,50 @@ async fn tcp() -> String {
         .map_err(|_| ())
         .map(|socket| socket.get_is_listening());
     report += &format!("listening {refused:?}\n");
+    report
+}
+
+/// A listening TCP socket, connected to from this program itself: one line each way.
+async fn listen() -> String {
+    let loopback = IpSocketAddress::Ipv4(Ipv4SocketAddress { port: 0, address: (127, 0, 0, 1) });
+    let listener = match TcpSocket::create(IpAddressFamily::Ipv4) {
+        Ok(listener) => listener,
+        Err(code) => return format!("listener create: {code:?}\n"),
+    };
+    let mut report = format!("listener bind {:?}\n", listener.bind(loopback));
+    let mut incoming = match listener.listen() {
+        Ok(incoming) => incoming,
+        Err(code) => return report + &format!("listen: {code:?}\n"),
+    };
+    report += &format!("is listening {:?}\n", listener.get_is_listening());
+    let Ok(address) = listener.get_local_address() else {
+        return report + "no local address\n";
+    };
+    let client = match TcpSocket::create(IpAddressFamily::Ipv4) {
+        Ok(client) => client,
+        Err(code) => return report + &format!("client create: {code:?}\n"),
+    };
+    report += &format!("client connect {:?}\n", client.connect(address).await);
+    let (_, mut accepted) = incoming.read(Vec::with_capacity(1)).await;
+    let Some(server) = accepted.pop() else {
+        return report + "nothing accepted\n";
+    };
+    let (mut writer, reader) = wit_stream::new::<u8>();
+    let sent = client.send(reader);
+    writer.write_all(b"hello, listener".to_vec()).await;
+    drop(writer);
+    report += &format!("client sent {:?}\n", sent.await);
+    let (got, ended) = server.receive();
+    let got = read_all(got).await;
+    report += &format!("server got {:?} {:?}\n", String::from_utf8_lossy(&got), ended.await);
+    let (mut writer, reader) = wit_stream::new::<u8>();
+    let sent = server.send(reader);
+    writer.write_all(b"hello, client".to_vec()).await;
+    drop(writer);
+    report += &format!("server sent {:?}\n", sent.await);
+    let (got, ended) = client.receive();
+    let got = read_all(got).await;
+    report += &format!("client got {:?} {:?}\n", String::from_utf8_lossy(&got), ended.await);
     report
 }
 

@@ -6,9 +6,10 @@
 //! ([`SocketView`]) shared, behind a lock taken only between waits, with the tasks that connect
 //! it and copy its bytes. `connect` waits for the 0.2 socket's readiness from a host task;
 //! `send` and `receive` copy between the guest's pipes and the 0.2 connection's streams (see
-//! [`super::io`]). A `udp-socket` ([`UdpSocket`]) is the same: its `send` and `receive` wait
-//! for the 0.2 datagram streams' readiness. `listen` is not polyfilled yet: it answers
-//! `not-supported`.
+//! [`super::io`]); `listen` gives a stream that a task fills with accepted connections, each
+//! made a resource by the store's event loop (a task cannot make one itself). A `udp-socket`
+//! ([`UdpSocket`]) is the same: its `send` and `receive` wait for the 0.2 datagram streams'
+//! readiness.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -50,7 +51,11 @@ pub(crate) struct SocketView {
 
 impl SocketView {
     pub(crate) fn new<T: WasiView>(store: &mut StoreContextMut<'_, T>) -> Result<Self> {
-        let mut ctx = store.data_mut().ctx().ctx.sockets().clone();
+        let ctx = store.data_mut().ctx().ctx.sockets().clone();
+        Self::with(ctx)
+    }
+
+    fn with(mut ctx: WasiSocketsCtx) -> Result<Self> {
         let mut table = ResourceTable::new();
         let network = instance_network::Host::instance_network(&mut WasiSocketsCtxView {
             ctx: &mut ctx,
@@ -61,6 +66,12 @@ impl SocketView {
             table,
             network,
         })
+    }
+
+    /// A new view with the same settings (for a socket that another one made: an accepted
+    /// connection).
+    pub(crate) fn sibling(&self) -> Result<Self> {
+        Self::with(self.ctx.clone())
     }
 
     pub(crate) fn view(&mut self) -> WasiSocketsCtxView<'_> {

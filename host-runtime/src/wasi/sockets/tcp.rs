@@ -18,11 +18,16 @@ use super::{
 };
 use crate::ctx::IsyswasfaView;
 use crate::funcs::func_wrap_async_with_store;
+use crate::host::{Host, WeakHost};
 use crate::pipes::FutureWriter;
 use crate::pipes::StreamReader;
+use crate::pipes::StreamWriter;
+use crate::pipes::element::End;
 use crate::pipes::element::{AnyPipe, ReaderEnd};
 use crate::pipes::guest::{guest_future, take_reader};
 use crate::wasi::io::{byte_stream_to_guest, copy_input, copy_output, failed, lend};
+use isyswasfa_protocol::pipe::Pipe;
+use wasmtime::component::Val;
 
 /// A guest's `tcp-socket`.
 pub struct TcpSocket {
@@ -107,8 +112,45 @@ pub(super) fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(
     )?;
     types.func_wrap(
         "[method]tcp-socket.listen",
-        |_, (_socket,): (Resource<TcpSocket>,)| {
-            Ok((Err::<Resource<ReaderEnd>, _>(p3::ErrorCode::NotSupported),))
+        |mut store, (socket,): (Resource<TcpSocket>,)| {
+            let shared = Arc::clone(&store.data_mut().ctx().table.get(&socket)?.shared);
+            let listened = {
+                let mut state = lock(&shared);
+                // wasmtime-wasi's start-listen does not wait: its future is ready at once.
+                let started = state.call(|view, socket| {
+                    ready_at_once(view.start_listen(socket))
+                        .unwrap_or_else(|| Err(p2::ErrorCode::WouldBlock.into()))
+                })?;
+                match started {
+                    Ok(()) => state.call(|view, socket| view.finish_listen(socket))?,
+                    Err(code) => Err(code),
+                }
+            };
+            if let Err(code) = listened {
+                return Ok((Err(code),));
+            }
+            // Accepted connections become resources in the store: the accepting task hands
+            // each to the store's event loop to make (see `accept`).
+            let Some(host) = Host::<T>::of(store.data_mut()) else {
+                return Ok((Err(other(
+                    &"listening needs a store run by isyswasfa's Host",
+                )),));
+            };
+            let capacity = store
+                .data_mut()
+                .isyswasfa()
+                .ctx
+                .limits
+                .value_stream_capacity;
+            let pipe = Pipe::<Val>::new(capacity);
+            let rep = store
+                .data_mut()
+                .isyswasfa()
+                .ctx
+                .pipes
+                .insert(AnyPipe::Values(Arc::clone(&pipe)), End::Reader);
+            tokio::spawn(accept(shared, StreamWriter::new(pipe), host.downgrade()));
+            Ok((Ok(Resource::<ReaderEnd>::new_own(rep)),))
         },
     )?;
     types.func_wrap(
@@ -275,6 +317,117 @@ pub(super) fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(
         },
     )?;
     Ok(())
+}
+
+/// Accepts connections on the listening socket `shared` and writes each into `connections`, one
+/// at a time, as the guest takes them (no connection is accepted while the stream is full), until
+/// the guest drops the stream, its store's loop stops, or accepting fails.
+async fn accept<T: WasiView + IsyswasfaView + Send + 'static>(
+    shared: Arc<Mutex<TcpState>>,
+    mut connections: StreamWriter<Val>,
+    host: WeakHost<T>,
+) {
+    loop {
+        if !std::future::poll_fn(|cx| connections.pipe().poll_writable(cx)).await {
+            return;
+        }
+        let accepted = std::future::poll_fn(|cx| {
+            let mut state = lock(&shared);
+            let socket = lend(&state.socket);
+            let error = match state.view.view().accept(socket) {
+                Ok(accepted) => {
+                    return std::task::Poll::Ready(
+                        adopt(&mut state, accepted).map_err(|e| other(&e)),
+                    );
+                }
+                Err(error) => error,
+            };
+            match error.downcast() {
+                // No connection waiting yet: wait for the listener to be ready.
+                Ok(p2::ErrorCode::WouldBlock) => {
+                    let socket = lend(&state.socket);
+                    match state.view.table.get_mut(&socket) {
+                        Ok(socket) => {
+                            if poll_ready(socket, cx).is_ready() {
+                                cx.waker().wake_by_ref();
+                            }
+                            std::task::Poll::Pending
+                        }
+                        Err(e) => std::task::Poll::Ready(Err(other(&e))),
+                    }
+                }
+                Ok(code) => std::task::Poll::Ready(Err(error_code(code))),
+                Err(e) => std::task::Poll::Ready(Err(other(&e))),
+            }
+        })
+        .await;
+        let connection = match accepted {
+            Ok(connection) => connection,
+            Err(code) => {
+                tracing::debug!("isyswasfa: accepting a TCP connection failed: {code:?}");
+                return;
+            }
+        };
+        let Some(host) = host.upgrade() else {
+            return;
+        };
+        let made = host
+            .with_store(move |store, _| {
+                Box::pin(async move {
+                    let socket = store.data_mut().ctx().table.push(connection)?;
+                    Ok::<_, wasmtime::Error>(Val::Resource(socket.try_into_resource_any(store)?))
+                })
+            })
+            .await;
+        let value = match made {
+            Ok(Ok(value)) => value,
+            _ => return,
+        };
+        if let Err(unread) = connections.write(vec![value]).await {
+            // The guest dropped the stream meanwhile: the loop releases the socket, as it does
+            // for values left in any closed pipe.
+            let _ = host
+                .with_store(move |store, _| {
+                    Box::pin(async move {
+                        store
+                            .data_mut()
+                            .isyswasfa()
+                            .ctx
+                            .pipes
+                            .discarded
+                            .push(unread);
+                    })
+                })
+                .await;
+            return;
+        }
+    }
+}
+
+/// An accepted WASI 0.2 connection (its socket and streams in the listener's private table),
+/// taken out into a socket of its own.
+fn adopt(
+    listener: &mut TcpState,
+    (socket, input, output): (
+        Resource<wasmtime_wasi::p2::TcpSocket>,
+        Resource<DynInputStream>,
+        Resource<DynOutputStream>,
+    ),
+) -> Result<TcpSocket> {
+    let table = &mut listener.view.table;
+    let input = table.delete(input)?;
+    let output = table.delete(output)?;
+    let socket = table.delete(socket)?;
+    let mut view = listener.view.sibling()?;
+    let socket = view.table.push(socket)?;
+    Ok(TcpSocket {
+        shared: Arc::new(Mutex::new(TcpState {
+            view,
+            socket,
+            input: Some(input),
+            output: Some(output),
+        })),
+    })
 }
 
 /// `connect`: starts wasmtime-wasi's connect, waits for the socket to be ready (taking the lock
