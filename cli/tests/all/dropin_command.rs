@@ -134,3 +134,51 @@ fn port_command_world() {
         "polyfilled (left) and native (right)"
     );
 }
+
+/// Every function of every WASI 0.3.0 interface is polyfilled: a lowered component that imports
+/// all of `wasi:cli/imports@0.3.0` (clocks, random, filesystem, sockets, cli) and of `wasi:http`
+/// links against the host's linker with nothing left undefined.
+#[test]
+fn polyfill_links_every_wasi_03_import() {
+    let dir = common::scratch_dir("polyfill_links_every_wasi_03_import");
+    std::fs::write(
+        dir.join("world.wit"),
+        "package test:everything;\n\
+         world everything {\n\
+           include wasi:cli/imports@0.3.0;\n\
+           import wasi:http/types@0.3.0;\n\
+           import wasi:http/client@0.3.0;\n\
+         }\n",
+    )
+    .unwrap();
+    let options = isyswasfa_bindgen::LowerOptions::for_crate("everything");
+    let lowered = isyswasfa_bindgen::lower_path(&dir, None, &options).expect("lowering");
+    let bytes = common::dummy_component(&lowered.resolve, lowered.world);
+    let engine = common::composition::engine();
+    let component = wasmtime::component::Component::new(engine, &bytes).expect("compiling");
+    let mut linker = isyswasfa_host::linker::<isyswasfa_host::State>(engine).expect("linker");
+    isyswasfa_host::add_component_imports(&mut linker, engine, &component)
+        .expect("defining the component's pipe imports");
+    if let Err(error) = linker.instantiate_pre(&component) {
+        panic!("an import of WASI 0.3.0 is not polyfilled: {error:#}");
+    }
+    let imports: Vec<String> = component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    for interface in [
+        "wasi:filesystem/types@0.3.0",
+        "wasi:filesystem/preopens@0.3.0",
+        "wasi:sockets/types@0.3.0",
+        "wasi:sockets/ip-name-lookup@0.3.0",
+        "wasi:cli/terminal-stdin@0.3.0",
+        "wasi:random/insecure-seed@0.3.0",
+        "wasi:http/client@0.3.0",
+    ] {
+        assert!(
+            imports.iter().any(|i| i == interface),
+            "{interface} not in {imports:?}"
+        );
+    }
+}
