@@ -17,13 +17,10 @@ use wasmtime_wasi::cli::WasiCliView;
 use crate::ctx::IsyswasfaView;
 use crate::pipes::FutureWriter;
 use crate::pipes::StreamReader;
-use crate::pipes::StreamWriter;
 use crate::pipes::element::AnyPipe;
-use crate::pipes::element::End;
 use crate::pipes::element::ReaderEnd;
 use crate::pipes::guest::guest_future;
 use crate::pipes::guest::take_reader;
-use isyswasfa_protocol::pipe::Pipe;
 
 /// The interface names, as components import them.
 pub const STDOUT: &str = "wasi:cli/stdout@0.3.0";
@@ -69,23 +66,13 @@ pub fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(linker: &mut Linker<
                 let handle = wasmtime_wasi::p2::bindings::cli::stdin::Host::get_stdin(&mut cli)?;
                 cli.table.delete(handle)?
             };
-            let capacity = store.data_mut().isyswasfa().ctx.limits.byte_stream_capacity;
-            let pipe = Pipe::<u8>::new(capacity);
-            let contents = store
-                .data_mut()
-                .isyswasfa()
-                .ctx
-                .pipes
-                .insert(AnyPipe::Bytes(Arc::clone(&pipe)), End::Reader);
+            let (contents, writer) = super::io::byte_stream_to_guest(&mut store);
             let (done, reader) = guest_future(&mut store);
             let done = FutureWriter::new(done);
-            tokio::spawn(super::io::copy_input(
-                stdin,
-                StreamWriter::new(pipe),
-                done,
-                |_| Val::Enum("io".to_string()),
-            ));
-            Ok(((Resource::<ReaderEnd>::new_own(contents), reader),))
+            tokio::spawn(super::io::copy_input(stdin, writer, done, |_| {
+                Val::Enum("io".to_string())
+            }));
+            Ok(((contents, reader),))
         })?;
     Ok(())
 }

@@ -8,8 +8,6 @@
 //! calls the WASI 0.2 method on it from a host task; a stream method hands the guest a pipe
 //! copied from or into the WASI 0.2 stream (see [`super::io`]).
 
-use std::sync::Arc;
-
 use wasmtime::component::{Linker, LinkerInstance, Resource, ResourceTable, ResourceType, Val};
 use wasmtime::{Result, StoreContextMut};
 use wasmtime_wasi::WasiView;
@@ -19,13 +17,14 @@ use wasmtime_wasi::p2::{FsResult, StreamError};
 use wasmtime_wasi::p3::bindings::clocks::system_clock::Instant;
 use wasmtime_wasi::p3::bindings::filesystem::types as p3;
 
-use super::io::{byte_stream_to_guest, copy_input, copy_output, failed, lend, succeeded};
+use super::io::{
+    byte_stream_to_guest, copy_input, copy_output, failed, lend, succeeded, value_stream_to_guest,
+};
 use crate::ctx::IsyswasfaView;
 use crate::funcs::{TypedFinish, func_wrap_async_finished, func_wrap_async_with_store};
-use crate::pipes::element::{AnyPipe, End, ReaderEnd};
+use crate::pipes::element::{AnyPipe, ReaderEnd};
 use crate::pipes::guest::{guest_future, take_reader};
 use crate::pipes::{FutureWriter, StreamReader, StreamWriter};
-use isyswasfa_protocol::pipe::Pipe;
 
 /// The interface names, as components import them.
 pub const TYPES: &str = "wasi:filesystem/types@0.3.0";
@@ -138,26 +137,14 @@ fn add_streams<T: WasiView + IsyswasfaView + 'static>(
         "[method]descriptor.read-directory",
         |mut store, (fd,): (Resource<Descriptor>,)| {
             let (mut op, fds) = Op::on(&mut store, &[&fd])?;
-            let capacity = store
-                .data_mut()
-                .isyswasfa()
-                .ctx
-                .limits
-                .value_stream_capacity;
-            let pipe = Pipe::<Val>::new(capacity);
-            let rep = store
-                .data_mut()
-                .isyswasfa()
-                .ctx
-                .pipes
-                .insert(AnyPipe::Values(Arc::clone(&pipe)), End::Reader);
+            let (entries, writer) = value_stream_to_guest(&mut store);
             let (done, future) = guest_future(&mut store);
             let done = FutureWriter::new(done);
             tokio::spawn(async move {
-                let outcome = list_directory(&mut op, lend(&fds[0]), StreamWriter::new(pipe));
+                let outcome = list_directory(&mut op, lend(&fds[0]), writer);
                 let _ = done.write(outcome.await);
             });
-            Ok(((Resource::<ReaderEnd>::new_own(rep), future),))
+            Ok(((entries, future),))
         },
     )?;
     Ok(())

@@ -100,6 +100,18 @@ pub(crate) fn lend<R: 'static>(resource: &Resource<R>) -> Resource<R> {
     Resource::new_borrow(resource.rep())
 }
 
+/// A new stream of values (any payload but bytes and units) whose reading end goes to the guest.
+pub(crate) fn value_stream_to_guest<T: IsyswasfaView>(
+    store: &mut StoreContextMut<'_, T>,
+) -> (Resource<ReaderEnd>, StreamWriter<Val>) {
+    let ctx = &mut store.data_mut().isyswasfa().ctx;
+    let pipe = Pipe::<Val>::new(ctx.limits.value_stream_capacity);
+    let rep = ctx
+        .pipes
+        .insert(AnyPipe::Values(Arc::clone(&pipe)), End::Reader);
+    (Resource::new_own(rep), StreamWriter::new(pipe))
+}
+
 /// A new `stream<u8>` whose reading end goes to the guest.
 pub(crate) fn byte_stream_to_guest<T: IsyswasfaView>(
     store: &mut StoreContextMut<'_, T>,

@@ -30,6 +30,23 @@ use super::io::lend;
 use crate::ctx::IsyswasfaView;
 use crate::funcs::func_wrap_async_with_store;
 
+/// Defines the synchronous method `$name` of the socket resource `$resource` (host type `$ty`,
+/// whose shared state has a `call`) as the WASI 0.2 method called in `$call`, its value
+/// converted by `$from`.
+macro_rules! sync_method {
+    ($types:ident, $resource:literal, $ty:ty, $name:literal,
+     |$view:ident, $socket:ident $(, $param:ident: $pty:ty)?| $call:expr, $from:expr) => {
+        $types.func_wrap(
+            concat!("[method]", $resource, ".", $name),
+            |mut store, (socket, $($param,)?): (Resource<$ty>, $($pty,)?)| {
+                let socket = store.data_mut().ctx().table.get(&socket)?;
+                let answer = lock(&socket.shared).call(|$view, $socket| $call)?;
+                Ok((answer.map($from),))
+            },
+        )?;
+    };
+}
+
 mod tcp;
 mod udp;
 

@@ -22,11 +22,11 @@ use crate::host::{Host, WeakHost};
 use crate::pipes::FutureWriter;
 use crate::pipes::StreamReader;
 use crate::pipes::StreamWriter;
-use crate::pipes::element::End;
 use crate::pipes::element::{AnyPipe, ReaderEnd};
 use crate::pipes::guest::{guest_future, take_reader};
-use crate::wasi::io::{byte_stream_to_guest, copy_input, copy_output, failed, lend};
-use isyswasfa_protocol::pipe::Pipe;
+use crate::wasi::io::{
+    byte_stream_to_guest, copy_input, copy_output, failed, lend, value_stream_to_guest,
+};
 use wasmtime::component::Val;
 
 /// A guest's `tcp-socket`.
@@ -136,21 +136,9 @@ pub(super) fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(
                     &"listening needs a store run by isyswasfa's Host",
                 )),));
             };
-            let capacity = store
-                .data_mut()
-                .isyswasfa()
-                .ctx
-                .limits
-                .value_stream_capacity;
-            let pipe = Pipe::<Val>::new(capacity);
-            let rep = store
-                .data_mut()
-                .isyswasfa()
-                .ctx
-                .pipes
-                .insert(AnyPipe::Values(Arc::clone(&pipe)), End::Reader);
-            tokio::spawn(accept(shared, StreamWriter::new(pipe), host.downgrade()));
-            Ok((Ok(Resource::<ReaderEnd>::new_own(rep)),))
+            let (connections, writer) = value_stream_to_guest(&mut store);
+            tokio::spawn(accept(shared, writer, host.downgrade()));
+            Ok((Ok(connections),))
         },
     )?;
     types.func_wrap(
@@ -207,89 +195,138 @@ pub(super) fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(
         },
     )?;
 
-    /// Defines the synchronous method `$name` as the WASI 0.2 method `$method`, its parameter
-    /// and result converted by `$to` and `$from`.
-    macro_rules! sync_method {
-        ($name:literal, |$view:ident, $socket:ident $(, $param:ident: $ty:ty)?| $call:expr, $from:expr) => {
-            types.func_wrap(
-                concat!("[method]tcp-socket.", $name),
-                |mut store, (socket, $($param,)?): (Resource<TcpSocket>, $($ty,)?)| {
-                    let socket = store.data_mut().ctx().table.get(&socket)?;
-                    let answer = lock(&socket.shared).call(|$view, $socket| $call)?;
-                    Ok((answer.map($from),))
-                },
-            )?;
-        };
-    }
     sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
         "get-local-address",
         |v, s| v.local_address(s),
         from_p2_address
     );
     sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
         "get-remote-address",
         |v, s| v.remote_address(s),
         from_p2_address
     );
     sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
         "set-listen-backlog-size",
         |v, s, value: u64| v.set_listen_backlog_size(s, value),
         |()| ()
     );
     sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
         "get-keep-alive-enabled",
         |v, s| v.keep_alive_enabled(s),
         |on| on
     );
     sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
         "set-keep-alive-enabled",
         |v, s, value: bool| v.set_keep_alive_enabled(s, value),
         |()| ()
     );
     sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
         "get-keep-alive-idle-time",
         |v, s| v.keep_alive_idle_time(s),
         |t| t
     );
     sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
         "set-keep-alive-idle-time",
         |v, s, value: u64| v.set_keep_alive_idle_time(s, value),
         |()| ()
     );
     sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
         "get-keep-alive-interval",
         |v, s| v.keep_alive_interval(s),
         |t| t
     );
     sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
         "set-keep-alive-interval",
         |v, s, value: u64| v.set_keep_alive_interval(s, value),
         |()| ()
     );
-    sync_method!("get-keep-alive-count", |v, s| v.keep_alive_count(s), |n| n);
     sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
+        "get-keep-alive-count",
+        |v, s| v.keep_alive_count(s),
+        |n| n
+    );
+    sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
         "set-keep-alive-count",
         |v, s, value: u32| v.set_keep_alive_count(s, value),
         |()| ()
     );
-    sync_method!("get-hop-limit", |v, s| v.hop_limit(s), |n| n);
     sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
+        "get-hop-limit",
+        |v, s| v.hop_limit(s),
+        |n| n
+    );
+    sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
         "set-hop-limit",
         |v, s, value: u8| v.set_hop_limit(s, value),
         |()| ()
     );
     sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
         "get-receive-buffer-size",
         |v, s| v.receive_buffer_size(s),
         |n| n
     );
     sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
         "set-receive-buffer-size",
         |v, s, value: u64| v.set_receive_buffer_size(s, value),
         |()| ()
     );
-    sync_method!("get-send-buffer-size", |v, s| v.send_buffer_size(s), |n| n);
     sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
+        "get-send-buffer-size",
+        |v, s| v.send_buffer_size(s),
+        |n| n
+    );
+    sync_method!(
+        types,
+        "tcp-socket",
+        TcpSocket,
         "set-send-buffer-size",
         |v, s, value: u64| v.set_send_buffer_size(s, value),
         |()| ()

@@ -178,51 +178,66 @@ pub(super) fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(
         },
     )?;
 
-    /// Defines the synchronous method `$name` as the WASI 0.2 method called in `$call`.
-    macro_rules! sync_method {
-        ($name:literal, |$view:ident, $socket:ident $(, $param:ident: $ty:ty)?| $call:expr, $from:expr) => {
-            types.func_wrap(
-                concat!("[method]udp-socket.", $name),
-                |mut store, (socket, $($param,)?): (Resource<UdpSocket>, $($ty,)?)| {
-                    let socket = store.data_mut().ctx().table.get(&socket)?;
-                    let answer = lock(&socket.shared).call(|$view, $socket| $call)?;
-                    Ok((answer.map($from),))
-                },
-            )?;
-        };
-    }
     sync_method!(
+        types,
+        "udp-socket",
+        UdpSocket,
         "get-local-address",
         |v, s| v.local_address(s),
         from_p2_address
     );
     sync_method!(
+        types,
+        "udp-socket",
+        UdpSocket,
         "get-remote-address",
         |v, s| v.remote_address(s),
         from_p2_address
     );
     sync_method!(
+        types,
+        "udp-socket",
+        UdpSocket,
         "get-unicast-hop-limit",
         |v, s| v.unicast_hop_limit(s),
         |n| n
     );
     sync_method!(
+        types,
+        "udp-socket",
+        UdpSocket,
         "set-unicast-hop-limit",
         |v, s, value: u8| v.set_unicast_hop_limit(s, value),
         |()| ()
     );
     sync_method!(
+        types,
+        "udp-socket",
+        UdpSocket,
         "get-receive-buffer-size",
         |v, s| v.receive_buffer_size(s),
         |n| n
     );
     sync_method!(
+        types,
+        "udp-socket",
+        UdpSocket,
         "set-receive-buffer-size",
         |v, s, value: u64| v.set_receive_buffer_size(s, value),
         |()| ()
     );
-    sync_method!("get-send-buffer-size", |v, s| v.send_buffer_size(s), |n| n);
     sync_method!(
+        types,
+        "udp-socket",
+        UdpSocket,
+        "get-send-buffer-size",
+        |v, s| v.send_buffer_size(s),
+        |n| n
+    );
+    sync_method!(
+        types,
+        "udp-socket",
+        UdpSocket,
         "set-send-buffer-size",
         |v, s, value: u64| v.set_send_buffer_size(s, value),
         |()| ()
