@@ -299,3 +299,48 @@ fn cli_compose_errors_wac_unused_package() {
         "{message}"
     );
 }
+
+/// A component whose exported function takes a resource of an interface it imports (the shape
+/// of wac's issue 62).
+const RESOURCE_PARAM_WIT: &str = "package example:comp;
+
+interface my-interface {
+  resource my-resource;
+}
+
+world my-world {
+  use my-interface.{my-resource};
+  export my-func: func(r: my-resource);
+}
+";
+
+#[test]
+fn cli_compose_errors_wac_panic_probe() {
+    let dir = scratch_dir("cli_compose_errors_wac_panic_probe");
+    let comp = dir.join("comp.wasm");
+    std::fs::write(&comp, component_from_wit(RESOURCE_PARAM_WIT, "my-world")).unwrap();
+    let document = dir.join("doc.wac");
+    std::fs::write(
+        &document,
+        "package example:composition;\n\nlet comp = new example:comp { ... };\nexport comp.my-func;\n",
+    )
+    .unwrap();
+    let given = format!("example:comp={}", comp.display());
+    let output = isyswasfa([
+        OsStr::new("compose"),
+        "--wac".as_ref(),
+        os(&document),
+        "-d".as_ref(),
+        given.as_ref(),
+        "-o".as_ref(),
+        os(&dir.join("out.wasm")),
+    ]);
+    eprintln!("A: {} {}", output.status, stderr(&output));
+    let output = isyswasfa([
+        OsStr::new("compose"),
+        os(&comp),
+        "-o".as_ref(),
+        os(&dir.join("out2.wasm")),
+    ]);
+    eprintln!("B: {} {}", output.status, stderr(&output));
+}
