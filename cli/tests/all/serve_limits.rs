@@ -595,8 +595,7 @@ async fn serve_pooling_allocator() {
 /// serves; `-O pooling-allocator=n` asks for on-demand allocation outright.
 #[tokio::test]
 async fn serve_pooling_allocator_fallback() {
-    let limited =
-        ServeProcess::start_with_address_space_limit(&Guest::Hello.path(), &[], 64 << 30);
+    let limited = ServeProcess::start_with_address_space_limit(&Guest::Hello.path(), &[], 64 << 30);
     let line = allocator_line(&limited);
     assert!(
         line.contains("on-demand allocation (the pooling allocator could not be made: "),
