@@ -590,12 +590,33 @@ async fn serve_pooling_allocator() {
     }
 }
 
+/// The address space `serve_pooling_allocator_fallback` gives the server: ample for on-demand
+/// allocation, far too little for the pool's 1000 memory slots of 4 GiB.
+const SMALL_ADDRESS_SPACE: u64 = 64 << 30;
+
 /// Where the pool's virtual memory cannot be reserved (an address space of 64 GiB, against the
 /// pool's 1000 slots of 4 GiB), `serve` falls back to on-demand allocation, says why, and
-/// serves; `-O pooling-allocator=n` asks for on-demand allocation outright.
+/// serves; `-O pooling-allocator=n` asks for on-demand allocation outright, and
+/// `-O pooling-allocator=y` insists on the pool (serving fails, naming it).
 #[tokio::test]
 async fn serve_pooling_allocator_fallback() {
-    let limited = ServeProcess::start_with_address_space_limit(&Guest::Hello.path(), &[], 64 << 30);
+    let insisting = crate::common::http::limited_isyswasfa(libc::RLIMIT_AS, SMALL_ADDRESS_SPACE)
+        .arg("serve")
+        .arg(Guest::Hello.path())
+        .args(["--addr", "127.0.0.1:0", "-O", "pooling-allocator=y"])
+        .output()
+        .expect("running isyswasfa serve");
+    let message = String::from_utf8_lossy(&insisting.stderr);
+    assert!(!insisting.status.success(), "{message}");
+    assert!(
+        message.contains("the pooling allocator (-O pooling-allocator=y) could not be made"),
+        "{message}"
+    );
+    let limited = ServeProcess::start_with_address_space_limit(
+        &Guest::Hello.path(),
+        &[],
+        SMALL_ADDRESS_SPACE,
+    );
     let line = allocator_line(&limited);
     assert!(
         line.contains("on-demand allocation (the pooling allocator could not be made: "),
