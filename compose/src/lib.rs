@@ -59,10 +59,31 @@ mod wac;
 use std::fmt;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 pub use plug::compose;
 pub use wac::compose_wac;
+
+/// Runs `compose` (a composition of `inputs`, as messages name them) and turns a panic inside it
+/// (wac-graph and wac-parser assert and panic on some inputs they cannot encode) into an error
+/// naming the inputs, so that a caller (a server composing on demand, say) is not taken down.
+fn guarded<T>(inputs: impl FnOnce() -> String, compose: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(compose)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(no message)");
+            bail!(
+                "composing {} failed inside wac-graph, which panicked: {message} (a wac-graph \
+                 limitation or bug these inputs run into)",
+                inputs()
+            )
+        }
+    }
+}
 
 /// What every isyswasfa component's poll export is named after (`isyswasfa-poll-<suffix>`).
 pub use isyswasfa_protocol::names::POLL_PREFIX as POLL_EXPORT_PREFIX;

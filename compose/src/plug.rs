@@ -26,7 +26,21 @@ struct Plugged {
 
 /// Composes `root` with `dependencies` (each instantiated once per occurrence, in this order):
 /// the result exports the root's exports and every instance's poll export.
+///
+/// A panic inside wac-graph is caught and returned as an error naming the components.
 pub fn compose(root: &Component, dependencies: &[Component]) -> Result<Composition> {
+    let inputs = || {
+        let mut names = format!("`{}`", root.name());
+        for dependency in dependencies {
+            names.push_str(&format!(" with `{}`", dependency.name()));
+        }
+        names
+    };
+    super::guarded(inputs, || compose_unguarded(root, dependencies))
+}
+
+/// [`compose`], without the guard against panics.
+fn compose_unguarded(root: &Component, dependencies: &[Component]) -> Result<Composition> {
     let mut graph = CompositionGraph::new();
     let members = instantiate_all(&mut graph, root, dependencies)?;
     let plugged = plug_in_order(&mut graph, &members)?;

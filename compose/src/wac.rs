@@ -23,7 +23,26 @@ struct Given<'a> {
 /// Composes the WAC document `source` (read from `file`, the name messages use) with
 /// `packages`, each a `namespace:name[@version]` key and the component it stands for. Besides
 /// what the document exports, the result exports every instance's poll export.
+///
+/// A panic inside wac-parser or wac-graph is caught and returned as an error naming the
+/// document and the packages.
 pub fn compose_wac(
+    file: &str,
+    source: &str,
+    packages: &[(String, Component)],
+) -> Result<Composition> {
+    let inputs = || {
+        let given: Vec<String> = packages
+            .iter()
+            .map(|(key, component)| format!("`{key}` = `{}`", component.name()))
+            .collect();
+        format!("`{file}` with {}", given.join(", "))
+    };
+    super::guarded(inputs, || compose_wac_unguarded(file, source, packages))
+}
+
+/// [`compose_wac`], without the guard against panics.
+fn compose_wac_unguarded(
     file: &str,
     source: &str,
     packages: &[(String, Component)],

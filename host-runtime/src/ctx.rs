@@ -134,6 +134,22 @@ impl IsyswasfaCtxBuilder {
         self
     }
 
+    /// Byte budget of each `stream<list<u8>>` the guests make: its writer waits while the values
+    /// buffered hold this many bytes or more
+    /// ([`PIPE_BYTES_BUDGET`](crate::limits::PIPE_BYTES_BUDGET)).
+    pub fn pipe_bytes_budget(mut self, bytes: usize) -> Self {
+        self.limits.pipe_bytes_budget = bytes.max(1);
+        self
+    }
+
+    /// Byte budget of all the `stream<list<u8>>` values the store's guests wrote and nobody has
+    /// read yet: a write beyond it breaks the store
+    /// ([`STORE_PIPE_BYTES_BUDGET`](crate::limits::STORE_PIPE_BYTES_BUDGET)).
+    pub fn store_pipe_bytes_budget(mut self, bytes: usize) -> Self {
+        self.limits.store_pipe_bytes_budget = bytes;
+        self
+    }
+
     /// How long one guest entry (a call's start or result half, a poll export, a synchronous
     /// export) may run before it is stopped with a trap
     /// ([`DEFAULT_CPU_BUDGET`](crate::limits::DEFAULT_CPU_BUDGET)).
@@ -220,7 +236,10 @@ impl IsyswasfaCtxBuilder {
             bytes: limits.byte_stream_capacity,
             values: limits.value_stream_capacity,
             units: limits.unit_stream_capacity,
+            list_bytes: limits.pipe_bytes_budget,
         };
+        ctx.pipes.byte_budget =
+            crate::pipes::byte_list::ByteBudget::new(limits.store_pipe_bytes_budget);
         let mut memory = wasmtime::StoreLimitsBuilder::new();
         if let Some(bytes) = limits.max_memory_size {
             memory = memory.memory_size(bytes);

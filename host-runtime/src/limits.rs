@@ -30,6 +30,17 @@ pub const MAX_BYTES_PER_WRITE: usize = 4 * 1024 * 1024;
 pub const VALUE_CAPACITY: usize = 64;
 /// Buffer size of a payload-less stream, in items (which take no memory).
 pub const UNIT_CAPACITY: usize = 64 * 1024;
+/// Byte budget of one `stream<list<u8>>`: its writer waits while the values buffered hold this
+/// many bytes or more (a write takes values while they hold fewer, so the pipe holds at most
+/// this plus one value; a value larger than this on its own is taken by an empty pipe, so any
+/// value can be written). The values are kept as plain bytes, and a count of values bounds
+/// nothing when one value may be megabytes; 1 MiB keeps a chunked transfer flowing.
+pub const PIPE_BYTES_BUDGET: usize = 1024 * 1024;
+/// Byte budget of all the `stream<list<u8>>` values a store's guests wrote and nobody has read
+/// yet: a write that would take the store beyond it is refused (the store breaks with an error
+/// naming this limit), since its writer has nothing to wait for that it controls. Bounds what
+/// a guest that makes many pipes, each with one large value, makes the host hold.
+pub const STORE_PIPE_BYTES_BUDGET: usize = 16 * 1024 * 1024;
 
 /// How often the engine's ticker advances the epoch. A guest that computes yields to tokio once
 /// per tick, so this bounds how long it holds the thread from the other hosts on it (a few
@@ -81,6 +92,11 @@ pub struct Limits {
     pub value_stream_capacity: usize,
     /// Buffer size of each payload-less stream a guest makes ([`UNIT_CAPACITY`]).
     pub unit_stream_capacity: usize,
+    /// Byte budget of each `stream<list<u8>>` a guest makes ([`PIPE_BYTES_BUDGET`]).
+    pub pipe_bytes_budget: usize,
+    /// Byte budget of all the `stream<list<u8>>` values a store's guests wrote and nobody has
+    /// read yet ([`STORE_PIPE_BYTES_BUDGET`]).
+    pub store_pipe_bytes_budget: usize,
     /// How long one guest entry may run ([`DEFAULT_CPU_BUDGET`]).
     pub cpu_budget: Duration,
     /// Deliveries the event loop makes per turn ([`MAX_DELIVERIES_PER_TURN`]).
@@ -110,6 +126,8 @@ impl Default for Limits {
             byte_stream_capacity: BYTE_CAPACITY,
             value_stream_capacity: VALUE_CAPACITY,
             unit_stream_capacity: UNIT_CAPACITY,
+            pipe_bytes_budget: PIPE_BYTES_BUDGET,
+            store_pipe_bytes_budget: STORE_PIPE_BYTES_BUDGET,
             cpu_budget: DEFAULT_CPU_BUDGET,
             max_deliveries_per_turn: MAX_DELIVERIES_PER_TURN,
             max_fields_size: MAX_FIELDS_SIZE,

@@ -62,6 +62,56 @@ struct State<T> {
     writer_waker: Option<Waker>,
     /// Where values still buffered when the reader closes go (see [`Pipe::set_discard`]).
     discard: Option<DiscardSink<T>>,
+    /// The byte budget of a pipe made with [`Pipe::with_weight`].
+    weight: Option<Weight<T>>,
+}
+
+/// Weighs one value (the host bytes it holds), for a pipe with a byte budget: see
+/// [`Pipe::with_weight`].
+pub type Weigh<T> = fn(&T) -> usize;
+
+/// The byte budget of a pipe: what its buffered values weigh, and the most they may.
+struct Weight<T> {
+    weigh: Weigh<T>,
+    /// A writer waits while the buffered values weigh this much or more (at least 1).
+    max: usize,
+    /// What the buffered values weigh.
+    buffered: usize,
+}
+
+impl<T> State<T> {
+    /// Whether a write would take a value now: fewer than `capacity` values are buffered and,
+    /// with a byte budget, they weigh less than it.
+    fn has_room(&self) -> bool {
+        self.buffer.len() < self.capacity && self.weight.as_ref().is_none_or(|w| w.buffered < w.max)
+    }
+
+    /// How many of values weighing `weights` (in order) a write would take now.
+    fn accepts(&self, weights: impl IntoIterator<Item = usize>) -> usize {
+        let room = self.capacity.saturating_sub(self.buffer.len());
+        let Some(weight) = &self.weight else {
+            return weights.into_iter().take(room).count();
+        };
+        let mut buffered = weight.buffered;
+        let mut n = 0;
+        for w in weights {
+            if n >= room || buffered >= weight.max {
+                break;
+            }
+            buffered = buffered.saturating_add(w);
+            n += 1;
+        }
+        n
+    }
+
+    /// Recomputes what the buffered values weigh, after the buffer changed (at most `capacity`
+    /// values, so this stays cheap).
+    fn reweigh(&mut self) {
+        if let Some(weight) = &mut self.weight {
+            let weigh = weight.weigh;
+            weight.buffered = self.buffer.iter().map(weigh).fold(0, usize::saturating_add);
+        }
+    }
 }
 
 /// Receives the values a pipe drops unread when its reader closes; see [`Pipe::set_discard`].
@@ -96,9 +146,26 @@ impl<T> Pipe<T> {
                 reader_waker: None,
                 writer_waker: None,
                 discard: None,
+                weight: None,
             }),
             payload: OnceLock::new(),
         })
+    }
+
+    /// A pipe that buffers up to `capacity` values (at least 1) weighing, by `weigh`, less than
+    /// `max_weight` bytes (at least 1) before the last one: a writer waits while the buffered
+    /// values weigh `max_weight` or more, and a write takes values while they weigh less, so
+    /// the buffer never holds more than `max_weight` plus one value (which may be larger than
+    /// `max_weight` on its own, so that any value can be written). For payloads whose values
+    /// differ much in size (a `stream<list<u8>>`), where a count of values bounds nothing.
+    pub fn with_weight(capacity: usize, max_weight: usize, weigh: Weigh<T>) -> Arc<Self> {
+        let pipe = Self::new(capacity);
+        pipe.lock().weight = Some(Weight {
+            weigh,
+            max: max_weight.max(1),
+            buffered: 0,
+        });
+        pipe
     }
 
     /// Binds the pipe to the payload type named `payload`, or checks that it is bound to it
@@ -162,7 +229,8 @@ impl<T> Pipe<T> {
         }
         if !state.buffer.is_empty() {
             let result = f(&mut state.buffer);
-            let writer = if state.buffer.len() < state.capacity {
+            state.reweigh();
+            let writer = if state.has_room() {
                 state.writer_waker.take()
             } else {
                 None
@@ -203,7 +271,7 @@ impl<T> Pipe<T> {
         let mut state = self.lock();
         if !state.reader_open || !state.writer_open {
             Poll::Ready(false)
-        } else if state.buffer.len() < state.capacity {
+        } else if state.has_room() {
             Poll::Ready(true)
         } else {
             register(&mut state.writer_waker, cx);
@@ -227,13 +295,13 @@ impl<T> Pipe<T> {
         if !state.reader_open || !state.writer_open {
             return Poll::Ready(Err(()));
         }
-        let len = state.buffer.len();
-        if len >= state.capacity {
+        if !state.has_room() {
             register(&mut state.writer_waker, cx);
             return Poll::Pending;
         }
-        let room = state.capacity - len;
+        let room = state.capacity - state.buffer.len();
         let result = f(&mut state.buffer, room);
+        state.reweigh();
         let reader = if state.buffer.is_empty() {
             None
         } else {
@@ -248,8 +316,11 @@ impl<T> Pipe<T> {
     /// when the pipe is closed or (if the caller did not wait) full.
     pub fn push_one(&self, value: T) -> Result<(), T> {
         let mut state = self.lock();
-        if !state.reader_open || !state.writer_open || state.buffer.len() >= state.capacity {
+        if !state.reader_open || !state.writer_open || !state.has_room() {
             return Err(value);
+        }
+        if let Some(weight) = &mut state.weight {
+            weight.buffered = weight.buffered.saturating_add((weight.weigh)(&value));
         }
         state.buffer.push_back(value);
         let reader = state.reader_waker.take();
@@ -267,12 +338,16 @@ impl<T> Pipe<T> {
         if !state.reader_open || !state.writer_open {
             return Err(values);
         }
-        let room = state.capacity.saturating_sub(state.buffer.len());
-        let excess = values.split_off(room.min(values.len()));
+        let taken = match &state.weight {
+            Some(weight) => state.accepts(values.iter().map(weight.weigh)),
+            None => state.accepts(std::iter::repeat_n(0, values.len())),
+        };
+        let excess = values.split_off(taken);
         if values.is_empty() {
             return Ok(excess);
         }
         state.buffer.extend(values);
+        state.reweigh();
         let reader = state.reader_waker.take();
         drop(state);
         wake(reader);
@@ -286,6 +361,7 @@ impl<T> Pipe<T> {
         let mut state = self.lock();
         state.reader_open = false;
         let dropped = std::mem::take(&mut state.buffer);
+        state.reweigh();
         let writer = state.writer_waker.take();
         let reader = state.reader_waker.take();
         let discard = state.discard.clone();
@@ -368,6 +444,23 @@ impl<T> Pipe<T> {
     /// The capacity the pipe was made with (at least 1).
     pub fn capacity(&self) -> usize {
         self.lock().capacity
+    }
+
+    /// What the buffered values weigh, for a pipe made with [`Pipe::with_weight`] (0 for
+    /// another).
+    pub fn weight(&self) -> usize {
+        self.lock().weight.as_ref().map_or(0, |w| w.buffered)
+    }
+
+    /// How many of values weighing `weights` (in order) a [`push`](Self::push) would take now
+    /// (0 once the pipe is closed). Only the writer pushes, so a push right after takes at
+    /// least this many (a read in between only makes room).
+    pub fn accepts(&self, weights: impl IntoIterator<Item = usize>) -> usize {
+        let state = self.lock();
+        if !state.reader_open || !state.writer_open {
+            return 0;
+        }
+        state.accepts(weights)
     }
 }
 

@@ -12,7 +12,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use isyswasfa::serve::{
     DEFAULT_MAX_CONCURRENT_CONNECTIONS, DEFAULT_MAX_CONCURRENT_REQUESTS,
-    DEFAULT_MAX_INSTANCE_CONCURRENCY, DEFAULT_MAX_INSTANCE_REUSE, ServeConfig, Server,
+    DEFAULT_MAX_INSTANCE_CONCURRENCY, DEFAULT_MAX_INSTANCE_REUSE, PoolingChoice, ServeConfig,
+    Server,
 };
 use isyswasfa::wasi_options::{WasiOption, WasiOptions};
 use tokio::sync::watch;
@@ -88,6 +89,33 @@ pub struct ServeArgs {
     /// commas.
     #[arg(short = 'S', value_name = "NAME[=VALUE]", value_delimiter = ',', value_parser = WasiOption::parse)]
     pub wasi: Vec<WasiOption>,
+    /// wasmtime's `-O` settings `serve` takes: `pooling-allocator[=y|n]`. Without it, the
+    /// pooling allocator is used when the machine can reserve its virtual memory, else
+    /// instances are allocated on demand (as `wasmtime serve` decides); `=y` insists on the
+    /// pool, `=n` allocates on demand.
+    #[arg(short = 'O', value_name = "NAME[=VALUE]", value_delimiter = ',', value_parser = parse_optimize)]
+    pub optimize: Vec<PoolingChoice>,
+}
+
+/// Parses one `-O` setting: `pooling-allocator`, `pooling-allocator=y` or `=n` (also `yes`,
+/// `true`, `no`, `false`).
+fn parse_optimize(text: &str) -> Result<PoolingChoice, String> {
+    let (name, value) = match text.split_once('=') {
+        Some((name, value)) => (name, Some(value)),
+        None => (text, None),
+    };
+    if name != "pooling-allocator" {
+        return Err(format!(
+            "`{text}`: the only -O setting `serve` takes is `pooling-allocator[=y|n]`"
+        ));
+    }
+    match value {
+        None | Some("y" | "yes" | "true") => Ok(PoolingChoice::On),
+        Some("n" | "no" | "false") => Ok(PoolingChoice::Off),
+        Some(other) => Err(format!(
+            "`{text}`: `{other}` is not y or n (or yes, no, true, false)"
+        )),
+    }
 }
 
 /// The most requests or connections a flag may allow: far above what one process can serve,
@@ -172,11 +200,15 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         .build()
         .context("failed to start the async runtime")?;
     runtime.block_on(async {
-        let engine = isyswasfa::serve::engine_with(if args.no_cache {
+        let cache = if args.no_cache {
             isyswasfa::serve::CompileCache::Off
         } else {
             isyswasfa::serve::CompileCache::Default
-        })?;
+        };
+        let pooling = args.optimize.last().copied().unwrap_or_default();
+        let (engine, allocator) =
+            isyswasfa::serve::serve_engine(cache, pooling, args.max_memory_size)?;
+        eprintln!("instances use {allocator}");
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .with_context(|| format!("cannot listen on {}", args.addr))?;

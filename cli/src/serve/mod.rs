@@ -163,6 +163,13 @@ pub enum CompileCache {
 /// [`engine`], with or without the compilation cache. A cache that cannot be set up (no home
 /// directory, say) is left off, with a warning: it only saves time.
 pub fn engine_with(cache: CompileCache) -> Result<Engine> {
+    let engine = Engine::new(&engine_config(cache)).map_err(anyhow::Error::from)?;
+    isyswasfa_host::deadline::start_ticker(&engine)?;
+    Ok(engine)
+}
+
+/// The configuration of [`engine_with`].
+fn engine_config(cache: CompileCache) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.wasm_component_model_async(true);
@@ -175,9 +182,148 @@ pub fn engine_with(cache: CompileCache) -> Result<Engine> {
             Err(error) => tracing::warn!("the compilation cache is off: {error:#}"),
         }
     }
-    let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
-    isyswasfa_host::deadline::start_ticker(&engine)?;
-    Ok(engine)
+    config
+}
+
+/// How `serve` allocates its instances' memories, tables and stacks (`-O pooling-allocator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PoolingChoice {
+    /// The pool when the machine can reserve its virtual memory, else on demand (as `wasmtime
+    /// serve` decides).
+    #[default]
+    Auto,
+    /// The pool; serving fails when it cannot be made.
+    On,
+    /// On demand (wasmtime's default allocator).
+    Off,
+}
+
+/// The allocator an engine from [`serve_engine`] got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allocator {
+    /// wasmtime's pooling allocator, with these limits.
+    Pooling {
+        /// Component instances alive at once.
+        instances: u32,
+        /// Linear memories alive at once.
+        memories: u32,
+        /// The most bytes each memory may grow to.
+        max_memory_size: usize,
+    },
+    /// On demand: by the pool's flag, or because the pool could not be made (`reason`).
+    OnDemand {
+        /// Why not the pool, when it was not asked for off.
+        reason: Option<String>,
+    },
+}
+
+impl fmt::Display for Allocator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Allocator::Pooling {
+                instances,
+                memories,
+                max_memory_size,
+            } => write!(
+                f,
+                "the pooling allocator ({instances} instances, {memories} memories of up to \
+                 {} MiB)",
+                max_memory_size >> 20
+            ),
+            Allocator::OnDemand { reason: None } => {
+                write!(f, "on-demand allocation (-O pooling-allocator=n)")
+            }
+            Allocator::OnDemand {
+                reason: Some(reason),
+            } => write!(
+                f,
+                "on-demand allocation (the pooling allocator could not be made: {reason})"
+            ),
+        }
+    }
+}
+
+/// Component instances the pool holds at once: `--max-concurrent-requests`' default, each
+/// request on an instance of its own (`--max-instance-concurrency 1`), and wasmtime's default.
+pub const POOL_INSTANCES: u32 = 1000;
+/// Core instances the pool holds at once: a componentize-py component is a dozen or more core
+/// instances (the interpreter, its libraries, the adapters); they take no reserved memory.
+pub const POOL_CORE_INSTANCES: u32 = 20 * POOL_INSTANCES;
+/// Linear memories the pool reserves: one per instance is what most components have (a
+/// componentize-py component shares one among its libraries); each reserves its slot's
+/// virtual memory (up to 4 GiB plus a guard), which is what the machine must allow.
+pub const POOL_MEMORIES: u32 = POOL_INSTANCES;
+/// Tables the pool holds at once (a few per component instance).
+pub const POOL_TABLES: u32 = 4 * POOL_INSTANCES;
+/// Elements of each pooled table: an interpreter's function table has tens of thousands.
+pub const POOL_TABLE_ELEMENTS: usize = 100_000;
+/// Bytes of host state one pooled core instance may need (its `VMContext`, which grows with its
+/// functions; checked, not reserved).
+pub const POOL_CORE_INSTANCE_SIZE: usize = 4 << 20;
+/// Bytes of host state one pooled component instance may need, its core instances' included.
+pub const POOL_COMPONENT_INSTANCE_SIZE: usize = 64 << 20;
+
+/// The pool's settings: [`POOL_INSTANCES`] and the rest, with memories of at most
+/// `max_memory_size` (`--max-memory-size`; wasm's own 4 GiB without it).
+fn pooling_config(max_memory_size: Option<usize>) -> wasmtime::PoolingAllocationConfig {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(POOL_INSTANCES)
+        .total_core_instances(POOL_CORE_INSTANCES)
+        .total_memories(POOL_MEMORIES)
+        .total_tables(POOL_TABLES)
+        .total_stacks(POOL_INSTANCES)
+        .table_elements(POOL_TABLE_ELEMENTS)
+        .max_tables_per_module(4)
+        .max_core_instance_size(POOL_CORE_INSTANCE_SIZE)
+        .max_component_instance_size(POOL_COMPONENT_INSTANCE_SIZE);
+    if let Some(bytes) = max_memory_size {
+        pool.max_memory_size(bytes);
+    }
+    pool
+}
+
+/// `serve`'s engine ([`engine_with`]) with the instance allocator `pooling` asks for, and which
+/// one it got. With [`PoolingChoice::Auto`] the pool is used when it can be made: making it
+/// reserves the virtual memory of all its memory slots at once, which fails where the address
+/// space is limited (`ulimit -v`); then instances are allocated on demand, as `wasmtime serve`
+/// falls back.
+pub fn serve_engine(
+    cache: CompileCache,
+    pooling: PoolingChoice,
+    max_memory_size: Option<usize>,
+) -> Result<(Engine, Allocator)> {
+    if pooling != PoolingChoice::Off {
+        let mut config = engine_config(cache);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+            pooling_config(max_memory_size),
+        ));
+        match Engine::new(&config) {
+            Ok(engine) => {
+                isyswasfa_host::deadline::start_ticker(&engine)?;
+                let allocator = Allocator::Pooling {
+                    instances: POOL_INSTANCES,
+                    memories: POOL_MEMORIES,
+                    max_memory_size: max_memory_size.unwrap_or(1 << 32),
+                };
+                return Ok((engine, allocator));
+            }
+            Err(error) if pooling == PoolingChoice::Auto => {
+                let reason = format!("{error:#}");
+                let engine = engine_with(cache)?;
+                return Ok((
+                    engine,
+                    Allocator::OnDemand {
+                        reason: Some(reason),
+                    },
+                ));
+            }
+            Err(error) => {
+                return Err(anyhow::Error::from(error)
+                    .context("the pooling allocator (-O pooling-allocator=y) could not be made"));
+            }
+        }
+    }
+    Ok((engine_with(cache)?, Allocator::OnDemand { reason: None }))
 }
 
 /// What kind of HTTP component a component is, from its exports.

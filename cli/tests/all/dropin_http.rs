@@ -104,7 +104,7 @@ fn request_with(
     method: &str,
     url: &str,
     path: &str,
-    headers: &[(&'static str, &'static str)],
+    headers: &[(&str, &str)],
     body: &[u8],
 ) -> http::Request<Full<Bytes>> {
     let mut request = http::Request::builder()
@@ -156,28 +156,86 @@ async fn dropin_forbidden_headers_match_wasmtime() {
     assert!(answer.contains("te: set Ok(())"), "{answer}");
 }
 
-/// Point 7: the hop-by-hop fields, `host` and the rest of the forbidden list never reach the
-/// guest: an incoming request's headers are filtered as wasmtime filters them, so that a guest
-/// copying them with `fields.from-list` is not refused (a chunked request with `te` here).
+/// A value a client may send for the forbidden header `name` (each as real clients send it).
+fn forbidden_value(name: &str) -> &'static str {
+    match name {
+        "host" => "client-chosen.example",
+        "connection" => "close",
+        "keep-alive" => "timeout=5",
+        "proxy-connection" => "keep-alive",
+        "transfer-encoding" => "chunked",
+        "upgrade" => "websocket",
+        "http2-settings" => "AAMAAABkAAQAAP__",
+        _ => "Basic eA==",
+    }
+}
+
+/// Issue 18's `serve_forbidden_headers` (issue 17's point 7): every hop-by-hop and forbidden
+/// field (wasmtime-wasi-http's `DEFAULT_FORBIDDEN_HEADERS`: `connection`, `host`,
+/// `transfer-encoding`, `upgrade`, …), sent by a real client, never reaches the guest: an
+/// incoming request's headers are filtered as wasmtime filters them, so that a guest copying
+/// them with `fields.from-list` is not refused (a chunked request with `te` here). And a guest
+/// cannot put any of them on its response: `set`, `append` and `from-list` refuse them, and the
+/// client gets none of them from the guest (while an allowed one goes through).
 #[tokio::test]
-async fn dropin_incoming_headers_filtered() {
+async fn serve_forbidden_headers() {
     let servers = servers();
-    let sent: &[(&str, &str)] = &[
-        ("host", "client-chosen.example"),
-        ("connection", "close"),
-        ("keep-alive", "timeout=5"),
-        ("proxy-authorization", "Basic eA=="),
-        ("proxy-connection", "keep-alive"),
-        ("http2-settings", "AAMAAABkAAQAAP__"),
-        ("te", "trailers"),
-        ("transfer-encoding", "chunked"),
-        ("x-custom", "yes"),
-    ];
+    let forbidden: Vec<String> = wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS
+        .iter()
+        .map(|name| name.as_str().to_string())
+        .collect();
+    let mut sent: Vec<(&str, &str)> = forbidden
+        .iter()
+        .map(|name| (name.as_str(), forbidden_value(name)))
+        .collect();
+    sent.extend([("te", "trailers"), ("x-custom", "yes")]);
     let answer = same_answer(&servers, |url| {
-        request_with("POST", url, "/headers", sent, b"hello")
+        request_with("POST", url, "/headers", &sent, b"hello")
     })
     .await;
     assert_eq!(answer, "te\nx-custom\n");
+
+    let mut names = forbidden.clone();
+    names.push("x-custom".into());
+    let body = names.join("\n");
+    let answer = same_answer(&servers, |url| {
+        request_with("POST", url, "/respond-forbidden", &[], body.as_bytes())
+    })
+    .await;
+    for name in &forbidden {
+        assert!(
+            answer.contains(&format!(
+                "{name}: set Err(HeaderError::Forbidden), append Err(HeaderError::Forbidden)"
+            )),
+            "{name}: {answer}"
+        );
+    }
+    assert!(
+        answer.contains("from-list HeaderError::Forbidden"),
+        "{answer}"
+    );
+    for (build, server) in &servers {
+        let response = send(
+            &server.url,
+            request_with(
+                "POST",
+                &server.url,
+                "/respond-forbidden",
+                &[],
+                body.as_bytes(),
+            ),
+        )
+        .await;
+        let mut from_guest: Vec<&str> = response
+            .headers
+            .iter()
+            .filter(|(_, value)| value.as_bytes() == b"from-guest")
+            .map(|(name, _)| name.as_str())
+            .collect();
+        // `set`, then `append`: twice.
+        from_guest.dedup();
+        assert_eq!(from_guest, ["x-custom"], "{build}: {:?}", response.headers);
+    }
 }
 
 /// Point 7: a proxy that sends the request it got on to a backend (changing only where it goes)

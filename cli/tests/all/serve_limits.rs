@@ -565,3 +565,68 @@ async fn outbound_policy_flags() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(crate::common::stderr(&refused).contains("is not a destination"));
 }
+
+/// The line `serve` logs about its instance allocator.
+fn allocator_line(server: &ServeProcess) -> String {
+    let log = server.log();
+    log.lines()
+        .find(|l| l.starts_with("instances use "))
+        .unwrap_or_else(|| panic!("no allocator line in: {log}"))
+        .to_string()
+}
+
+/// Where the machine allows it, `serve` allocates instances from wasmtime's pooling allocator,
+/// with memories of at most `--max-memory-size`; requests are served from the pool.
+#[tokio::test]
+async fn serve_pooling_allocator() {
+    let server = ServeProcess::start(&Guest::Hello.path(), &["--max-memory-size", "64MiB"]);
+    let line = allocator_line(&server);
+    assert!(
+        line.contains("the pooling allocator (1000 instances, 1000 memories of up to 64 MiB)"),
+        "{line}"
+    );
+    for _ in 0..3 {
+        assert!(answers(&server).await, "{}", server.log());
+    }
+}
+
+/// The address space `serve_pooling_allocator_fallback` gives the server: ample for on-demand
+/// allocation, far too little for the pool's 1000 memory slots of 4 GiB.
+const SMALL_ADDRESS_SPACE: u64 = 64 << 30;
+
+/// Where the pool's virtual memory cannot be reserved (an address space of 64 GiB, against the
+/// pool's 1000 slots of 4 GiB), `serve` falls back to on-demand allocation, says why, and
+/// serves; `-O pooling-allocator=n` asks for on-demand allocation outright, and
+/// `-O pooling-allocator=y` insists on the pool (serving fails, naming it).
+#[tokio::test]
+async fn serve_pooling_allocator_fallback() {
+    let insisting = crate::common::http::limited_isyswasfa(libc::RLIMIT_AS, SMALL_ADDRESS_SPACE)
+        .arg("serve")
+        .arg(Guest::Hello.path())
+        .args(["--addr", "127.0.0.1:0", "-O", "pooling-allocator=y"])
+        .output()
+        .expect("running isyswasfa serve");
+    let message = String::from_utf8_lossy(&insisting.stderr);
+    assert!(!insisting.status.success(), "{message}");
+    assert!(
+        message.contains("the pooling allocator (-O pooling-allocator=y) could not be made"),
+        "{message}"
+    );
+    let limited = ServeProcess::start_with_address_space_limit(
+        &Guest::Hello.path(),
+        &[],
+        SMALL_ADDRESS_SPACE,
+    );
+    let line = allocator_line(&limited);
+    assert!(
+        line.contains("on-demand allocation (the pooling allocator could not be made: "),
+        "{line}"
+    );
+    assert!(answers(&limited).await, "{}", limited.log());
+    let off = ServeProcess::start(&Guest::Hello.path(), &["-O", "pooling-allocator=n"]);
+    assert_eq!(
+        allocator_line(&off),
+        "instances use on-demand allocation (-O pooling-allocator=n)"
+    );
+    assert!(answers(&off).await, "{}", off.log());
+}

@@ -10,6 +10,28 @@ use isyswasfa_test_support::{Guest, repo_root};
 
 use super::{isyswasfa, stderr};
 
+/// A command running the built `isyswasfa` with its `resource` limited to `limit` (as `ulimit`
+/// would: `RLIMIT_NOFILE` for `-n`, `RLIMIT_AS` for `-v`).
+pub fn limited_isyswasfa(resource: libc::__rlimit_resource_t, limit: u64) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_isyswasfa"));
+    // SAFETY: `setrlimit` is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(move || {
+            let rlimit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(resource, &rlimit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        })
+    };
+    command
+}
+
 /// A running `isyswasfa serve` process; killed when dropped.
 pub struct ServeProcess {
     child: Child,
@@ -36,23 +58,23 @@ impl ServeProcess {
     /// Like [`ServeProcess::start`], with the server's limit on open file descriptors lowered
     /// to `limit` (its `RLIMIT_NOFILE`), as `ulimit -n` would.
     pub fn start_with_fd_limit(target: &Path, args: &[&str], limit: u64) -> Self {
-        use std::os::unix::process::CommandExt;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_isyswasfa"));
-        // SAFETY: `setrlimit` is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            command.pre_exec(move || {
-                let rlimit = libc::rlimit {
-                    rlim_cur: limit,
-                    rlim_max: limit,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            })
-        };
-        Self::spawn(command, target, args)
+        Self::start_with_rlimit(target, args, libc::RLIMIT_NOFILE, limit)
+    }
+
+    /// Like [`ServeProcess::start`], with the server's address space limited to `bytes` (its
+    /// `RLIMIT_AS`), as `ulimit -v` would.
+    pub fn start_with_address_space_limit(target: &Path, args: &[&str], bytes: u64) -> Self {
+        Self::start_with_rlimit(target, args, libc::RLIMIT_AS, bytes)
+    }
+
+    /// Like [`ServeProcess::start`], with the server's `resource` limited to `limit`.
+    fn start_with_rlimit(
+        target: &Path,
+        args: &[&str],
+        resource: libc::__rlimit_resource_t,
+        limit: u64,
+    ) -> Self {
+        Self::spawn(limited_isyswasfa(resource, limit), target, args)
     }
 
     fn spawn(mut command: Command, target: &Path, args: &[&str]) -> Self {

@@ -18,11 +18,12 @@ use isyswasfa_protocol::pipe::Pipe;
 impl<T: IsyswasfaView + Send + 'static> Host<T> {
     /// A new stream whose readable end is a handle to pass to a guest (as a `stream<T>`
     /// argument) and whose writable end stays with the caller. `E` is `u8` for `stream<u8>`,
-    /// `()` for a payload-less `stream`, and [`wasmtime::component::Val`] for any other payload.
+    /// `()` for a payload-less `stream`, [`pipes::ByteList`] for `stream<list<u8>>`, and
+    /// [`wasmtime::component::Val`] for any other payload.
     pub async fn new_stream<E: PipeElement>(
         &self,
     ) -> Result<(pipes::StreamWriter<E>, Resource<ReaderEnd>)> {
-        let pipe = Pipe::<E>::new(E::CAPACITY);
+        let pipe = E::new_stream_pipe();
         let reader = self.adopt(E::wrap(Arc::clone(&pipe)), End::Reader).await?;
         Ok((pipes::StreamWriter::new(pipe), Resource::new_own(reader)))
     }

@@ -1,7 +1,7 @@
 //! How much the pipes a store's guests make buffer: host memory per pipe is bounded whatever
 //! its writer does (see [`crate::limits`] for the defaults and why).
 
-use crate::limits::{BYTE_CAPACITY, UNIT_CAPACITY, VALUE_CAPACITY};
+use crate::limits::{BYTE_CAPACITY, PIPE_BYTES_BUDGET, UNIT_CAPACITY, VALUE_CAPACITY};
 
 /// The buffer sizes of the pipes a store's components make with `new` (set with
 /// [`crate::IsyswasfaCtx::builder`]); futures always buffer one value. Each is at least 1.
@@ -13,6 +13,8 @@ pub(crate) struct StreamCapacities {
     pub values: usize,
     /// Items of a payload-less stream.
     pub units: usize,
+    /// Bytes of the values of a `stream<list<u8>>` (its byte budget).
+    pub list_bytes: usize,
 }
 
 impl Default for StreamCapacities {
@@ -21,6 +23,7 @@ impl Default for StreamCapacities {
             bytes: BYTE_CAPACITY,
             values: VALUE_CAPACITY,
             units: UNIT_CAPACITY,
+            list_bytes: PIPE_BYTES_BUDGET,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! What a pipe carries and how a guest holds its ends: [`AnyPipe`] (a pipe of bytes, units or
-//! values), [`PipeElement`] (the element types an embedder can read and write), and the reader
+//! What a pipe carries and how a guest holds its ends: [`AnyPipe`] (a pipe of bytes, byte
+//! lists, units or values), [`PipeElement`] (the element types an embedder can read and write), and the reader
 //! and writer resource types.
 
 use std::sync::Arc;
@@ -8,8 +8,10 @@ use wasmtime::component::Val;
 use wasmtime::{Result, bail};
 
 use crate::limits::BYTE_CAPACITY;
+use crate::limits::PIPE_BYTES_BUDGET;
 use crate::limits::UNIT_CAPACITY;
 use crate::limits::VALUE_CAPACITY;
+use crate::pipes::byte_list::ByteList;
 use crate::pipes::capacity::StreamCapacities;
 use crate::pipes::discarded::Discarded;
 use isyswasfa_protocol::pipe::Pipe;
@@ -24,6 +26,8 @@ pub struct WriterEnd;
 pub enum AnyPipe {
     /// `stream<u8>`.
     Bytes(Arc<Pipe<u8>>),
+    /// `stream<list<u8>>`: plain bytes, weighed against a byte budget.
+    ByteLists(Arc<Pipe<ByteList>>),
     /// Any other payload.
     Values(Arc<Pipe<Val>>),
     /// Payload-less `stream` / `future`.
@@ -37,6 +41,11 @@ impl AnyPipe {
         let capacity = |n: usize| if future { 1 } else { n };
         match name {
             "stream-u8" => Self::Bytes(Pipe::new(capacities.bytes)),
+            "stream-list-u8" => Self::ByteLists(Pipe::with_weight(
+                capacities.values,
+                capacities.list_bytes,
+                ByteList::weigh,
+            )),
             "stream" | "future" => Self::Units(Pipe::new(capacity(capacities.units))),
             _ => Self::Values(Pipe::new(capacity(capacities.values))),
         }
@@ -47,6 +56,7 @@ impl AnyPipe {
     pub(crate) fn bind(&self, payload: &Arc<str>) -> Result<(), Arc<str>> {
         match self {
             Self::Bytes(p) => p.bind_payload(payload),
+            Self::ByteLists(p) => p.bind_payload(payload),
             Self::Values(p) => p.bind_payload(payload),
             Self::Units(p) => p.bind_payload(payload),
         }
@@ -64,6 +74,8 @@ impl AnyPipe {
         match (self, end) {
             (Self::Bytes(p), End::Reader) => p.close_reader(),
             (Self::Bytes(p), End::Writer) => p.close_writer(),
+            (Self::ByteLists(p), End::Reader) => p.close_reader(),
+            (Self::ByteLists(p), End::Writer) => p.close_writer(),
             (Self::Values(p), End::Reader) => p.close_reader(),
             (Self::Values(p), End::Writer) => p.close_writer(),
             (Self::Units(p), End::Reader) => p.close_reader(),
@@ -76,6 +88,7 @@ impl AnyPipe {
     pub(crate) fn fail(&self, end: End) {
         match (self, end) {
             (Self::Bytes(p), End::Writer) => p.fail_writer(),
+            (Self::ByteLists(p), End::Writer) => p.fail_writer(),
             (Self::Values(p), End::Writer) => p.fail_writer(),
             (Self::Units(p), End::Writer) => p.fail_writer(),
             (_, End::Reader) => self.close(end),
@@ -85,6 +98,7 @@ impl AnyPipe {
     pub(crate) fn readable(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
         match self {
             Self::Bytes(p) => Box::pin(p.readable()),
+            Self::ByteLists(p) => Box::pin(p.readable()),
             Self::Values(p) => Box::pin(p.readable()),
             Self::Units(p) => Box::pin(p.readable()),
         }
@@ -93,6 +107,7 @@ impl AnyPipe {
     pub(crate) fn writable(&self) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> {
         match self {
             Self::Bytes(p) => Box::pin(p.writable()),
+            Self::ByteLists(p) => Box::pin(p.writable()),
             Self::Values(p) => Box::pin(p.writable()),
             Self::Units(p) => Box::pin(p.writable()),
         }
@@ -107,6 +122,10 @@ pub trait PipeElement: Sized + Send + 'static {
     fn unwrap(pipe: &AnyPipe) -> Option<Arc<Pipe<Self>>>;
     /// The buffer size of a new stream of this element type.
     const CAPACITY: usize;
+    /// A new stream pipe of this element type, as a guest's `new` makes it by default.
+    fn new_stream_pipe() -> Arc<Pipe<Self>> {
+        Pipe::new(Self::CAPACITY)
+    }
 }
 
 impl PipeElement for u8 {
@@ -120,6 +139,22 @@ impl PipeElement for u8 {
         }
     }
     const CAPACITY: usize = BYTE_CAPACITY;
+}
+
+impl PipeElement for ByteList {
+    fn wrap(pipe: Arc<Pipe<Self>>) -> AnyPipe {
+        AnyPipe::ByteLists(pipe)
+    }
+    fn unwrap(pipe: &AnyPipe) -> Option<Arc<Pipe<Self>>> {
+        match pipe {
+            AnyPipe::ByteLists(p) => Some(Arc::clone(p)),
+            _ => None,
+        }
+    }
+    const CAPACITY: usize = VALUE_CAPACITY;
+    fn new_stream_pipe() -> Arc<Pipe<Self>> {
+        Pipe::with_weight(Self::CAPACITY, PIPE_BYTES_BUDGET, ByteList::weigh)
+    }
 }
 
 impl PipeElement for Val {

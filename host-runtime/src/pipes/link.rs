@@ -13,6 +13,7 @@ use wasmtime::{AsContextMut, Engine, Result, StoreContextMut, bail, format_err};
 use crate::ctx::IsyswasfaView;
 use crate::funcs::func_wrap_async_with_store;
 use crate::limits::MAX_BYTES_PER_WRITE;
+use crate::pipes::byte_list::ByteList;
 use crate::pipes::element::AnyPipe;
 use crate::pipes::element::End;
 use crate::pipes::element::PipeElement;
@@ -268,6 +269,28 @@ fn add_op<T: IsyswasfaView + 'static>(
                 Ok((rejected,))
             })
         }
+        // `list<u8>` values pass as bytes (typed, never as a `Val` per byte), weighed against
+        // the pipe's and the store's byte budgets.
+        ("stream-list-u8", false, End::Reader) => instance.func_wrap(
+            func,
+            move |mut store, (end, max): (Resource<ReaderEnd>, u32)| {
+                let pipe = byte_lists(target.get(&mut store, end.rep(), End::Reader)?)?;
+                let read = pipe.take(max as usize).map(|values| {
+                    values
+                        .into_iter()
+                        .map(ByteList::into_vec)
+                        .collect::<Vec<_>>()
+                });
+                Ok((read,))
+            },
+        ),
+        ("stream-list-u8", false, End::Writer) => instance.func_wrap(
+            func,
+            move |mut store, (end, values): (Resource<WriterEnd>, WasmList<WasmList<u8>>)| {
+                let pipe = byte_lists(target.get(&mut store, end.rep(), End::Writer)?)?;
+                Ok((write_byte_lists(&mut store, &pipe, &values, &target.call)?,))
+            },
+        ),
         (_, false, End::Reader) => instance.func_new(func, move |mut store, _, params, results| {
             let [end, Val::U32(max)] = params else {
                 bail!("unexpected parameters");
@@ -314,6 +337,74 @@ fn add_op<T: IsyswasfaView + 'static>(
     }
 }
 
+/// A guest's write of `values` into a `stream<list<u8>>`: takes what the pipe's byte budget
+/// allows (copying only those values out of the guest's memory) and gives back the rest. The
+/// offer is bounded as wasmtime bounds what a host call lifts (the store's hostcall fuel, 128 MiB
+/// by default), since the values given back are copied; values that would take the store's pipes
+/// beyond their byte budget are refused.
+fn write_byte_lists<T: IsyswasfaView>(
+    store: &mut StoreContextMut<'_, T>,
+    pipe: &Pipe<ByteList>,
+    values: &WasmList<WasmList<u8>>,
+    call: &str,
+) -> Result<Vec<Vec<u8>>> {
+    let fuel = store.hostcall_fuel();
+    let too_much = |offered: usize| -> wasmtime::Error {
+        isyswasfa_protocol::Error::limit(format!(
+            "isyswasfa: `{call}` was offered {offered} bytes (with {} per value) in one call; a \
+             call may pass the host at most {fuel} (the store's hostcall fuel)",
+            size_of::<Vec<u8>>()
+        ))
+        .into()
+    };
+    let mut offered = values.len().saturating_mul(size_of::<Vec<u8>>());
+    if offered > fuel {
+        return Err(too_much(offered));
+    }
+    let mut lists = Vec::with_capacity(values.len());
+    for i in 0..values.len() {
+        let list = values
+            .get(&mut *store, i)
+            .ok_or_else(|| format_err!("isyswasfa: `{call}`: value {i} vanished"))??;
+        offered = offered.saturating_add(list.len());
+        if offered > fuel {
+            return Err(too_much(offered));
+        }
+        lists.push(list);
+    }
+    let taken = pipe.accepts(lists.iter().map(WasmList::len));
+    let bytes: usize = lists[..taken].iter().map(WasmList::len).sum();
+    let budget = &pipes(store).byte_budget;
+    let Some(mut charge) = budget.charge(bytes) else {
+        return Err(isyswasfa_protocol::Error::limit(format!(
+            "isyswasfa: `{call}` would make this store's `stream<list<u8>>` pipes hold {} bytes \
+             nobody has read; a store's may hold at most {} \
+             (`isyswasfa_host::limits::STORE_PIPE_BYTES_BUDGET`)",
+            budget.used().saturating_add(bytes),
+            budget.limit()
+        ))
+        .into());
+    };
+    let accepted: Vec<ByteList> = lists[..taken]
+        .iter()
+        .map(|list| {
+            let bytes = list.as_le_slice(&*store).to_vec();
+            let share = charge.split(bytes.len());
+            ByteList::charged(bytes, share)
+        })
+        .collect();
+    // Nothing is taken when the reader is gone; everything comes back, in order.
+    let mut back: Vec<Vec<u8>> = match pipe.push(accepted) {
+        Ok(excess) | Err(excess) => excess.into_iter().map(ByteList::into_vec).collect(),
+    };
+    back.extend(
+        lists[taken..]
+            .iter()
+            .map(|list| list.as_le_slice(&*store).to_vec()),
+    );
+    Ok(back)
+}
+
 fn rep_of<R: 'static, T: 'static>(store: &mut StoreContextMut<'_, T>, end: &Val) -> Result<u32> {
     let Val::Resource(any) = end else {
         bail!("expected a pipe handle");
@@ -328,6 +419,10 @@ fn mismatch() -> wasmtime::Error {
 
 fn bytes(pipe: &AnyPipe) -> Result<Arc<Pipe<u8>>> {
     u8::unwrap(pipe).ok_or_else(mismatch)
+}
+
+fn byte_lists(pipe: &AnyPipe) -> Result<Arc<Pipe<ByteList>>> {
+    ByteList::unwrap(pipe).ok_or_else(mismatch)
 }
 
 fn units(pipe: &AnyPipe) -> Result<Arc<Pipe<()>>> {

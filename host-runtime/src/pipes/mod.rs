@@ -1,8 +1,8 @@
 //! Bounded pipes: the one host-side mechanism behind every `stream<T>` and `future<T>`.
 //!
 //! A [`Pipe`] carries values of `T` from exactly one writer end to exactly one reader end through
-//! a bounded buffer. `T` is `u8` for byte streams, [`wasmtime::component::Val`] for any other
-//! payload, and `()` for payload-less streams. Either end may be held by a guest component (the
+//! a bounded buffer. `T` is `u8` for byte streams, [`ByteList`] for `stream<list<u8>>`,
+//! [`wasmtime::component::Val`] for any other payload, and `()` for payload-less streams. Either end may be held by a guest component (the
 //! host keeps the [`Arc<Pipe<T>>`] behind a resource handle and its event loop waits on
 //! [`Pipe::readable`] / [`Pipe::writable`]) or by the embedder's Rust code, through the typed ends
 //! of this module:
@@ -36,6 +36,7 @@
 //!
 //! All the ends are usable from any tokio task or thread: they are `Send + Sync` when `T: Send`,
 
+pub(crate) mod byte_list;
 pub(crate) mod capacity;
 pub(crate) mod discarded;
 pub(crate) mod element;
@@ -48,7 +49,8 @@ pub(crate) mod table;
 #[cfg(test)]
 mod tests;
 
-pub use crate::limits::{BYTE_CAPACITY, UNIT_CAPACITY, VALUE_CAPACITY};
+pub use crate::limits::{BYTE_CAPACITY, PIPE_BYTES_BUDGET, UNIT_CAPACITY, VALUE_CAPACITY};
+pub use byte_list::ByteList;
 pub use element::{AnyPipe, PipeElement, ReaderEnd, WriterEnd};
 pub use future::{FutureReader, FutureWriter, future};
 pub use isyswasfa_protocol::pipe::{Closed, DiscardSink, Pipe};

@@ -43,10 +43,10 @@ impl PayloadTypes {
 }
 
 /// The payload types a typed operation's signature names (the `T` of every `list<T>` or
-/// `option<T>` around it), for plain `Val` pipes; none for byte and unit pipes, whose operations
+/// `option<T>` around it), for plain `Val` pipes; none for byte, byte-list and unit pipes, whose operations
 /// have fixed Rust signatures that wasmtime checks itself.
 fn declared_payloads(func: &str, pipe: &str, op: End, ty: &ComponentFunc) -> Result<Vec<Type>> {
-    if matches!(pipe, "stream-u8" | "stream" | "future") {
+    if matches!(pipe, "stream-u8" | "stream-list-u8" | "stream" | "future") {
         return Ok(Vec::new());
     }
     let future = pipe.starts_with("future");

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use wasmtime::{Result, bail, format_err};
 
+use crate::pipes::byte_list::ByteBudget;
 use crate::pipes::capacity::StreamCapacities;
 use crate::pipes::discarded::Discarded;
 use crate::pipes::element::AnyPipe;
@@ -21,6 +22,8 @@ pub(crate) struct PipeTable {
     pub(crate) discarded: Arc<Discarded>,
     /// The buffer sizes of the pipes `new` makes.
     pub(crate) capacities: StreamCapacities,
+    /// The bytes the store's guests keep in `stream<list<u8>>` pipes, against the store's budget.
+    pub(crate) byte_budget: Arc<ByteBudget>,
 }
 
 impl Drop for PipeTable {

@@ -558,6 +558,84 @@ async fn hostile_pipe_write_beyond_room() -> Result<()> {
     probe(&host, "drop-flooded-writer").await?;
     assert_eq!(reader.read(10).await, None);
     back_to(&host, start, "pipe-flood").await?;
+    // Values of any size beyond the room: 64 writes of 1 MiB into a `stream<list<u8>>` nobody
+    // reads. The pipe takes values while it holds less than its byte budget (as bytes, not a
+    // `Val` per byte, which held 32 MiB of host memory per 1 MiB value); the host's memory
+    // barely grows.
+    let (taken, host_growth) = list_flood(&host, 1 << 20, 64).await?;
+    let budget = isyswasfa_host::limits::PIPE_BYTES_BUDGET >> 20;
+    assert_eq!(taken, budget as u64, "values taken");
+    assert!(
+        host_growth < 16 << 20,
+        "the host grew by {host_growth} bytes for an unread pipe"
+    );
+    Ok(())
+}
+
+/// The process's resident memory, in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status");
+    kib * 1024
+}
+
+/// Runs the `list-flood` probe (`count` writes of one `size`-byte value into one unread
+/// `stream<list<u8>>`): how many values the pipe took, and how much the process's resident memory
+/// grew beyond the guest's own memory growth (the guest's buffer and the values given back).
+async fn list_flood(host: &Host<State>, size: usize, count: usize) -> Result<(u64, u64)> {
+    let before = rss();
+    let seen = probe(host, &format!("list-flood:{size}:{count}")).await?;
+    let grown = rss().saturating_sub(before);
+    let (guest, per_write) = seen.split_last().expect("the guest's memory growth");
+    assert_eq!(per_write.len(), count);
+    // The first write always goes in (an empty pipe takes any value).
+    assert_eq!(per_write[0], 1, "{per_write:?}");
+    eprintln!("list-flood {count} x {size}: {per_write:?}; RSS +{grown}, guest memory +{guest}");
+    Ok((per_write.iter().sum(), grown.saturating_sub(*guest)))
+}
+
+/// 8 × 16 MiB written into a `stream<list<u8>>` nobody reads: the empty pipe takes the first
+/// value (as bytes), the others come back (the pipe holds more than its byte budget), and the
+/// host's memory grows by less than 64 MiB (a `Val` per byte would be 512 MiB per value;
+/// wasmtime refused such a write for lifting more than its hostcall fuel, 128 MiB).
+#[tokio::test]
+async fn pipe_bytes_budget() -> Result<()> {
+    let _timing = timing::exclusive().await;
+    let host = hostile(TableLimits::default()).await?;
+    // Values go through whole, the empty one included.
+    assert_eq!(
+        probe(&host, "list-round-trip").await?,
+        vec![0, 3, 6, 0, 0, 5, 45]
+    );
+    let (taken, host_growth) = list_flood(&host, 16 << 20, 8).await?;
+    assert_eq!(taken, 1);
+    assert!(
+        host_growth < 64 << 20,
+        "the host grew by {host_growth} bytes for an unread pipe"
+    );
+    Ok(())
+}
+
+/// Many pipes, each holding one value its empty pipe took: the store's pipes may hold at most
+/// `STORE_PIPE_BYTES_BUDGET` bytes nobody has read; the write beyond it is refused, breaking
+/// only that store.
+#[tokio::test]
+async fn pipe_bytes_store_budget() -> Result<()> {
+    let _timing = timing::shared().await;
+    let refusal = attack("list-flood-pipes").await?;
+    expect(
+        &refusal,
+        &[
+            "stream-list-u8-write",
+            "STORE_PIPE_BYTES_BUDGET",
+            "may hold at most 16777216",
+        ],
+    );
+    assert_eq!(refusal.cause, Some(ErrorKind::LimitExceeded));
     Ok(())
 }
 

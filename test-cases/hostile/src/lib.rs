@@ -13,7 +13,7 @@ use std::cell::{Cell, RefCell};
 
 use component::hostile::isyswasfa_ops_hostile as ops;
 use isyswasfa::isyswasfa::isyswasfa::Poller;
-use isyswasfa::pipes::{future_u32, stream_u32, stream_u8};
+use isyswasfa::pipes::{future_u32, stream_list_u8, stream_u32, stream_u8};
 use wasi::clocks::monotonic_clock as clock;
 
 /// An hour, in nanoseconds: a wait that never ends during a test.
@@ -32,6 +32,9 @@ thread_local! {
     /// The ends of the stream the last `pipe-flood` probe wrote.
     static FLOODED: RefCell<Option<(stream_u32::Writer, Option<stream_u32::Reader>)>> =
         const { RefCell::new(None) };
+    /// The ends of the streams the `list-flood` probes wrote (never read).
+    static LIST_FLOODED: RefCell<Vec<(stream_list_u8::Writer, stream_list_u8::Reader)>> =
+        const { RefCell::new(Vec::new()) };
     /// The next token of a task of `slow`.
     static NEXT_SLOW: Cell<u32> = const { Cell::new(50_000) };
 }
@@ -230,6 +233,17 @@ impl Guest for Component {
             // A plain trap in a synchronous export.
             "trap" => panic!("hostile: trap in a synchronous export"),
             // A pipe end dropped twice (the second time through its old handle index).
+            // One 1 MiB value into each of 32 new `stream<list<u8>>` pipes nobody reads: every
+            // pipe takes its value (an empty pipe takes any value), until the store's pipes
+            // hold more than the store's byte budget.
+            "list-flood-pipes" => {
+                let value = vec![7u8; 1024 * 1024];
+                for _ in 0..32 {
+                    let (writer, reader) = stream_list_u8::new();
+                    ops::stream_list_u8_write(&writer, std::slice::from_ref(&value));
+                    LIST_FLOODED.with(|f| f.borrow_mut().push((writer, reader)));
+                }
+            }
             "pipe-double-drop" => {
                 let (writer, reader) = stream_u32::new();
                 let index = reader.handle();
@@ -386,6 +400,43 @@ impl Guest for Component {
                 future_u32::wait_readable_isyswasfa_result(wait_listened(poller, 44));
                 let back = ops::future_u32_write(writer, 6);
                 vec![u64::from(back == Some(6))]
+            }
+            // `list-flood:SIZE:COUNT`: COUNT writes of one SIZE-byte value each into one new
+            // `stream<list<u8>>` nobody reads (both ends kept). Returns, per write, how many
+            // values the pipe took, then how many bytes this guest's memory grew meanwhile.
+            flood if flood.starts_with("list-flood:") => {
+                let memory = || core::arch::wasm32::memory_size::<0>() as u64 * 65536;
+                let before = memory();
+                let mut numbers = flood.split(':').skip(1).map(|n| n.parse::<usize>());
+                let (Some(Ok(size)), Some(Ok(count))) = (numbers.next(), numbers.next()) else {
+                    panic!("hostile: `{flood}` is not `list-flood:SIZE:COUNT`");
+                };
+                let value = vec![7u8; size];
+                let (writer, reader) = stream_list_u8::new();
+                let mut seen: Vec<u64> = (0..count)
+                    .map(|_| {
+                        let back = ops::stream_list_u8_write(&writer, std::slice::from_ref(&value));
+                        1 - back.len() as u64
+                    })
+                    .collect();
+                LIST_FLOODED.with(|f| f.borrow_mut().push((writer, reader)));
+                drop(value);
+                seen.push(memory() - before);
+                seen
+            }
+            // Three values (one empty) through a `stream<list<u8>>` and back. Returns how many
+            // the write gave back, then each value read's length and its bytes' sum.
+            "list-round-trip" => {
+                let (writer, reader) = stream_list_u8::new();
+                let values = vec![vec![1u8, 2, 3], Vec::new(), vec![9u8; 5]];
+                let back = ops::stream_list_u8_write(&writer, &values);
+                let read = ops::stream_list_u8_read(&reader, 10).unwrap_or_default();
+                let mut seen = vec![back.len() as u64];
+                for value in read {
+                    seen.push(value.len() as u64);
+                    seen.push(value.iter().map(|&b| u64::from(b)).sum());
+                }
+                seen
             }
             other => panic!("hostile: no probe `{other}`"),
         })

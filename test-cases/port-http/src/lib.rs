@@ -5,6 +5,9 @@
 //! - `GET /headers`: the names of the request's headers, sorted, one a line.
 //! - `POST /forbidden`: for each header name of the body (one a line), what `fields` answers when
 //!   the guest sets, appends, lists, deletes and takes it.
+//! - `POST /respond-forbidden`: answers with a header `NAME: from-guest` for each header name of
+//!   the body (one a line) that `fields` lets it set (first with `set`, then `append`, then
+//!   `from-list`), and lists what each said.
 //! - `GET /copy?to=AUTHORITY`: copies the request's headers with `fields.from-list` into a new
 //!   `GET http://AUTHORITY/echo`, sends it, and answers with the response body.
 //! - `ANY /forward?to=AUTHORITY`: sends the request itself on to `http://AUTHORITY/echo` (a proxy
@@ -36,6 +39,11 @@ impl Guest for Proxy {
                 let names = String::from_utf8_lossy(&request_body(request).await).into_owned();
                 forbidden(&names)
             }
+            "/respond-forbidden" => {
+                let names = String::from_utf8_lossy(&request_body(request).await).into_owned();
+                let (headers, text) = respond_forbidden(&names);
+                return Ok(response_with(headers, text));
+            }
             "/copy" => copy(&request, &to).await,
             "/forward" => forward(request, &to).await,
             "/send" => send(&to, &param(query, "method"), &param(query, "framing")).await,
@@ -57,9 +65,14 @@ fn param(query: &str, name: &str) -> String {
 
 /// A `200` response whose body is `text`, written by a spawned task.
 fn text_response(text: String) -> Response {
+    response_with(Fields::new(), text)
+}
+
+/// [`text_response`] with `headers`.
+fn response_with(headers: Fields, text: String) -> Response {
     let (mut body, body_rx) = wit_stream::new::<u8>();
     let (_, trailers_rx) = wit_future::new(|| Ok(None));
-    let (response, _sent) = Response::new(Fields::new(), Some(body_rx), trailers_rx);
+    let (response, _sent) = Response::new(headers, Some(body_rx), trailers_rx);
     wit_bindgen::spawn_local(async move {
         body.write_all(text.into_bytes()).await;
     });
@@ -112,6 +125,34 @@ fn forbidden(names: &str) -> String {
         ));
     }
     answer
+}
+
+/// Response headers with `NAME: from-guest` for each of `names` that `fields` lets the guest
+/// set in any way, and what each way said.
+fn respond_forbidden(names: &str) -> (Fields, String) {
+    let value = b"from-guest".to_vec();
+    let headers = Fields::new();
+    let mut answer = String::new();
+    for name in names.lines().map(str::trim).filter(|n| !n.is_empty()) {
+        let set = headers.set(name, std::slice::from_ref(&value));
+        let append = headers.append(name, &value);
+        answer.push_str(&format!("{name}: set {set:?}, append {append:?}\n"));
+    }
+    // Every name at once, as a guest copying a list of headers would.
+    let listed: Vec<(String, Vec<u8>)> = names
+        .lines()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|name| (name.to_string(), value.clone()))
+        .collect();
+    match Fields::from_list(&listed) {
+        Ok(all) => {
+            answer.push_str("from-list Ok\n");
+            return (all, answer);
+        }
+        Err(error) => answer.push_str(&format!("from-list {error:?}\n")),
+    }
+    (headers, answer)
 }
 
 /// Points `request` at `http://to/echo`; `None` when the host refuses a part.
