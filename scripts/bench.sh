@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs every benchmark of issue 19 (P2–P11) with isyswasfa's own crates optimized like their
-# dependencies (the test profile builds dependencies at opt-level 2 but our crates at 0), and
+# Runs every benchmark of issue 19 (P2–P11) with isyswasfa's own run-time crates (host, CLI,
+# protocol) optimized like their dependencies (the test profile builds dependencies at
+# opt-level 2 but workspace crates at 0, generic dependency code they instantiate included), and
 # prints one table: figure, isyswasfa, baseline, ratio, goal, met?.
 #
 #   scripts/bench.sh            # the table on stdout; each bench's own output in $BENCH_LOG
@@ -18,6 +19,7 @@ mkdir -p "$(dirname "$log")"
 cargo test --workspace \
     --config 'profile.dev.package.isyswasfa-host.opt-level=2' \
     --config 'profile.dev.package.isyswasfa.opt-level=2' \
+    --config 'profile.dev.package.isyswasfa-protocol.opt-level=2' \
     --bench calls --bench streams --bench waits --bench serve >"$log" 2>&1 || {
     echo "bench.sh: a bench failed; its output is in $log" >&2
     tail -n 30 "$log" >&2

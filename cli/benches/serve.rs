@@ -202,7 +202,13 @@ async fn composed(connections: u64, duration: Duration) -> Result<Vec<Figure>> {
             ],
         );
         let (address, _stop) = serve(&composed).await?;
-        hello_load(&address, connections, Duration::from_millis(500), "service: hello").await?;
+        hello_load(
+            &address,
+            connections,
+            Duration::from_millis(500),
+            "service: hello",
+        )
+        .await?;
         let rate = hello_load(&address, connections, duration, "service: hello").await?;
         echo_load(&address, "/upper", 1).await?; // warm-up
         let mut runs = Vec::new();
@@ -210,7 +216,10 @@ async fn composed(connections: u64, duration: Duration) -> Result<Vec<Figure>> {
             runs.push(echo_load(&address, "/upper", 64).await?);
         }
         runs.sort_by(f64::total_cmp);
-        eprintln!("{kind} middleware → service: {} requests, /upper {runs:?} MB/s", rate.requests);
+        eprintln!(
+            "{kind} middleware → service: {} requests, /upper {runs:?} MB/s",
+            rate.requests
+        );
         rates.push(rate.requests as f64 / rate.elapsed.as_secs_f64());
         streams.push(runs[runs.len() / 2]);
     }
@@ -388,7 +397,12 @@ mod startup {
     fn run(component: &Path, cache: &Path) -> Result<Duration> {
         let started = Instant::now();
         let output = Command::new(env!("CARGO_BIN_EXE_isyswasfa"))
-            .args(["run", "--trap-unknown-imports", "--invoke", "writer-status()"])
+            .args([
+                "run",
+                "--trap-unknown-imports",
+                "--invoke",
+                "writer-status()",
+            ])
             .arg(component)
             .env("XDG_CACHE_HOME", cache)
             .output()?;
@@ -456,9 +470,10 @@ mod startup {
             first_response(&component, &cache).await
         })
         .await?;
-        let run = cold_and_warm("run", |component, cache| async move {
-            run(&component, &cache)
-        })
+        let run = cold_and_warm(
+            "run",
+            |component, cache| async move { run(&component, &cache) },
+        )
         .await?;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let mut figures = Vec::new();
