@@ -16,7 +16,7 @@ log=${BENCH_LOG:-$target/bench.log}
 mkdir -p "$(dirname "$log")"
 
 # One cargo invocation builds and runs the four bench binaries, one after the other.
-cargo test --workspace \
+cargo test --workspace --no-fail-fast \
     --config 'profile.dev.package.isyswasfa-host.opt-level=2' \
     --config 'profile.dev.package.isyswasfa.opt-level=2' \
     --config 'profile.dev.package.isyswasfa-protocol.opt-level=2' \

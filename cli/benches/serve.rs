@@ -350,12 +350,6 @@ async fn main() -> Result {
         goal: Goal::RatioAtMost(1.0),
     }
     .print();
-    for figure in composed(connections, duration).await? {
-        figure.print();
-    }
-    for figure in startup::figures().await? {
-        figure.print();
-    }
     for (i, mib) in sizes.iter().enumerate() {
         Figure {
             id: "P4",
@@ -366,15 +360,20 @@ async fn main() -> Result {
         }
         .print();
     }
+    for figure in composed(connections, duration).await? {
+        figure.print();
+    }
+    for figure in startup::figures().await? {
+        figure.print();
+    }
     Ok(())
 }
 
-/// P10, start-up: the built `isyswasfa` binary started as a process, timed to the end of its
-/// work, with a fresh compilation cache (cold) and again with the same cache (warm), for the
-/// isyswasfa build of a guest and its native WASI 0.3 build.
+/// P10, start-up: `isyswasfa serve` started as a process and timed to the end of its first
+/// response, with a fresh compilation cache (cold) and again with the same cache (warm), for the
+/// isyswasfa build of `hello` and its native WASI 0.3 build.
 mod startup {
     use std::path::{Path, PathBuf};
-    use std::process::Command;
     use std::time::{Duration, Instant};
 
     use isyswasfa_test_support::Guest;
@@ -391,31 +390,6 @@ mod startup {
         }
         std::fs::create_dir_all(&dir)?;
         Ok(dir)
-    }
-
-    /// `isyswasfa run --invoke 'writer-status()' component`, to its exit.
-    fn run(component: &Path, cache: &Path) -> Result<Duration> {
-        let started = Instant::now();
-        let output = Command::new(env!("CARGO_BIN_EXE_isyswasfa"))
-            .args([
-                "run",
-                "--trap-unknown-imports",
-                "--invoke",
-                "writer-status()",
-            ])
-            .arg(component)
-            .env("XDG_CACHE_HOME", cache)
-            .output()?;
-        let elapsed = started.elapsed();
-        if !output.status.success() {
-            return Err(format!(
-                "isyswasfa run {}: {}",
-                component.display(),
-                String::from_utf8_lossy(&output.stderr)
-            )
-            .into());
-        }
-        Ok(elapsed)
     }
 
     /// `isyswasfa serve component` started, to the end of its first response to `GET /`.
@@ -435,67 +409,39 @@ mod startup {
         Ok(elapsed)
     }
 
-    /// Cold then warm (the best of three warm starts) of `start` for both builds.
-    async fn cold_and_warm<F, Fut>(name: &str, mut start: F) -> Result<[(Duration, Duration); 2]>
-    where
-        F: FnMut(PathBuf, PathBuf) -> Fut,
-        Fut: std::future::Future<Output = Result<Duration>>,
-    {
-        let builds = [
-            ("isyswasfa", Guest::Hello.path(), Guest::Streams.path()),
-            (
-                "native",
-                Guest::Hello.native_path(),
-                Guest::Streams.native_path(),
-            ),
-        ];
-        let mut out = [(Duration::ZERO, Duration::ZERO); 2];
-        for (i, (kind, hello, streams)) in builds.into_iter().enumerate() {
-            let component = if name == "serve" { hello } else { streams };
-            let cache = fresh_cache(&format!("{name}-{kind}"))?;
-            let cold = start(component.clone(), cache.clone()).await?;
+    /// The P10 figures: `serve` of `hello` to its first response, cold (a fresh cache) and
+    /// warm (the best of three starts with that cache), isyswasfa against native.
+    pub async fn figures() -> Result<Vec<Figure>> {
+        let mut times = Vec::new();
+        for (kind, component) in [
+            ("isyswasfa", Guest::Hello.path()),
+            ("native", Guest::Hello.native_path()),
+        ] {
+            let cache = fresh_cache(&format!("serve-{kind}"))?;
+            let cold = first_response(&component, &cache).await?;
             let mut warm = Duration::MAX;
             for _ in 0..3 {
-                warm = warm.min(start(component.clone(), cache.clone()).await?);
+                warm = warm.min(first_response(&component, &cache).await?);
             }
-            out[i] = (cold, warm);
+            times.push((cold, warm));
         }
-        Ok(out)
-    }
-
-    /// The P10 figures: `serve` of `hello` to its first response, and `run` of the `streams`
-    /// guest (one sync export invoked), cold and warm, isyswasfa against native.
-    pub async fn figures() -> Result<Vec<Figure>> {
-        let serve = cold_and_warm("serve", |component, cache| async move {
-            first_response(&component, &cache).await
-        })
-        .await?;
-        let run = cold_and_warm(
-            "run",
-            |component, cache| async move { run(&component, &cache) },
-        )
-        .await?;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let mut figures = Vec::new();
-        for (what, [ours, native]) in [
-            ("serve hello, first response (ms)", serve),
-            ("run streams `writer-status()` (ms)", run),
-        ] {
-            figures.push(Figure {
+        let what = "serve hello, first response (ms)";
+        Ok(vec![
+            Figure {
                 id: "P10",
                 figure: format!("{what}, cold cache"),
-                isyswasfa: ms(ours.0),
-                baseline: Some(ms(native.0)),
+                isyswasfa: ms(times[0].0),
+                baseline: Some(ms(times[1].0)),
                 goal: Goal::None,
-            });
-            figures.push(Figure {
+            },
+            Figure {
                 id: "P10",
                 figure: format!("{what}, warm cache"),
-                isyswasfa: ms(ours.1),
-                baseline: Some(ms(native.1)),
+                isyswasfa: ms(times[0].1),
+                baseline: Some(ms(times[1].1)),
                 goal: Goal::RatioAtMost(1.0),
-            });
-        }
-        Ok(figures)
+            },
+        ])
     }
 }

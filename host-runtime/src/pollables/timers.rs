@@ -144,3 +144,48 @@ pub(crate) fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(
     linker.allow_shadowing(false);
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wasmtime::component::{Resource, ResourceTable};
+    use wasmtime_wasi::p2::{Pollable, subscribe};
+
+    use super::{Timer, Timers};
+    use crate::pollables::waits::drop_pollable;
+
+    /// A pollable that is not a clock's.
+    struct Other;
+
+    #[wasmtime_wasi::async_trait]
+    impl Pollable for Other {
+        async fn ready(&mut self) {}
+    }
+
+    #[test]
+    fn only_a_live_clock_pollable_is_taken_and_only_once() {
+        let mut table = ResourceTable::new();
+        let mut timers = Timers::default();
+        let pollable = timers
+            .subscribe(&mut table, Duration::from_secs(5))
+            .unwrap();
+        let borrowed = Resource::new_borrow(pollable.rep());
+        assert!(matches!(timers.take(&table, &borrowed), Some(Timer::At(_))));
+        assert_eq!(timers.take(&table, &borrowed), None, "taken twice");
+
+        // A pollable dropped without being waited for leaves its entry behind; its rep (and its
+        // timer's) then go to a pollable of something else, which must not pass for a timer.
+        let stale = timers.subscribe(&mut table, Duration::ZERO).unwrap();
+        let stale_rep = stale.rep();
+        drop_pollable(&mut table, stale);
+        let other = table.push(Other).unwrap();
+        let reused = subscribe(&mut table, other).unwrap();
+        assert_eq!(
+            reused.rep(),
+            stale_rep,
+            "the table hands the freed rep out again"
+        );
+        assert_eq!(timers.take(&table, &reused), None);
+    }
+}
