@@ -8,7 +8,7 @@
 //!
 //! `cargo test --workspace --bench serve` (or `cargo bench --workspace --bench serve`).
 //! `SERVE_BENCH_SECONDS` (default 5), `SERVE_BENCH_CONNECTIONS` (default 16) and
-//! `SERVE_BENCH_ECHO_MIB` (default 64) change the load.
+//! `SERVE_BENCH_ECHO_MIB` (upload sizes, comma-separated; default `64,256`) change the load.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -24,6 +24,7 @@ use http_body_util::{BodyExt, Empty, StreamBody};
 use hyper_util::rt::TokioIo;
 use isyswasfa::serve::{ServeConfig, Server};
 use isyswasfa_test_support::Guest;
+use isyswasfa_test_support::figures::{Figure, Goal};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -78,8 +79,14 @@ struct Rate {
     p99: Duration,
 }
 
-/// `connections` keep-alive connections each sending `GET /` for `duration`.
-async fn hello_load(address: &str, connections: u64, duration: Duration) -> Result<Rate> {
+/// `connections` keep-alive connections each sending `GET /` for `duration`; every answer must
+/// be `200` with `expected` as its body.
+async fn hello_load(
+    address: &str,
+    connections: u64,
+    duration: Duration,
+    expected: &'static str,
+) -> Result<Rate> {
     let began = Instant::now();
     let deadline = began + duration;
     let mut tasks = Vec::new();
@@ -97,7 +104,7 @@ async fn hello_load(address: &str, connections: u64, duration: Duration) -> Resu
                 let response = sender.send_request(request).await?;
                 let status = response.status();
                 let body = response.into_body().collect().await?.to_bytes();
-                if status != 200 || body != "Hello, world!\n" {
+                if status != 200 || body != expected {
                     return Err(format!("unexpected answer {status} {body:?}").into());
                 }
                 latencies.push(sent.elapsed());
@@ -125,9 +132,9 @@ async fn hello_load(address: &str, connections: u64, duration: Duration) -> Resu
     })
 }
 
-/// One `POST /` of `mib` MiB in 64 KiB chunks, streamed while the echo streams back; returns
-/// the MB/s of the round trip (bytes echoed / time).
-async fn echo_load(address: &str, mib: u64) -> Result<f64> {
+/// One `POST path` of `mib` MiB in 64 KiB chunks, streamed while the answer streams back (as
+/// many bytes as were sent); returns the MB/s of the round trip (bytes answered / time).
+async fn echo_load(address: &str, path: &str, mib: u64) -> Result<f64> {
     const CHUNK: usize = 64 * 1024;
     let chunks = (mib * 1024 * 1024) as usize / CHUNK;
     let mut sender = connect(address).await?;
@@ -137,7 +144,7 @@ async fn echo_load(address: &str, mib: u64) -> Result<f64> {
         r.recv().await.map(|frame| (frame, r))
     }));
     let payload = Bytes::from((0..CHUNK).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
-    let request = http::Request::post("/")
+    let request = http::Request::post(path)
         .header("host", address)
         .body(body.boxed_unsync())?;
     let began = Instant::now();
@@ -167,11 +174,83 @@ async fn echo_load(address: &str, mib: u64) -> Result<f64> {
     Ok(received as f64 / 1e6 / elapsed.as_secs_f64())
 }
 
+const HELLO: &str = "Hello, world!\n";
+
+/// P8 and P9: the `middleware` guest composed (by the CLI) with the `service` guest it imports,
+/// isyswasfa builds against the native builds of the same sources. `GET /` is one async call
+/// from middleware into service per request (P8, requests/s); `POST /upper` streams the body
+/// through middleware into service and the uppercased answer back out through middleware
+/// (P9, MB/s of 64 MiB).
+async fn composed(connections: u64, duration: Duration) -> Result<Vec<Figure>> {
+    let compositions = [
+        ("isyswasfa", Guest::Middleware.path(), Guest::Service.path()),
+        (
+            "native",
+            Guest::Middleware.native_path(),
+            Guest::Service.native_path(),
+        ),
+    ];
+    let mut rates = Vec::new();
+    let mut streams = Vec::new();
+    for (kind, middleware, service) in compositions {
+        let composed = common::http::compose(
+            &format!("bench-middleware-service-{kind}"),
+            &[
+                middleware.display().to_string(),
+                "-d".into(),
+                service.display().to_string(),
+            ],
+        );
+        let (address, _stop) = serve(&composed).await?;
+        hello_load(
+            &address,
+            connections,
+            Duration::from_millis(500),
+            "service: hello",
+        )
+        .await?;
+        let rate = hello_load(&address, connections, duration, "service: hello").await?;
+        echo_load(&address, "/upper", 1).await?; // warm-up
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            runs.push(echo_load(&address, "/upper", 64).await?);
+        }
+        runs.sort_by(f64::total_cmp);
+        eprintln!(
+            "{kind} middleware → service: {} requests, /upper {runs:?} MB/s",
+            rate.requests
+        );
+        rates.push(rate.requests as f64 / rate.elapsed.as_secs_f64());
+        streams.push(runs[runs.len() / 2]);
+    }
+    Ok(vec![
+        Figure {
+            id: "P8",
+            figure: "middleware → service composed, GET / requests/s".into(),
+            isyswasfa: rates[0],
+            baseline: Some(rates[1]),
+            goal: Goal::RatioAtLeast(1.0),
+        },
+        Figure {
+            id: "P9",
+            figure: "middleware → service composed, 64 MiB body MB/s".into(),
+            isyswasfa: streams[0],
+            baseline: Some(streams[1]),
+            goal: Goal::RatioAtLeast(1.0),
+        },
+    ])
+}
+
 #[tokio::main]
 async fn main() -> Result {
     let seconds = setting("SERVE_BENCH_SECONDS", 5);
     let connections = setting("SERVE_BENCH_CONNECTIONS", 16);
-    let mib = setting("SERVE_BENCH_ECHO_MIB", 64);
+    let sizes: Vec<u64> = std::env::var("SERVE_BENCH_ECHO_MIB")
+        .unwrap_or_else(|_| "64,256".into())
+        .split(',')
+        .map(|size| size.trim().parse())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|error| format!("SERVE_BENCH_ECHO_MIB: {error}"))?;
     let duration = Duration::from_secs(seconds);
     let kinds = [
         ("isyswasfa", Guest::Hello.path(), Guest::Echo.path()),
@@ -190,26 +269,30 @@ async fn main() -> Result {
     let mut echo = Vec::new();
     for (kind, hello_wasm, echo_wasm) in &kinds {
         let (address, _stop) = serve(hello_wasm).await?;
-        hello_load(&address, connections, Duration::from_millis(500)).await?; // warm-up
-        let rate = hello_load(&address, connections, duration).await?;
+        hello_load(&address, connections, Duration::from_millis(500), HELLO).await?; // warm-up
+        let rate = hello_load(&address, connections, duration, HELLO).await?;
         eprintln!("{kind} hello: {} requests", rate.requests);
         hello.push(rate);
 
         let (address, _stop) = serve(echo_wasm).await?;
-        echo_load(&address, 1).await?; // warm-up
-        let mut runs = Vec::new();
-        for _ in 0..3 {
-            runs.push(echo_load(&address, mib).await?);
+        echo_load(&address, "/", 1).await?; // warm-up
+        let mut medians = Vec::new();
+        for &mib in &sizes {
+            let mut runs = Vec::new();
+            for _ in 0..3 {
+                runs.push(echo_load(&address, "/", mib).await?);
+            }
+            runs.sort_by(f64::total_cmp);
+            eprintln!("{kind} echo {mib} MiB: {runs:?} MB/s");
+            medians.push(runs[runs.len() / 2]);
         }
-        runs.sort_by(f64::total_cmp);
-        eprintln!("{kind} echo: {runs:?} MB/s");
-        echo.push(runs[runs.len() / 2]);
+        echo.push(medians);
     }
     let rps = |r: &Rate| r.requests as f64 / r.elapsed.as_secs_f64();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "hello: {connections} keep-alive connections for {seconds} s; echo: one {mib} MiB upload \
-         streamed back (median of 3)"
+        "hello: {connections} keep-alive connections for {seconds} s; echo: one upload of each \
+         size streamed back (median of 3)"
     );
     println!(
         "| measure | isyswasfa | native 0.3 (wasmtime-wasi-http) | isyswasfa / native | \
@@ -240,13 +323,125 @@ async fn main() -> Result {
         ms(hello[2].p99),
         ms(hello[2].p99) / ms(hello[0].p99)
     );
-    println!(
-        "| echo {mib} MiB MB/s | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} |",
-        echo[0],
-        echo[1],
-        echo[0] / echo[1],
-        echo[2],
-        echo[2] / echo[0]
-    );
+    for (i, mib) in sizes.iter().enumerate() {
+        println!(
+            "| echo {mib} MiB MB/s | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} |",
+            echo[0][i],
+            echo[1][i],
+            echo[0][i] / echo[1][i],
+            echo[2][i],
+            echo[2][i] / echo[0][i]
+        );
+    }
+    println!();
+    Figure {
+        id: "P3",
+        figure: "serve hello, requests/s".into(),
+        isyswasfa: rps(&hello[0]),
+        baseline: Some(rps(&hello[1])),
+        goal: Goal::RatioAtLeast(1.0),
+    }
+    .print();
+    Figure {
+        id: "P3",
+        figure: "serve hello, p99 latency (ms)".into(),
+        isyswasfa: ms(hello[0].p99),
+        baseline: Some(ms(hello[1].p99)),
+        goal: Goal::RatioAtMost(1.0),
+    }
+    .print();
+    for (i, mib) in sizes.iter().enumerate() {
+        Figure {
+            id: "P4",
+            figure: format!("serve echo {mib} MiB, MB/s"),
+            isyswasfa: echo[0][i],
+            baseline: Some(echo[1][i]),
+            goal: Goal::RatioAtLeast(1.0),
+        }
+        .print();
+    }
+    for figure in composed(connections, duration).await? {
+        figure.print();
+    }
+    for figure in startup::figures().await? {
+        figure.print();
+    }
     Ok(())
+}
+
+/// P10, start-up: `isyswasfa serve` started as a process and timed to the end of its first
+/// response, with a fresh compilation cache (cold) and again with the same cache (warm), for the
+/// isyswasfa build of `hello` and its native WASI 0.3 build.
+mod startup {
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, Instant};
+
+    use isyswasfa_test_support::Guest;
+    use isyswasfa_test_support::figures::{Figure, Goal};
+
+    use crate::Result;
+    use crate::common::http::ServeProcess;
+
+    /// A new, empty cache directory (`XDG_CACHE_HOME`) named `name`.
+    fn fresh_cache(name: &str) -> Result<PathBuf> {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-cache-{name}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// `isyswasfa serve component` started, to the end of its first response to `GET /`.
+    async fn first_response(component: &Path, cache: &Path) -> Result<Duration> {
+        let started = Instant::now();
+        let (component, cache) = (component.to_path_buf(), cache.to_path_buf());
+        let server = tokio::task::spawn_blocking(move || {
+            ServeProcess::start_with_env(&component, &[], &[("XDG_CACHE_HOME", cache.as_path())])
+        })
+        .await?;
+        let answer = isyswasfa_test_support::http::get(&server.url, "/").await;
+        let elapsed = started.elapsed();
+        server.terminate();
+        if answer.status != 200 {
+            return Err(format!("serve answered {}", answer.status).into());
+        }
+        Ok(elapsed)
+    }
+
+    /// The P10 figures: `serve` of `hello` to its first response, cold (a fresh cache) and
+    /// warm (the best of three starts with that cache), isyswasfa against native.
+    pub async fn figures() -> Result<Vec<Figure>> {
+        let mut times = Vec::new();
+        for (kind, component) in [
+            ("isyswasfa", Guest::Hello.path()),
+            ("native", Guest::Hello.native_path()),
+        ] {
+            let cache = fresh_cache(&format!("serve-{kind}"))?;
+            let cold = first_response(&component, &cache).await?;
+            let mut warm = Duration::MAX;
+            for _ in 0..3 {
+                warm = warm.min(first_response(&component, &cache).await?);
+            }
+            times.push((cold, warm));
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let what = "serve hello, first response (ms)";
+        Ok(vec![
+            Figure {
+                id: "P10",
+                figure: format!("{what}, cold cache"),
+                isyswasfa: ms(times[0].0),
+                baseline: Some(ms(times[1].0)),
+                goal: Goal::None,
+            },
+            Figure {
+                id: "P10",
+                figure: format!("{what}, warm cache"),
+                isyswasfa: ms(times[0].1),
+                baseline: Some(ms(times[1].1)),
+                goal: Goal::RatioAtMost(1.0),
+            },
+        ])
+    }
 }

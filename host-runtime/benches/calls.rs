@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use isyswasfa_host::{Host, State};
 use isyswasfa_test_support::Guest;
+use isyswasfa_test_support::figures::{Figure, Goal};
 use wasmtime::component::{Accessor, Component, Instance, Linker, TypedFunc};
 use wasmtime::{Config, Engine, Result, Store, format_err};
 
@@ -170,6 +171,15 @@ fn main() -> Result<()> {
         "- isyswasfa pending-once / native 0.3 pending-once: {pending_ratio:.2}× (goal ≤ 1.0×: {})",
         verdict(pending_ratio <= 1.0)
     );
+    println!();
+    Figure {
+        id: "P2",
+        figure: "async import pending once, ns per call".into(),
+        isyswasfa: isyswasfa[2],
+        baseline: Some(native[2]),
+        goal: Goal::RatioAtMost(1.0),
+    }
+    .print();
     eprintln!("\n(measured in {:.1?})", total.elapsed());
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! server, the timing lock and HTTP client helpers. A dev-dependency only; never published.
 
 pub mod cpu;
+pub mod figures;
 mod guests;
 pub mod http;
 pub mod tcp;

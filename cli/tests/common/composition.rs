@@ -67,6 +67,10 @@ pub fn linker() -> Result<Linker<State>> {
 }
 
 async fn host(component: &Component) -> Result<Host<State>> {
+    host_in(component, isyswasfa_host::IsyswasfaCtx::default()).await
+}
+
+async fn host_in(component: &Component, ctx: isyswasfa_host::IsyswasfaCtx) -> Result<Host<State>> {
     let wasi = wasmtime_wasi::WasiCtx::builder()
         .inherit_stdout()
         .inherit_stderr()
@@ -74,10 +78,7 @@ async fn host(component: &Component) -> Result<Host<State>> {
         .allow_tcp(true)
         .build();
     Host::instantiate(
-        Store::new(
-            engine(),
-            State::with(wasi, isyswasfa_host::IsyswasfaCtx::default()),
-        ),
+        Store::new(engine(), State::with(wasi, ctx)),
         &linker()?,
         component,
     )
@@ -86,8 +87,17 @@ async fn host(component: &Component) -> Result<Host<State>> {
 
 /// `caller -d callee`.
 pub async fn caller_and_callee() -> Result<Host<State>> {
+    caller_and_callee_in(isyswasfa_host::IsyswasfaCtx::default()).await
+}
+
+/// `caller -d callee`, with the isyswasfa settings of `ctx`.
+pub async fn caller_and_callee_in(ctx: isyswasfa_host::IsyswasfaCtx) -> Result<Host<State>> {
     static COMPONENT: OnceLock<Component> = OnceLock::new();
-    host(&compiled(&COMPONENT, "caller-callee", &[Guest::Callee])).await
+    host_in(
+        &compiled(&COMPONENT, "caller-callee", &[Guest::Callee]),
+        ctx,
+    )
+    .await
 }
 
 /// `caller -d callee -d callee`: a chain, the second callee's import left to the host.

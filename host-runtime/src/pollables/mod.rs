@@ -6,13 +6,16 @@
 //! protocol, `block_on` and cancellation treat it like any other) whose future completes when
 //! the event loop sees the pollable ready. wasmtime-wasi keeps pollables in the store's
 //! `ResourceTable` and waiting on one borrows that table, so the wait over every pending
-//! pollable ([`wait_host`]) lives only inside one turn of the loop and is dropped before the
-//! loop enters the store again.
+//! pollable ([`wait::wait_host`]) lives only inside one turn of the loop and is dropped before
+//! the loop enters the store again. Clock pollables (`subscribe-duration`, `subscribe-instant`)
+//! are made by this host and skip that set: their task sleeps until the deadline on its own,
+//! registered once ([`timers`]), so 10 000 pending sleeps cost nothing per turn.
 //!
 //! This module also times the plain WASI 0.2 blocking calls (`poll`, `pollable.block`): they
 //! still work, but they stall every component of the store, so each one that had to wait is
 //! reported at `warn` level with the component and how long it blocked.
 
+pub(crate) mod timers;
 pub(crate) mod wait;
 pub(crate) mod waits;
 
@@ -28,19 +31,22 @@ use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::io::poll::{Host as _, HostPollable as _};
 
 use crate::ctx::IsyswasfaView;
+use crate::pollables::timers::Timer;
 use crate::pollables::waits::Wait;
 use crate::pollables::waits::drop_pollable;
 use crate::poller::Pending;
 use isyswasfa_protocol::tasks::{HostFunction, Value};
+use wasmtime_wasi::WasiView;
 
 pub use isyswasfa_protocol::names::POLLABLES_INTERFACE as INTERFACE;
 
 /// The `wasi:io/poll` interface as wasmtime-wasi 48 defines it (its blocking calls are timed).
 const WASI_POLL: &str = "wasi:io/poll@0.2.12";
 
-/// Adds `isyswasfa:isyswasfa/pollables` and the timed WASI 0.2 blocking calls to `linker`
-/// (which must already hold wasmtime-wasi's `wasi:io`).
-pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
+/// Adds `isyswasfa:isyswasfa/pollables`, the timed WASI 0.2 blocking calls and the clock
+/// pollables of [`timers`] to `linker` (which must already hold wasmtime-wasi's WASI 0.2).
+pub fn add_to_linker<T: WasiView + IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Result<()> {
+    timers::add_to_linker(linker)?;
     let mut pollables = linker.instance(INTERFACE)?;
     // The interface names the protocol's `pending` and `wasi:io/poll.pollable`: the same host
     // types, so that stubbing unknown imports (`define_unknown_imports_as_traps`) keeps them.
@@ -65,6 +71,32 @@ pub fn add_to_linker<T: IsyswasfaView + 'static>(linker: &mut Linker<T>) -> Resu
         "wait",
         move |mut store: StoreContextMut<'_, T>, (pollable,): (Resource<DynPollable>,)| {
             let crate::ctx::IsyswasfaCtxView { ctx, table } = store.data_mut().isyswasfa();
+            if let Some(timer) = ctx.pollables.timers.take(table, &pollable) {
+                // A clock pollable: wait for its deadline as a host task of its own, without
+                // the pollable (see `timers`).
+                drop_pollable(table, pollable);
+                let task = match timer {
+                    Timer::Past { yielded: true } => None,
+                    Timer::At(at) if at <= tokio::time::Instant::now() => None,
+                    Timer::Past { yielded: false } => {
+                        Some(ctx.tasks.spawn_host(wait_function.clone(), async {
+                            tokio::task::yield_now().await;
+                            Box::new(()) as Value
+                        })?)
+                    }
+                    Timer::At(at) => {
+                        Some(ctx.tasks.spawn_host(wait_function.clone(), async move {
+                            tokio::time::sleep_until(at).await;
+                            Box::new(()) as Value
+                        })?)
+                    }
+                    Timer::Never => Some(
+                        ctx.tasks
+                            .spawn_host(wait_function.clone(), std::future::pending::<Value>())?,
+                    ),
+                };
+                return Ok((task.map(Resource::<Pending>::new_own),));
+            }
             let ready_now = {
                 let ready = pin!(table.ready(Resource::new_borrow(pollable.rep())));
                 matches!(

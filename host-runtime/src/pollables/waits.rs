@@ -7,6 +7,8 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::io::poll::HostPollable as _;
 
+use crate::pollables::timers::Timers;
+
 /// One pollable the host waits for on behalf of a component.
 pub(crate) struct Wait {
     pub(crate) pollable: Resource<DynPollable>,
@@ -20,6 +22,8 @@ pub(crate) struct Wait {
 #[derive(Default)]
 pub struct PollableWaits {
     pub(crate) waits: Vec<Wait>,
+    /// The clock pollables this host made, waited for without the table (see [`Timers`]).
+    pub(crate) timers: Timers,
 }
 
 impl PollableWaits {
@@ -36,6 +40,7 @@ impl PollableWaits {
     /// Forgets every wait (the store is broken; its resource table is dropped as a whole).
     pub(crate) fn clear(&mut self) {
         self.waits.clear();
+        self.timers.clear();
     }
 
     /// Drops the pollables of waits that were cancelled (their task is gone from `tasks`): at
