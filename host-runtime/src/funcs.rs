@@ -70,22 +70,8 @@ where
     instance.func_wrap(
         &start_name(name),
         move |mut store, params: Params| -> Result<(Result<R, Resource<Pending>>,)> {
-            let mut future = Box::pin(f(store.as_context_mut(), params)?);
-            // The fast path: a future that is ready at once never reaches the task table. A
-            // pending one is polled again by the event loop, which registers the real waker.
-            if let Poll::Ready(value) = future
-                .as_mut()
-                .poll(&mut Context::from_waker(Waker::noop()))
-            {
-                return Ok((Ok(value),));
-            }
-            let table = &mut store.data_mut().isyswasfa().ctx.tasks;
-            let task =
-                table.spawn_host(
-                    started.clone(),
-                    async move { Box::new(future.await) as Value },
-                )?;
-            Ok((Err(Resource::new_own(task)),))
+            let future = f(store.as_context_mut(), params)?;
+            Ok((ready_or_spawned(&mut store, &started, future)?.map_err(Resource::new_own),))
         },
     )?;
     let result = result_name(name);
@@ -138,20 +124,11 @@ where
     instance.func_wrap(
         &start_name(name),
         move |mut store, params: Params| -> Result<(Result<R, Resource<Pending>>,)> {
-            let mut future = Box::pin(f(store.as_context_mut(), params)?);
-            if let Poll::Ready(finish) = future
-                .as_mut()
-                .poll(&mut Context::from_waker(Waker::noop()))
-            {
-                return Ok((Ok(finish(store.as_context_mut())?),));
-            }
-            let table = &mut store.data_mut().isyswasfa().ctx.tasks;
-            let task =
-                table.spawn_host(
-                    started.clone(),
-                    async move { Box::new(future.await) as Value },
-                )?;
-            Ok((Err(Resource::new_own(task)),))
+            let future = f(store.as_context_mut(), params)?;
+            Ok((match ready_or_spawned(&mut store, &started, future)? {
+                Ok(finish) => Ok(finish(store.as_context_mut())?),
+                Err(task) => Err(Resource::new_own(task)),
+            },))
         },
     )?;
     instance.func_wrap(
@@ -167,6 +144,34 @@ where
             Ok((finish(store.as_context_mut())?,))
         },
     )
+}
+
+/// The start half's one step: polls `future` once and gives back its value when it is ready at
+/// once (the fast path: it never reaches the task table, costing little more than a synchronous
+/// import); otherwise hands it to the store's task table as a task of `function` and gives back
+/// the task's handle (the event loop polls it again, with the real waker).
+fn ready_or_spawned<T, V>(
+    store: &mut StoreContextMut<'_, T>,
+    function: &HostFunction,
+    future: impl Future<Output = V> + Send + 'static,
+) -> Result<Result<V, isyswasfa_protocol::tasks::TaskId>>
+where
+    T: IsyswasfaView,
+    V: Send + 'static,
+{
+    let mut future = Box::pin(future);
+    if let Poll::Ready(value) = future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        return Ok(Ok(value));
+    }
+    let table = &mut store.data_mut().isyswasfa().ctx.tasks;
+    let task = table.spawn_host(
+        function.clone(),
+        async move { Box::new(future.await) as Value },
+    )?;
+    Ok(Err(task))
 }
 
 /// Recovers a task's value; the type is fixed by the function that stored it.
@@ -197,23 +202,15 @@ where
     let function = HostFunction::new(name);
     let started = function.clone();
     instance.func_new(&start_name(name), move |mut store, _, params, results| {
-        let mut future = Box::pin(start(store.as_context_mut(), params)?);
-        let result =
-            match future
-                .as_mut()
-                .poll(&mut Context::from_waker(Waker::noop()))
-            {
-                Poll::Ready(finish) => Ok(Some(Box::new(finish(store.as_context_mut())?))),
-                Poll::Pending => {
-                    let table = &mut store.data_mut().isyswasfa().ctx.tasks;
-                    let task = table.spawn_host(started.clone(), async move {
-                        Box::new(future.await) as Value
-                    })?;
-                    let pending = Resource::<Pending>::new_own(task)
-                        .try_into_resource_any(store.as_context_mut())?;
-                    Err(Some(Box::new(Val::Resource(pending))))
-                }
-            };
+        let future = start(store.as_context_mut(), params)?;
+        let result = match ready_or_spawned(&mut store, &started, future)? {
+            Ok(finish) => Ok(Some(Box::new(finish(store.as_context_mut())?))),
+            Err(task) => {
+                let pending = Resource::<Pending>::new_own(task)
+                    .try_into_resource_any(store.as_context_mut())?;
+                Err(Some(Box::new(Val::Resource(pending))))
+            }
+        };
         let slot = results.first_mut().ok_or_else(|| {
             format_err!(
                 "isyswasfa: `{name_of}` has no result",
