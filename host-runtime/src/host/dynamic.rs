@@ -60,6 +60,20 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
     /// one value). An async function runs concurrently with everything else of the instance,
     /// and dropping the returned future cancels it, as with [`Host::call`].
     pub async fn call_dynamic(&self, func: &DynamicFunc, params: Vec<Val>) -> Result<Vec<Val>> {
+        self.call_dynamic_with(func, move |_| Ok(params), |_, results| Ok(results))
+            .await
+    }
+
+    /// [`Host::call_dynamic`] with its arguments made, and its results taken apart, inside the
+    /// store, in the same visit of the event loop as the call's start and as its result: for
+    /// arguments and results that are resources of the store's table (what `serve` hands a
+    /// handler and takes back), one loop round trip per call rather than three.
+    pub async fn call_dynamic_with<R: Send + 'static>(
+        &self,
+        func: &DynamicFunc,
+        params: impl FnOnce(&mut Store<T>) -> Result<Vec<Val>> + Send + 'static,
+        results: impl FnOnce(&mut Store<T>, Vec<Val>) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
         match &func.kind {
             DynamicKind::Sync(typed) => {
                 let typed = *typed;
@@ -69,17 +83,18 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
                         if let Some(error) = store.data_mut().isyswasfa().ctx.broken_error() {
                             return Err(error);
                         }
+                        let params = params(store)?;
                         crate::vals::check_params(&*store, &typed, &params)
                             .with_context(|| format!("call to `{name}` failed"))?;
                         let count = typed.ty(&*store).results().len();
-                        let mut results = vec![Val::Bool(false); count];
+                        let mut values = vec![Val::Bool(false); count];
                         if let Err(error) =
-                            typed.call_async(&mut *store, &params, &mut results).await
+                            typed.call_async(&mut *store, &params, &mut values).await
                         {
                             let error = error.context(format!("call to `{name}` failed"));
                             return Err(store.data_mut().isyswasfa().ctx.record_failure(&error));
                         }
-                        Ok(results)
+                        results(store, values)
                     })
                 })
                 .await?
@@ -90,7 +105,8 @@ impl<T: IsyswasfaView + Send + 'static> Host<T> {
                     name: Arc::clone(&func.name),
                     start: *start,
                     result: *result,
-                    params: Some(params),
+                    params: Some(Box::new(params)),
+                    results: Some(Box::new(results)),
                     reply: Some(reply),
                 };
                 self.call_erased(Box::new(call), receiver).await
@@ -124,24 +140,39 @@ enum DynamicKind {
     Sync(Func),
 }
 
+/// Makes a dynamic call's arguments inside the store.
+type MakeParams<T> = Box<dyn FnOnce(&mut Store<T>) -> Result<Vec<Val>> + Send>;
+/// Takes a dynamic call's results apart inside the store.
+type TakeResults<T, R> = Box<dyn FnOnce(&mut Store<T>, Vec<Val>) -> Result<R> + Send>;
+
 /// An async call made with dynamic values.
-struct ValCall {
+struct ValCall<T: 'static, R> {
     name: Arc<str>,
     start: Func,
     result: Func,
-    params: Option<Vec<Val>>,
-    reply: Option<oneshot::Sender<Result<Vec<Val>>>>,
+    params: Option<MakeParams<T>>,
+    results: Option<TakeResults<T, R>>,
+    reply: Option<oneshot::Sender<Result<R>>>,
 }
 
-impl ValCall {
-    fn reply(&mut self, value: Result<Vec<Val>>) {
+impl<T: 'static, R> ValCall<T, R> {
+    fn reply(&mut self, value: Result<R>) {
         if let Some(reply) = self.reply.take() {
             let _ = reply.send(value);
         }
     }
+
+    /// Replies with `values` taken apart by the caller's `results`.
+    fn deliver(&mut self, store: &mut Store<T>, values: Vec<Val>) {
+        let outcome = match self.results.take() {
+            Some(results) => results(store, values),
+            None => Err(format_err!("`{}` replied twice", self.name)),
+        };
+        self.reply(outcome);
+    }
 }
 
-impl<T: IsyswasfaView + Send + 'static> ExportCall<T> for ValCall {
+impl<T: IsyswasfaView + Send + 'static, R: Send + 'static> ExportCall<T> for ValCall<T, R> {
     fn name(&self) -> &str {
         &self.name
     }
@@ -151,11 +182,17 @@ impl<T: IsyswasfaView + Send + 'static> ExportCall<T> for ValCall {
             let Some(params) = self.params.take() else {
                 return Ok(None);
             };
-            if let Err(error) = crate::vals::check_params(&*store, &self.start, &params) {
-                let name = Arc::clone(&self.name);
-                self.reply(Err(error.context(format!("call to `{name}` failed"))));
-                return Ok(None);
-            }
+            let checked = params(&mut *store).and_then(|params| {
+                crate::vals::check_params(&*store, &self.start, &params).map(|()| params)
+            });
+            let params = match checked {
+                Ok(params) => params,
+                Err(error) => {
+                    let name = Arc::clone(&self.name);
+                    self.reply(Err(error.context(format!("call to `{name}` failed"))));
+                    return Ok(None);
+                }
+            };
             let mut results = [Val::Bool(false)];
             if let Err(error) = self
                 .start
@@ -177,7 +214,7 @@ impl<T: IsyswasfaView + Send + 'static> ExportCall<T> for ValCall {
                 )),
             };
             match outcome {
-                Ok(Ok(values)) => self.reply(Ok(values)),
+                Ok(Ok(values)) => self.deliver(store, values),
                 Ok(Err(task)) => return Ok(Some(task)),
                 Err(error) => {
                     let name = Arc::clone(&self.name);
@@ -211,7 +248,7 @@ impl<T: IsyswasfaView + Send + 'static> ExportCall<T> for ValCall {
                 .await
                 .with_context(|| format!("collecting the result of `{name}` failed"))?;
             check_claimed(store, task, &name)?;
-            self.reply(Ok(results));
+            self.deliver(store, results);
             Ok(())
         })
     }

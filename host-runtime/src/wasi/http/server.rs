@@ -68,22 +68,30 @@ pub async fn handle<T: IsyswasfaView + Send + 'static>(
     request: http::Request<Body>,
 ) -> Result<http::Response<Body>, HandleError> {
     let request = Request::from_http(request);
-    let argument = handler
+    // The request goes into the table, the call starts, and later its response comes out of
+    // the table, each in the store visit that needs it: one event-loop round trip per request.
+    let response = handler
         .host
-        .with_store(move |store, _| {
-            Box::pin(async move {
+        .call_dynamic_with(
+            &handler.handle,
+            move |store| {
                 let request = store.data_mut().isyswasfa().table.push(request)?;
-                request.try_into_resource_any(&mut *store)
-            })
-        })
+                Ok(vec![Val::Resource(
+                    request.try_into_resource_any(&mut *store)?,
+                )])
+            },
+            |store, results| Ok(take_response(store, results)),
+        )
         .await
-        .and_then(|r| r)
-        .map_err(HandleError::Trap)?;
-    let results = handler
-        .host
-        .call_dynamic(&handler.handle, vec![Val::Resource(argument)])
-        .await
-        .map_err(HandleError::Trap)?;
+        .map_err(HandleError::Trap)??;
+    into_http(response)
+}
+
+/// The handler's `result<response, error-code>`, its response taken out of the table.
+fn take_response<T: IsyswasfaView>(
+    store: &mut wasmtime::Store<T>,
+    results: Vec<Val>,
+) -> Result<Response, HandleError> {
     let response = match results.into_iter().next() {
         Some(Val::Result(Ok(Some(response)))) => match *response {
             Val::Resource(response) => response,
@@ -99,18 +107,15 @@ pub async fn handle<T: IsyswasfaView + Send + 'static>(
             )));
         }
     };
-    let response = handler
-        .host
-        .with_store(move |store, _| {
-            Box::pin(async move {
-                let response: Resource<Response> = response.try_into_resource(&mut *store)?;
-                Ok(store.data_mut().isyswasfa().table.delete(response)?)
-            })
-        })
-        .await
-        .and_then(|r: wasmtime::Result<Response>| r)
+    let response: Resource<Response> = response
+        .try_into_resource(&mut *store)
         .map_err(HandleError::Trap)?;
-    into_http(response)
+    store
+        .data_mut()
+        .isyswasfa()
+        .table
+        .delete(response)
+        .map_err(|error| HandleError::Trap(error.into()))
 }
 
 fn into_http(response: Response) -> Result<http::Response<Body>, HandleError> {
